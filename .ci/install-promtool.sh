@@ -5,7 +5,7 @@
 #
 # Order: `promtool` on PATH; else a copy already unpacked in <repo>/.tools/prometheus; else download
 # Debian's `prometheus` package (apt-get download, no install, no service) and unpack it there with
-# dpkg-deb -x. The promtool binary in that package is a static Go binary, so the unpacked copy runs as is.
+# dpkg-deb -x. promtool there is a Go binary that needs only libc, so the unpacked copy runs as is.
 # Idempotent; meant for root on Debian 12 (bookworm), the machine kind of developers and CI.
 # All chatter goes to stderr so callers can do `PROMTOOL=$(bash .ci/install-promtool.sh)`.
 set -euo pipefail
