@@ -347,7 +347,7 @@ export const startFakeAnthropic = async (options: FakeAnthropicOptions): Promise
       headers,
       stream: body?.stream === true,
       status: 0,
-        aborted: false,
+      aborted: false,
       completed: false,
       dropped: false
     }
