@@ -1,0 +1,277 @@
+import { Cause, Config, ConfigError, Context, Effect, Either, FiberRef, FiberRefs, Layer, Logger, LogLevel, Option, Tracer } from "effect"
+
+/**
+ * Production logging: one JSON object per line on stdout, with every secret masked.
+ *
+ * A line looks like
+ *   {"timestamp":"2026-01-05T09:12:03.120Z","level":"info","message":"turn done","fiber":"#42",
+ *    "annotations":{"callSid":"CA…","tenantId":"t_1"},"spans":{"turn":412},
+ *    "span":"Calls.finish","traceId":"…","spanId":"…","cause":"Error: …\n    at …"}
+ * `span`/`traceId`/`spanId` appear when the log happens inside a tracing span (`Effect.fn`, `Effect.withSpan`);
+ * `spans` are the `Effect.withLogSpan` timers in milliseconds; `cause` (pretty-printed) and `errors` (the
+ * failures and defects as redacted data, e.g. a tagged error's fields) only when the log carries a cause.
+ *
+ * Redaction runs on everything that reaches the line (message, annotations, cause):
+ * - a value under a key that names a credential (token, apiKey/api_key, authorization, password, secret,
+ *   signature, cookie, credential, private key…) becomes "[redacted]", at any depth;
+ * - inside any string, our API keys (`cocc_…`), Anthropic/OpenAI keys (`sk-…`), `Bearer`/`Basic` credentials
+ *   and `token=…`/`password: …` pairs are masked — so a key pasted into a message or an error text is caught too.
+ * Effect `Redacted` values (from `Config.redacted`) already print as "<redacted>".
+ */
+
+export const REDACTED = "[redacted]"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Redaction
+
+/** Substrings of a key (lower-cased, separators removed) that mark it as holding a credential. */
+const SENSITIVE_KEY_PARTS = [
+  "apikey",
+  "password",
+  "passwd",
+  "secret",
+  "signature",
+  "authorization",
+  "privatekey",
+  "accesskey",
+  "cookie",
+  "credential"
+] as const
+/** Whole words of a key (split on case changes and separators) that mark it as holding a credential. */
+const SENSITIVE_KEY_WORDS: ReadonlySet<string> = new Set(["token", "auth", "pass", "pwd", "jwt", "bearer"])
+
+const splitWords = (key: string): Array<string> =>
+  key
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((word) => word !== "")
+
+/**
+ * Whether a key names a credential: `token`, `authToken`, `TWILIO_AUTH_TOKEN`, `apiKey`, `x-api-key`,
+ * `Authorization`, `X-Twilio-Signature`, `password`, `clientSecret`… but not `input_tokens` (a count).
+ */
+export const isSensitiveKey = (key: string): boolean => {
+  const compact = key.toLowerCase().replace(/[^a-z0-9]/g, "")
+  if (compact.endsWith("token")) return true
+  if (SENSITIVE_KEY_PARTS.some((part) => compact.includes(part))) return true
+  return splitWords(key).some((word) => SENSITIVE_KEY_WORDS.has(word))
+}
+
+const SECRET_PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
+  // HTTP credentials pasted in a text (first, so the scheme stays readable: "Bearer [redacted]").
+  [/\b(Bearer|Basic)\s+[\w.~+/=-]{6,}/gi, `$1 ${REDACTED}`],
+  // key=value / key: value / "key":"value" pairs whose key names a credential (query strings, headers, JSON).
+  [
+    /((?:[A-Za-z0-9]*[_-])?(?:token|api[_-]?key|password|passwd|secret|signature|authorization)["']?\s*[=:]\s*["']?)(?!\[redacted\]|(?:Bearer|Basic)\s)[^\s&"',;}]+/gi,
+    `$1${REDACTED}`
+  ],
+  // Our tenant API keys.
+  [/(?<![A-Za-z0-9])cocc_[A-Za-z0-9_-]{6,}/g, `cocc_${REDACTED}`],
+  // Anthropic (sk-ant-…) and OpenAI (sk-…, sk-proj-…) keys.
+  [/(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{16,}/g, `sk-${REDACTED}`]
+]
+
+/** Masks every secret-looking substring of `text`. */
+export const maskSecrets = (text: string): string => {
+  let out = text
+  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement)
+  return out
+}
+
+const MAX_DEPTH = 8
+const MAX_ITEMS = 100
+
+/**
+ * A JSON-safe copy of `value` with credentials removed: sensitive keys replaced, strings masked, errors turned
+ * into `{name, message, …}`, cycles and excessive depth cut, bigints and symbols stringified.
+ */
+export const redact = (value: unknown): unknown => walk(value, 0, new WeakSet())
+
+const walk = (value: unknown, depth: number, seen: WeakSet<object>): unknown => {
+  switch (typeof value) {
+    case "string":
+      return maskSecrets(value)
+    case "number":
+    case "boolean":
+    case "undefined":
+      return value
+    case "bigint":
+      return value.toString()
+    case "symbol":
+      return maskSecrets(value.toString())
+    case "function":
+      return `[Function ${value.name || "anonymous"}]`
+  }
+  if (value === null) return null
+  const object = value as object
+  if (seen.has(object)) return "[Circular]"
+  if (depth >= MAX_DEPTH) return "[Truncated]"
+  seen.add(object)
+  try {
+    if (object instanceof Date) return Number.isNaN(object.getTime()) ? "Invalid Date" : object.toISOString()
+    if (object instanceof Error) {
+      const out: Record<string, unknown> = {}
+      for (const [key, field] of Object.entries(object)) {
+        out[key] = isSensitiveKey(key) ? REDACTED : walk(field, depth + 1, seen)
+      }
+      out["name"] = object.name
+      out["message"] = maskSecrets(object.message)
+      return out
+    }
+    if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer) return `[${object.byteLength} bytes]`
+    if (Array.isArray(object)) return walkArray(object, depth, seen)
+    if (object instanceof Set) return walkArray([...object], depth, seen)
+    if (object instanceof Map) {
+      return walkArray(
+        [...object].map(([key, field]) => [key, isSensitiveKey(String(key)) ? REDACTED : field]),
+        depth,
+        seen
+      )
+    }
+    const toJSON = (object as { toJSON?: unknown }).toJSON
+    if (typeof toJSON === "function" && toJSON.length === 0) {
+      return walk(toJSON.call(object), depth + 1, seen)
+    }
+    const out: Record<string, unknown> = {}
+    for (const [key, field] of Object.entries(object)) {
+      out[key] = isSensitiveKey(key) ? REDACTED : walk(field, depth + 1, seen)
+    }
+    return out
+  } catch {
+    return "[Unserializable]"
+  } finally {
+    seen.delete(object) // a shared (not circular) reference may appear twice
+  }
+}
+
+const walkArray = (items: ReadonlyArray<unknown>, depth: number, seen: WeakSet<object>): Array<unknown> => {
+  const out = items.slice(0, MAX_ITEMS).map((item) => walk(item, depth + 1, seen))
+  if (items.length > MAX_ITEMS) out.push(`[${items.length - MAX_ITEMS} more]`)
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The line
+
+/** The object behind each JSON line (after redaction). */
+export interface LogRecord {
+  readonly timestamp: string
+  readonly level: string
+  readonly message: unknown
+  readonly fiber: string
+  readonly annotations: Record<string, unknown>
+  readonly spans: Record<string, number>
+  readonly span?: string
+  readonly traceId?: string
+  readonly spanId?: string
+  readonly cause?: string
+  readonly errors?: ReadonlyArray<unknown>
+}
+
+const currentSpan = (context: FiberRefs.FiberRefs): Option.Option<Tracer.AnySpan> =>
+  Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan)
+
+const MAX_CAUSE_ERRORS = 5
+
+/** The failures and defects of a cause as redacted data: `Cause.pretty` shows a tagged error's message, not its fields. */
+const causeErrors = (cause: Cause.Cause<unknown>): ReadonlyArray<unknown> =>
+  [...Cause.failures(cause), ...Cause.defects(cause)].slice(0, MAX_CAUSE_ERRORS).map(redact)
+
+/** Effect's structured logger, reshaped and redacted: the record behind one line. */
+export const recordLogger: Logger.Logger<unknown, LogRecord> = Logger.make((options) => {
+  const base = Logger.structuredLogger.log(options)
+  const span = currentSpan(options.context)
+  const annotations = redact(base.annotations)
+  return {
+    timestamp: base.timestamp,
+    level: base.logLevel.toLowerCase(),
+    message: redact(base.message),
+    fiber: base.fiberId,
+    annotations: typeof annotations === "object" && annotations !== null ? (annotations as Record<string, unknown>) : {},
+    spans: base.spans,
+    ...(Option.isSome(span)
+      ? {
+        ...(span.value._tag === "Span" ? { span: maskSecrets(span.value.name) } : {}),
+        traceId: span.value.traceId,
+        spanId: span.value.spanId
+      }
+      : {}),
+    ...(base.cause === undefined ? {} : { cause: maskSecrets(base.cause), errors: causeErrors(options.cause) })
+  }
+})
+
+/** One JSON line (no trailing newline) per log. Never throws. */
+export const jsonLineLogger: Logger.Logger<unknown, string> = Logger.map(recordLogger, (record) => {
+  try {
+    return JSON.stringify(record)
+  } catch {
+    return JSON.stringify({ timestamp: record.timestamp, level: record.level, message: "[unserializable log line]" })
+  }
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Layers
+
+const LOG_LEVEL_ALIASES: Record<string, LogLevel.LogLevel> = {
+  all: LogLevel.All,
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  fatal: LogLevel.Fatal,
+  none: LogLevel.None,
+  off: LogLevel.None,
+  silent: LogLevel.None
+}
+
+/** `LOG_LEVEL`: all, trace, debug, info, warn|warning, error, fatal, none|off|silent (any case); default info. */
+export const LogLevelConfig: Config.Config<LogLevel.LogLevel> = Config.string("LOG_LEVEL").pipe(
+  Config.withDefault("info"),
+  Config.mapOrFail((value) => {
+    const level = LOG_LEVEL_ALIASES[value.trim().toLowerCase()]
+    return level === undefined
+      ? Either.left(
+        ConfigError.InvalidData(
+          ["LOG_LEVEL"],
+          `Expected one of ${Object.keys(LOG_LEVEL_ALIASES).join(", ")} but received ${JSON.stringify(value)}`
+        )
+      )
+      : Either.right(level)
+  })
+)
+
+/** Replaces Effect's default logger with the JSON-line logger (on the Console service: stdout) at `level`. */
+export const jsonLogging = (level: LogLevel.LogLevel): Layer.Layer<never> =>
+  Layer.merge(
+    Logger.replace(Logger.defaultLogger, Logger.withConsoleLog(jsonLineLogger)),
+    Logger.minimumLogLevel(level)
+  )
+
+/** Production logging: JSON lines, level from `LOG_LEVEL` (an invalid value fails at boot with a ConfigError). */
+export const LoggingLive: Layer.Layer<never, ConfigError.ConfigError> = Layer.unwrapEffect(Effect.map(LogLevelConfig, jsonLogging))
+
+/**
+ * For tests: the production line format, captured in memory. Provide `layer` and read `lines` (raw JSON strings)
+ * or `records()` (parsed).
+ */
+export const makeTestLogging = (level: LogLevel.LogLevel = LogLevel.All) => {
+  const lines: Array<string> = []
+  const layer: Layer.Layer<never> = Layer.merge(
+    Logger.replace(
+      Logger.defaultLogger,
+      Logger.map(jsonLineLogger, (line) => {
+        lines.push(line)
+      })
+    ),
+    Logger.minimumLogLevel(level)
+  )
+  return {
+    layer,
+    lines: lines as ReadonlyArray<string>,
+    records: (): Array<LogRecord> => lines.map((line) => JSON.parse(line) as LogRecord)
+  }
+}
