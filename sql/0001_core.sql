@@ -39,6 +39,7 @@ CREATE INDEX calls_tenant_created ON calls(tenant_id, created_at, id);
 CREATE TABLE call_messages (
   id            INTEGER PRIMARY KEY AUTOINCREMENT,
   call_id       TEXT NOT NULL REFERENCES calls(id),
+  seq           INTEGER NOT NULL,            -- order within the call, assigned by the call fiber
   role          TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'tool_use', 'tool_result')),
   content       TEXT NOT NULL,                -- spoken text, or tool input/result JSON
   tool_name     TEXT,
@@ -47,7 +48,7 @@ CREATE TABLE call_messages (
   turn          INTEGER NOT NULL DEFAULT 0,
   created_at    TEXT NOT NULL
 );
-CREATE INDEX call_messages_call ON call_messages(call_id, id);
+CREATE UNIQUE INDEX call_messages_call_seq ON call_messages(call_id, seq);
 
 CREATE TABLE call_events (
   id          INTEGER PRIMARY KEY AUTOINCREMENT,

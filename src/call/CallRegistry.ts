@@ -1,0 +1,66 @@
+import { Duration, Effect, FiberMap, Queue, Runtime } from "effect"
+import { CallSessions, type RelaySocket } from "./CallSession.ts"
+
+/**
+ * The live relay sockets of this process, one call fiber each. The server adapter opens, feeds
+ * and closes them; shutdown drains them. Connection ids are ours (one per socket), not call SIDs.
+ */
+export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegistry", {
+  scoped: Effect.gen(function*() {
+    const sessions = yield* CallSessions
+    const fibers = yield* FiberMap.make<string>()
+    const inboxes = new Map<string, Queue.Queue<string>>()
+    let draining = false
+    /** Calls with a live session here, so a status callback leaves their finalisation to them. */
+    const liveCalls = new Set<string>()
+    const runtime = yield* Effect.runtime<never>()
+    const runSync = Runtime.runSync(runtime)
+    const runFork = Runtime.runFork(runtime)
+
+    /** Called from the socket's `open`: starts the call fiber. */
+    const open = (connectionId: string, socket: RelaySocket): void => {
+      const inbox = Effect.runSync(Queue.unbounded<string>())
+      inboxes.set(connectionId, inbox)
+      runSync(
+        FiberMap.run(
+          fibers,
+          connectionId,
+          sessions.run(socket, inbox, {
+            shuttingDown: () => draining,
+            onLive: (callId) => liveCalls.add(callId),
+            onGone: (callId) => liveCalls.delete(callId)
+          }).pipe(
+            Effect.ensuring(Effect.sync(() => inboxes.delete(connectionId)))
+          )
+        )
+      )
+    }
+
+    /** Called from the socket's `message`: frames keep their order through the queue. */
+    const deliver = (connectionId: string, frame: string): void => {
+      const inbox = inboxes.get(connectionId)
+      if (inbox) Queue.unsafeOffer(inbox, frame)
+    }
+
+    /** Called from the socket's `close`: the hang-up cancels everything the call started. */
+    const close = (connectionId: string): void => {
+      runFork(FiberMap.remove(fibers, connectionId))
+    }
+
+    const activeCount = Effect.suspend(() => FiberMap.size(fibers))
+
+    /** Stops taking calls, lets live ones finish up to `limit`, then ends the rest (reason `shutdown`). */
+    const drain = (limit: Duration.DurationInput) =>
+      Effect.gen(function*() {
+        draining = true
+        const active = yield* FiberMap.size(fibers)
+        if (active > 0) yield* Effect.logInfo("draining live calls").pipe(Effect.annotateLogs({ active }))
+        yield* FiberMap.awaitEmpty(fibers).pipe(Effect.timeout(limit), Effect.ignore)
+        yield* FiberMap.clear(fibers)
+      })
+
+    const hasCall = (callId: string) => Effect.sync(() => liveCalls.has(callId))
+
+    return { open, deliver, close, drain, activeCount, hasCall, isAccepting: () => !draining } as const
+  })
+}) {}

@@ -1,0 +1,499 @@
+import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, FiberHandle, Option, Queue, Stream, SubscriptionRef } from "effect"
+import { AppConfig } from "../config.ts"
+import { Claude, type ClaudeEvent } from "../llm/Claude.ts"
+import { systemPrompt } from "../llm/prompt.ts"
+import { Metrics } from "../observability/Metrics.ts"
+import { decodeInbound, end, type InboundFrame, type OutboundFrame, type SetupFrame, text } from "../relay/frames.ts"
+import { CallsRepo, type CallRow, type NewMessage } from "../storage/CallsRepo.ts"
+import type { Tenant } from "../tenants/Tenant.ts"
+import { Tenants } from "../tenants/Tenants.ts"
+import { type ToolContext, Tools } from "../tools/Tools.ts"
+import { cutToHeard, type Line, toMessageParams } from "./history.ts"
+
+/**
+ * The whole life of one phone call, from the relay socket's `setup` to its close.
+ *
+ * One fiber per call runs `CallSessions.run`. It reads frames from a queue fed by the socket and
+ * handles them in order. A reply to the caller (a "turn") runs in a child fiber held by a
+ * FiberHandle, so an `interrupt` frame, a new prompt or a hang-up cancels it — and with it the
+ * HTTP request to Claude and any tool not yet started. Database writes go through a per-call
+ * journal fiber so they never sit between a prompt and its first spoken token.
+ */
+
+/** The socket as the call sees it; the Bun adapter implements it. */
+export interface RelaySocket {
+  readonly send: (frame: OutboundFrame) => Effect.Effect<void>
+  readonly close: (code: number, reason: string) => Effect.Effect<void>
+}
+
+export type EndReason = "caller_hangup" | "agent_hangup" | "transfer" | "error" | "shutdown"
+export type Outcome = "booked" | "transferred" | "message_taken" | "information_given" | "abandoned"
+
+const SETUP_TIMEOUT = Duration.seconds(10)
+const SAY = {
+  technicalIssue: "Excusez-moi, je rencontre un petit souci technique. Pouvez-vous répéter, s'il vous plaît ?",
+  filler: "Un instant, s'il vous plaît. ",
+  tooManySteps: "Excusez-moi, je n'arrive pas à finaliser cela. Voulez-vous que je vous passe un membre de l'équipe ?",
+  handoff: "Je vous mets en relation avec un membre de l'équipe, ne quittez pas.",
+  noTransfer:
+    "Personne ne peut prendre l'appel pour le moment. Je peux noter un message : quels sont votre nom et votre demande ?",
+  goodbye: "Merci de votre appel, au revoir.",
+  unknownCall: "Excusez-moi, je ne parviens pas à retrouver votre appel. Merci de rappeler dans un instant."
+} as const
+
+/** Rough time for TTS to say a sentence; a ceiling when speaker events do not arrive. */
+const speechEstimate = (sentence: string) => Duration.millis(Math.min(10_000, 1_200 + sentence.length * 70))
+
+export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessions", {
+  effect: Effect.gen(function*() {
+    const config = yield* AppConfig
+    const calls = yield* CallsRepo
+    const tenants = yield* Tenants
+    const claude = yield* Claude
+    const tools = yield* Tools
+    const metrics = yield* Metrics
+
+    /** Runs one call until its socket closes or it is interrupted. Never fails. */
+    const run = (socket: RelaySocket, inbound: Queue.Dequeue<string>, hooks: SessionHooks = {}) =>
+      Effect.gen(function*() {
+        const first = yield* Queue.take(inbound).pipe(Effect.timeout(SETUP_TIMEOUT), Effect.option)
+        const setup = Option.flatMap(first, (raw) => Either.getRight(decodeInbound(raw)))
+        if (Option.isNone(setup) || setup.value.type !== "setup") {
+          yield* metrics.frameIn("unknown")
+          yield* Effect.logWarning("relay socket opened without a setup frame; closing")
+          return yield* socket.close(1008, "setup expected")
+        }
+        yield* metrics.frameIn("setup")
+        // Nothing in the setup frame is trusted beyond the call SID: the call and its tenant come
+        // from the row the signed voice webhook created.
+        const found = yield* Effect.flatMap(calls.findBySid(setup.value.callSid), (call) =>
+          Option.match(call, {
+            onNone: () => Effect.succeed(Option.none<readonly [CallRow, Tenant]>()),
+            onSome: (row) => Effect.map(tenants.byId(row.tenant_id), Option.map((tenant) => [row, tenant] as const))
+          }))
+        if (Option.isNone(found)) {
+          yield* Effect.logWarning("setup for a call we never answered; ending the session").pipe(
+            Effect.annotateLogs("callSid", setup.value.callSid)
+          )
+          yield* socket.send(text(SAY.unknownCall, true))
+          yield* socket.send(end({ reason: "unknown_call" }))
+          return
+        }
+        const [call, tenant] = found.value
+        yield* Effect.scoped(conversation(socket, inbound, setup.value, call, tenant, hooks)).pipe(
+          Effect.annotateLogs({ callSid: call.twilio_call_sid, tenantId: tenant.id })
+        )
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("call session failed", cause)
+        )
+      )
+
+    const conversation = (
+      socket: RelaySocket,
+      inbound: Queue.Dequeue<string>,
+      setup: SetupFrame,
+      call: CallRow,
+      tenant: Tenant
+      , hooks: SessionHooks
+    ) =>
+      Effect.gen(function*() {
+        const callId = call.id
+        const toolContext: ToolContext = { tenant, callId, callerNumber: call.from_number || null }
+
+        // ---- State, owned by this call's fibers (they interleave on one thread, never in parallel).
+        const stored = yield* calls.messages(callId)
+        const lines: Array<Line> = stored.map((row) => ({
+          seq: row.seq,
+          role: row.role,
+          content: row.content,
+          toolName: row.tool_name ?? undefined,
+          toolUseId: row.tool_use_id ?? undefined,
+          turn: row.turn,
+          interrupted: row.interrupted === 1
+        }))
+        let nextSeq = lines.reduce((max, line) => Math.max(max, line.seq), -1) + 1
+        let turnNumber = lines.reduce((max, line) => Math.max(max, line.turn), 0)
+        /** Text lines of the latest reply, so a barge-in can cut them to what was heard. */
+        let lastReply: Array<Line> = []
+        let endReason: EndReason | null = null
+        const outcomes = new Set<Outcome>()
+        const agentSpeaking = yield* SubscriptionRef.make(false)
+
+        // ---- Journal: ordered writes off the latency path, drained when the call ends.
+        const journal = yield* Queue.unbounded<Effect.Effect<void>>()
+        // A write taken from the queue always runs: interruption only lands while waiting for the next.
+        const journalFiber = yield* Effect.uninterruptibleMask((restore) =>
+          restore(Queue.take(journal)).pipe(
+            Effect.flatMap((write) =>
+              write.pipe(
+                Effect.catchAllCause((cause) =>
+                  Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause))
+                )
+              )
+            )
+          )
+        ).pipe(Effect.forever, Effect.fork)
+        const write = (effect: Effect.Effect<void>) => Queue.offer(journal, effect)
+        const event = (type: string, data: Record<string, unknown> = {}) => write(calls.appendEvent(callId, type, data))
+        const addLines = (newLines: ReadonlyArray<Omit<Line, "seq" | "interrupted">>) => {
+          const added = newLines.map((line): Line => ({ ...line, seq: nextSeq++, interrupted: false }))
+          lines.push(...added)
+          const rows: Array<NewMessage> = added.map((line) => ({
+            seq: line.seq,
+            role: line.role,
+            content: line.content,
+            turn: line.turn,
+            ...(line.toolName ? { toolName: line.toolName } : {}),
+            ...(line.toolUseId ? { toolUseId: line.toolUseId } : {})
+          }))
+          return Effect.as(write(calls.appendMessages(callId, rows)), added)
+        }
+        const send = (frame: OutboundFrame) => Effect.zipRight(metrics.frameOut(frame.type), socket.send(frame))
+        const say = (sentence: string) => send(text(sentence, true))
+
+        /** Waits until TTS has spoken what was sent (speaker events), never longer than an estimate. */
+        const untilSpoken = (sentence: string) =>
+          agentSpeaking.changes.pipe(
+            Stream.dropWhile((speaking) => !speaking),
+            Stream.dropWhile((speaking) => speaking),
+            Stream.runHead,
+            Effect.timeout(speechEstimate(sentence)),
+            Effect.ignore
+          )
+
+        /** Ends the relay session; the <Connect action> webhook then dials or hangs up. */
+        const endSession = (reason: "transfer" | "hangup", sentence: string, detail: Record<string, unknown>) =>
+          Effect.gen(function*() {
+            // From here on the call is ending: later prompts and barge-ins no longer cancel it.
+            endReason = reason === "transfer" ? "transfer" : "agent_hangup"
+            if (reason === "transfer") outcomes.add("transferred")
+            const [said] = yield* addLines([{ role: "assistant", content: sentence, turn: turnNumber }])
+            lastReply = said ? [said] : []
+            yield* say(sentence)
+            yield* event(reason === "transfer" ? "transfer" : "agent_hangup", detail)
+            yield* untilSpoken(sentence)
+            yield* send(end({ reason, callId }))
+          })
+
+        const transfer = (via: "tool" | "dtmf", why: string) =>
+          tenant.config.transferNumber
+            ? endSession("transfer", SAY.handoff, { via, reason: why })
+            : Effect.gen(function*() {
+              const [said] = yield* addLines([{ role: "assistant", content: SAY.noTransfer, turn: turnNumber }])
+              lastReply = said ? [said] : []
+              yield* event("transfer_unavailable", { via })
+              yield* say(SAY.noTransfer)
+            })
+
+        // ---- A turn: Claude streams, tools run, every word goes out as soon as it exists.
+        const runTurn = (utterance: string, promptAt: number) => {
+          const turn = ++turnNumber
+          let spokeThisTurn = false
+          let pending = "" // sent to Twilio but not yet a transcript line
+          const commitPending = Effect.suspend(() => {
+            if (pending === "") return Effect.void
+            const content = pending
+            pending = ""
+            return Effect.map(addLines([{ role: "assistant", content, turn }]), (added) => {
+              lastReply.push(...added)
+            })
+          })
+          return Effect.gen(function*() {
+            yield* addLines([{ role: "user", content: utterance, turn }])
+            lastReply = []
+            const speak = (token: string) =>
+              Effect.gen(function*() {
+                if (!spokeThisTurn) {
+                  spokeThisTurn = true
+                  const now = yield* Clock.currentTimeMillis
+                  yield* metrics.turnLatency((now - promptAt) / 1000)
+                  yield* event("turn_latency", { turn, ms: now - promptAt })
+                }
+                yield* send(text(token, false))
+              })
+            /** Fills a silence: said once per turn when nothing has been spoken yet. */
+            const withFiller = <A, E>(effect: Effect.Effect<A, E>) =>
+              Effect.scoped(
+                Effect.zipRight(
+                  Effect.forkScoped(
+                    Effect.sleep(Duration.millis(config.fillerAfterMs)).pipe(
+                      Effect.zipRight(Effect.suspend(() => (spokeThisTurn ? Effect.void : speak(SAY.filler))))
+                    )
+                  ),
+                  effect
+                )
+              )
+
+            const streamRound = (startedAt: number) =>
+              Effect.scoped(Effect.gen(function*() {
+                const pull = yield* Stream.toPull(
+                  claude.stream({ system: systemPrompt(tenant, startedAt), messages: toMessageParams(lines), tools: tools.definitions })
+                )
+                const toolUses: Array<Extract<ClaudeEvent, { _tag: "ToolUse" }>> = []
+                let firstEvent = true
+                while (true) {
+                  const next = firstEvent
+                    ? pull.pipe(
+                      Effect.timeoutFail({
+                        duration: Duration.millis(config.firstTokenTimeoutMs),
+                        onTimeout: () => Option.some(new FirstTokenTimeout())
+                      })
+                    )
+                    : pull
+                  const chunk = yield* endAsNone(next)
+                  if (Option.isNone(chunk)) break
+                  if (firstEvent) {
+                    firstEvent = false
+                    const now = yield* Clock.currentTimeMillis
+                    yield* metrics.claudeFirstToken((now - startedAt) / 1000)
+                  }
+                  for (const item of chunk.value) {
+                    if (item._tag === "TextDelta") {
+                      pending += item.text
+                      yield* speak(item.text)
+                    } else if (item._tag === "ToolUse") {
+                      toolUses.push(item)
+                    }
+                  }
+                }
+                return toolUses
+              }))
+
+            for (let round = 0; round <= config.maxToolRounds; round++) {
+              const startedAt = yield* Clock.currentTimeMillis
+              const toolUses = yield* withFiller(streamRound(startedAt))
+              yield* commitPending
+              if (toolUses.length === 0) {
+                yield* send(text("", true))
+                return
+              }
+              // Every tool_use gets its tool_result before the model goes on, in the order asked.
+              const results: Array<{ id: string; name: string; content: string; isError: boolean }> = []
+              let handoff: string | null = null
+              for (const use of toolUses) {
+                yield* event("tool_call", { name: use.name, input: use.input, round })
+                if (handoff !== null) {
+                  results.push({ id: use.id, name: use.name, content: JSON.stringify({ skipped: "transfert en cours" }), isError: true })
+                  continue
+                }
+                const outcome = yield* withFiller(tools.execute(use.name, use.input, toolContext))
+                if (outcome._tag === "Transfer") {
+                  handoff = outcome.reason
+                  results.push({ id: use.id, name: use.name, content: JSON.stringify({ transferred: true }), isError: false })
+                } else {
+                  noteOutcome(use.name, outcome.content, outcome.isError)
+                  results.push({ id: use.id, name: use.name, content: JSON.stringify(outcome.content), isError: outcome.isError })
+                }
+                yield* event("tool_result", { name: use.name, isError: results[results.length - 1]!.isError })
+              }
+              yield* addLines([
+                ...results.map((r) => ({
+                  role: "tool_use" as const,
+                  content: JSON.stringify(toolUses.find((u) => u.id === r.id)?.input ?? {}),
+                  toolName: r.name,
+                  toolUseId: r.id,
+                  turn
+                })),
+                ...results.map((r) => ({ role: "tool_result" as const, content: r.content, toolName: r.name, toolUseId: r.id, turn }))
+              ])
+              if (handoff !== null) {
+                if (spokeThisTurn) yield* send(text("", true))
+                return yield* transfer("tool", handoff)
+              }
+            }
+            yield* commitPending
+            yield* addLines([{ role: "assistant", content: SAY.tooManySteps, turn }])
+            yield* say(SAY.tooManySteps)
+          }).pipe(
+            // A cut reply keeps what was already sent; the canceller then trims it to what was heard.
+            Effect.onInterrupt(() => commitPending),
+            Effect.catchAllCause((cause) =>
+              Cause.isInterruptedOnly(cause)
+                ? Effect.interrupt
+                : Effect.gen(function*() {
+                  yield* metrics.error(Cause.failureOption(cause).pipe(Option.map(errorKind), Option.getOrElse(() => "other")))
+                  yield* Effect.logError("turn failed; apologising to the caller", cause)
+                  yield* event("error", { kind: "turn", message: Cause.pretty(cause).slice(0, 500) })
+                  yield* addLines([{ role: "assistant", content: SAY.technicalIssue, turn: turnNumber }])
+                  yield* say(SAY.technicalIssue)
+                })
+            )
+          )
+        }
+
+        const noteOutcome = (tool: string, content: unknown, isError: boolean) => {
+          if (isError || typeof content !== "object" || content === null) return
+          if (tool === "book_appointment" && "appointmentId" in content) outcomes.add("booked")
+          if (tool === "search_knowledge" && "found" in content && content.found === true) outcomes.add("information_given")
+        }
+
+        const turns = yield* FiberHandle.make<void, never>()
+
+        /** Cancels the running turn (awaiting its cleanup) and cuts the reply to what was heard. */
+        const cancelTurn = (heard: string | null) =>
+          Effect.gen(function*() {
+            const running = Option.isSome(FiberHandle.unsafeGet(turns))
+            yield* FiberHandle.clear(turns)
+            if (heard === null && !running) return
+            const changed = heard === null
+              ? lastReply.slice(-1).map((line) => { line.interrupted = true; return line })
+              : cutToHeard(lastReply, heard)
+            if (changed.length > 0) {
+              yield* write(calls.markInterrupted(callId, changed.map((line) => ({ seq: line.seq, content: line.content }))))
+            }
+          })
+
+        const startAction = (action: Effect.Effect<void>) =>
+          Effect.asVoid(FiberHandle.run(turns, action.pipe(Effect.catchAllCause(() => Effect.void))))
+
+        // ---- Frames, one at a time, in arrival order.
+        const handle = (frame: InboundFrame): Effect.Effect<void> => {
+          const ending = endReason !== null
+          switch (frame.type) {
+            case "setup":
+              return Effect.logWarning("second setup frame ignored")
+            case "prompt":
+              if (!frame.last || ending) return Effect.void // partial transcripts: wait for the final one
+              return Effect.gen(function*() {
+                const receivedAt = yield* Clock.currentTimeMillis
+                yield* cancelTurn(null)
+                yield* event("prompt", { length: frame.voicePrompt.length, lang: frame.lang })
+                yield* startAction(runTurn(frame.voicePrompt, receivedAt))
+              })
+            case "interrupt":
+              if (ending) return event("interrupt", { heard: frame.utteranceUntilInterrupt, ignored: "ending" })
+              return Effect.gen(function*() {
+                yield* cancelTurn(frame.utteranceUntilInterrupt)
+                yield* event("interrupt", {
+                  heard: frame.utteranceUntilInterrupt,
+                  durationMs: frame.durationUntilInterruptMs
+                })
+              })
+            case "dtmf":
+              return Effect.gen(function*() {
+                yield* event("dtmf", { digit: frame.digit })
+                if (ending) return
+                switch (frame.digit) {
+                  case "0":
+                    yield* cancelTurn(null)
+                    return yield* startAction(transfer("dtmf", "touche 0"))
+                  case "1": {
+                    const lastSaid = [...lines].reverse().find((line) => line.role === "assistant" && line.content.trim() !== "")
+                    yield* cancelTurn(null)
+                    return yield* say(lastSaid?.content ?? tenant.config.greeting)
+                  }
+                  case "9":
+                    yield* cancelTurn(null)
+                    return yield* startAction(endSession("hangup", SAY.goodbye, { via: "dtmf" }))
+                  default:
+                    return
+                }
+              })
+            case "info":
+              if (frame.name === "agentSpeaking") return SubscriptionRef.set(agentSpeaking, frame.value === "on")
+              return Effect.void
+            case "error":
+              return Effect.gen(function*() {
+                yield* metrics.error("relay")
+                yield* Effect.logWarning("ConversationRelay reported an error").pipe(
+                  Effect.annotateLogs("description", frame.description)
+                )
+                yield* event("relay_error", { description: frame.description })
+              })
+          }
+        }
+
+        // ---- The end, however it comes: hang-up (socket closed), transfer, goodbye, shutdown.
+        yield* Effect.addFinalizer((exit) =>
+          Effect.gen(function*() {
+            yield* FiberHandle.clear(turns)
+            yield* Fiber.interrupt(journalFiber)
+            const reason: EndReason = endReason ?? (hooks.shuttingDown?.() ? "shutdown" : Exit.isFailure(exit) && !Exit.isInterrupted(exit) ? "error" : "caller_hangup")
+            const outcome = decideOutcome(outcomes)
+            yield* Effect.forEach(yield* Queue.takeAll(journal), (pendingWrite) => Effect.ignore(pendingWrite), { discard: true })
+            yield* calls.appendEvent(callId, "end", { reason, outcome })
+            const finalised = yield* calls.finalize(callId, { endReason: reason, outcome })
+            if (finalised) {
+              yield* metrics.callEnded(outcome)
+              yield* Effect.logInfo("call ended").pipe(Effect.annotateLogs({ reason, outcome }))
+              if (hooks.onFinalised) yield* hooks.onFinalised(callId)
+            }
+          }).pipe(
+            Effect.catchAllCause((cause) => Effect.logError("call finalisation failed", cause)),
+            Effect.ensuring(Effect.sync(() => hooks.onGone?.(callId)))
+          )
+        )
+        hooks.onLive?.(callId)
+
+        yield* metrics.callStarted()
+        yield* event("setup", {
+          sessionId: setup.sessionId,
+          callStatus: setup.callStatus,
+          resumed: lines.length > 0
+        })
+        yield* Effect.logInfo("relay session started")
+
+        while (true) {
+          const raw = yield* Queue.take(inbound)
+          const decoded = decodeInbound(raw)
+          if (Either.isLeft(decoded)) {
+            yield* metrics.frameIn("unknown")
+            yield* metrics.error("relay_decode")
+            yield* Effect.logWarning("undecodable relay frame").pipe(Effect.annotateLogs({ frameType: decoded.left.type }))
+            yield* event("malformed_frame", { type: decoded.left.type, reason: decoded.left.reason.slice(0, 300) })
+            continue
+          }
+          yield* metrics.frameIn(decoded.right.type)
+          yield* handle(decoded.right).pipe(
+            Effect.catchAllCause((cause) => Effect.logError("frame handling failed", cause))
+          )
+        }
+      })
+
+    return { run } as const
+  }),
+  dependencies: []
+}) {}
+
+export interface SessionHooks {
+  /** True while the server drains for shutdown: calls cut then end with reason `shutdown`. */
+  readonly shuttingDown?: () => boolean
+  /** The call has a live session (from setup until it is finalised). */
+  readonly onLive?: (callId: string) => void
+  readonly onGone?: (callId: string) => void
+  /** Runs once, after the call row is finalised (the post-call summary starts here). */
+  readonly onFinalised?: (callId: string) => Effect.Effect<void>
+}
+
+/** A stream pull fails with `None` at its end: turn that into a value. */
+const endAsNone = <A, E>(pull: Effect.Effect<A, Option.Option<E>>): Effect.Effect<Option.Option<A>, E> =>
+  Effect.matchEffect(pull, {
+    onFailure: Option.match({ onNone: () => Effect.succeed(Option.none<A>()), onSome: (error) => Effect.fail(error) }),
+    onSuccess: (value) => Effect.succeed(Option.some(value))
+  })
+
+class FirstTokenTimeout {
+  readonly _tag = "FirstTokenTimeout"
+}
+
+const errorKind = (error: unknown): string => {
+  if (typeof error === "object" && error !== null && "_tag" in error) {
+    switch (error._tag) {
+      case "ClaudeError":
+      case "ClaudeNotConfigured":
+      case "FirstTokenTimeout":
+        return "claude"
+    }
+  }
+  return "other"
+}
+
+const decideOutcome = (outcomes: ReadonlySet<Outcome>): Outcome =>
+  outcomes.has("transferred")
+    ? "transferred"
+    : outcomes.has("booked")
+    ? "booked"
+    : outcomes.has("information_given")
+    ? "information_given"
+    : "abandoned"

@@ -1,0 +1,190 @@
+import Anthropic from "@anthropic-ai/sdk"
+import type { MessageParam, RawMessageStreamEvent, Tool } from "@anthropic-ai/sdk/resources/messages"
+import { Data, Effect, Option, Redacted, Schedule, Stream } from "effect"
+import { AppConfig } from "../config.ts"
+import { Metrics } from "../observability/Metrics.ts"
+
+/** What a turn asks Claude for. */
+export interface ClaudeRequest {
+  readonly system: string
+  readonly messages: ReadonlyArray<MessageParam>
+  readonly tools?: ReadonlyArray<Tool>
+  readonly maxTokens?: number
+}
+
+/** What a turn reads back, already reassembled: text as it streams, each tool call whole. */
+export type ClaudeEvent =
+  | { readonly _tag: "TextDelta"; readonly text: string }
+  | { readonly _tag: "ToolUse"; readonly id: string; readonly name: string; readonly input: unknown }
+  | { readonly _tag: "Stop"; readonly stopReason: string }
+
+export class ClaudeError extends Data.TaggedError("ClaudeError")<{
+  readonly status: number | undefined
+  readonly transient: boolean
+  readonly message: string
+}> {}
+
+export class ClaudeNotConfigured extends Data.TaggedError("ClaudeNotConfigured")<{}> {}
+
+const TRANSIENT_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504, 529])
+
+const toClaudeError = (cause: unknown): ClaudeError => {
+  if (cause instanceof Anthropic.APIError) {
+    const status = cause.status
+    return new ClaudeError({
+      status,
+      // No status means the connection failed before an answer: worth another try.
+      transient: status === undefined || TRANSIENT_STATUSES.has(status),
+      message: cause.message.slice(0, 300)
+    })
+  }
+  return new ClaudeError({ status: undefined, transient: true, message: String(cause).slice(0, 300) })
+}
+
+/** Capped, jittered exponential backoff; only typed transient errors, never an interruption. */
+export const claudeRetryPolicy = Schedule.exponential("200 millis").pipe(
+  Schedule.jittered,
+  Schedule.union(Schedule.spaced("2 seconds")),
+  Schedule.intersect(Schedule.recurs(2)),
+  Schedule.whileInput((error: ClaudeError) => error.transient)
+)
+
+/**
+ * One tool-use block is streamed as a start, several `input_json_delta` pieces and a stop;
+ * this folds those pieces so callers only ever see whole tool calls.
+ */
+const reassemble = () => {
+  const pending = new Map<number, { id: string; name: string; json: string }>()
+  return (event: RawMessageStreamEvent): ReadonlyArray<ClaudeEvent> => {
+    switch (event.type) {
+      case "content_block_start":
+        if (event.content_block.type === "tool_use") {
+          pending.set(event.index, { id: event.content_block.id, name: event.content_block.name, json: "" })
+        }
+        return []
+      case "content_block_delta":
+        if (event.delta.type === "text_delta") return event.delta.text === "" ? [] : [{ _tag: "TextDelta", text: event.delta.text }]
+        if (event.delta.type === "input_json_delta") {
+          const block = pending.get(event.index)
+          if (block) block.json += event.delta.partial_json
+        }
+        return []
+      case "content_block_stop": {
+        const block = pending.get(event.index)
+        if (!block) return []
+        pending.delete(event.index)
+        let input: unknown = {}
+        try {
+          input = block.json.trim() === "" ? {} : JSON.parse(block.json)
+        } catch {
+          input = { _unparseable: block.json }
+        }
+        return [{ _tag: "ToolUse", id: block.id, name: block.name, input }]
+      }
+      case "message_delta":
+        return event.delta.stop_reason ? [{ _tag: "Stop", stopReason: event.delta.stop_reason }] : []
+      default:
+        return []
+    }
+  }
+}
+
+export class Claude extends Effect.Service<Claude>()("app/Claude", {
+  effect: Effect.gen(function*() {
+    const config = yield* AppConfig
+    const metrics = yield* Metrics
+    const client = Option.map(
+      config.anthropicApiKey,
+      (key) =>
+        new Anthropic({
+          apiKey: Redacted.value(key),
+          // Retries, timeouts and fallbacks are ours (Effect schedules), not the SDK's.
+          maxRetries: 0,
+          timeout: 60_000,
+          ...Option.match(config.anthropicBaseUrl, { onNone: () => ({}), onSome: (baseURL) => ({ baseURL }) })
+        })
+    )
+
+    const openStream = (anthropic: Anthropic, model: string, request: ClaudeRequest) =>
+      Stream.unwrapScoped(
+        Effect.gen(function*() {
+          // Closing the scope (turn done, barge-in, hang-up) aborts the HTTP request to Claude.
+          const controller = new AbortController()
+          yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
+          const sdkStream = yield* Effect.tryPromise({
+            try: () =>
+              anthropic.messages.create(
+                {
+                  model,
+                  max_tokens: request.maxTokens ?? 400,
+                  system: request.system,
+                  messages: [...request.messages],
+                  ...(request.tools && request.tools.length > 0 ? { tools: [...request.tools] } : {}),
+                  stream: true
+                },
+                { signal: controller.signal }
+              ),
+            catch: toClaudeError
+          })
+          const fold = reassemble()
+          return Stream.fromAsyncIterable(sdkStream, toClaudeError).pipe(Stream.mapConcat(fold))
+        })
+      )
+
+    /** Retried only until its first event: once words are spoken, a retry would repeat them. */
+    const withRetries = (anthropic: Anthropic, model: string, request: ClaudeRequest) =>
+      Stream.unwrapScoped(
+        Effect.gen(function*() {
+          const pull = yield* Stream.toPull(openStream(anthropic, model, request))
+          const first = yield* Effect.mapError(
+            pull,
+            Option.getOrElse(() => new ClaudeError({ status: undefined, transient: true, message: "empty stream" }))
+          )
+          return Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))
+        }).pipe(
+          Effect.retry(
+            claudeRetryPolicy.pipe(
+              Schedule.tapInput((error: ClaudeError) =>
+                Effect.zipRight(
+                  metrics.retry("claude"),
+                  Effect.logWarning("Claude failed, retrying").pipe(Effect.annotateLogs({ status: error.status, model }))
+                )
+              )
+            )
+          )
+        )
+      )
+
+    const stream = (request: ClaudeRequest): Stream.Stream<ClaudeEvent, ClaudeError | ClaudeNotConfigured> =>
+      Option.match(client, {
+        onNone: () => Stream.fail(new ClaudeNotConfigured()),
+        onSome: (anthropic) =>
+          withRetries(anthropic, config.anthropicModel, request).pipe(
+            // The fallback model only takes over when the primary failed before saying anything.
+            Stream.catchTag("ClaudeError", (error) =>
+              error.transient && config.anthropicFallbackModel !== config.anthropicModel
+                ? Stream.unwrap(
+                  Effect.as(
+                    Effect.logWarning("Claude primary model unavailable, using fallback").pipe(
+                      Effect.annotateLogs({ status: error.status, fallback: config.anthropicFallbackModel })
+                    ),
+                    withRetries(anthropic, config.anthropicFallbackModel, request)
+                  )
+                )
+                : Stream.fail(error)
+            )
+          )
+      })
+
+    /** A whole answer, no streaming: for work off the call path (post-call summaries). */
+    const complete = Effect.fn("Claude.complete")(function*(request: ClaudeRequest) {
+      const chunks = yield* Stream.runCollect(stream(request))
+      let text = ""
+      for (const event of chunks) if (event._tag === "TextDelta") text += event.text
+      return text
+    })
+
+    return { stream, complete, configured: Option.isSome(client) } as const
+  }),
+  dependencies: [AppConfig.Default]
+}) {}

@@ -1,0 +1,83 @@
+import type { Tenant } from "../tenants/Tenant.ts"
+import { WEEKDAYS, type Weekday } from "../tenants/TenantConfig.ts"
+
+const DAY_NAMES: Record<Weekday, string> = {
+  monday: "lundi",
+  tuesday: "mardi",
+  wednesday: "mercredi",
+  thursday: "jeudi",
+  friday: "vendredi",
+  saturday: "samedi",
+  sunday: "dimanche"
+}
+
+const spokenTime = (hhmm: string) => {
+  const [h, m] = hhmm.split(":")
+  return m === "00" ? `${Number(h)} h` : `${Number(h)} h ${m}`
+}
+
+const openingHoursText = (tenant: Tenant): string =>
+  WEEKDAYS.map((day) => {
+    const ranges = tenant.config.openingHours[day] ?? []
+    return ranges.length === 0
+      ? `${DAY_NAMES[day]} : fermé`
+      : `${DAY_NAMES[day]} : ${ranges.map(([from, to]) => `${spokenTime(from)} à ${spokenTime(to)}`).join(" et ")}`
+  }).join("\n")
+
+/** Today's date and time as the tenant's callers live it, e.g. "mardi 1 décembre 2026, 14 h 05". */
+export const localNow = (nowMs: number, timeZone: string) => {
+  const parts = new Intl.DateTimeFormat("fr-FR", {
+    timeZone,
+    weekday: "long",
+    day: "numeric",
+    month: "long",
+    year: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23"
+  }).formatToParts(new Date(nowMs))
+  const get = (type: string) => parts.find((part) => part.type === type)?.value ?? ""
+  const isoDate = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" })
+    .format(new Date(nowMs))
+  return {
+    spoken: `${get("weekday")} ${get("day")} ${get("month")} ${get("year")}, ${Number(get("hour"))} h ${get("minute")}`,
+    isoDate
+  }
+}
+
+/** The French system prompt: who we are, what we know, how to speak on the phone. */
+export const systemPrompt = (tenant: Tenant, nowMs: number): string => {
+  const { config } = tenant
+  const now = localNow(nowMs, config.timezone)
+  const services = config.services.length === 0
+    ? "Aucune prestation réservable n'est configurée."
+    : config.services.map((s) => `- ${s.name} (code ${s.type}, ${s.durationMinutes} minutes)`).join("\n")
+  const closures = config.closures.length === 0 ? "aucune" : config.closures.join(", ")
+  const transfer = config.transferNumber
+    ? "Un transfert vers un membre de l'équipe est possible avec l'outil transfer_to_human."
+    : "Aucun transfert vers un humain n'est possible : proposez de prendre un message (nom, numéro, motif)."
+  return `Vous êtes l'assistante téléphonique de « ${config.name} ». Vous parlez au téléphone avec un client, en français.
+
+Nous sommes le ${now.spoken} (fuseau ${config.timezone}, date ISO ${now.isoDate}). Résolvez vous-même les dates relatives (« demain », « mardi prochain ») à partir de cette date, au format AAAA-MM-JJ, avant d'appeler un outil.
+
+Façon de parler :
+- Vouvoyez toujours. Phrases courtes et naturelles, faites pour être dites à voix haute : une ou deux phrases par réponse, puis laissez parler le client.
+- Jamais de liste, de markdown, d'émoji ni d'abréviation. Écrivez les heures comme on les dit (« 14 h 30 »), les dates en toutes lettres (« mardi 3 décembre »).
+- Proposez au plus trois créneaux à la fois.
+- Avant un outil qui peut prendre un instant, dites une très courte phrase d'attente (« Je regarde. »).
+
+Règles :
+- Ne répondez aux questions sur l'établissement qu'à partir de l'outil search_knowledge ou des informations ci-dessous. Si l'information n'est pas trouvée, dites simplement que vous ne savez pas et proposez de transmettre la question à l'équipe. N'inventez jamais.
+- Les disponibilités viennent uniquement de check_availability ; ne promettez jamais un créneau sans l'avoir vérifié.
+- Pour réserver : prestation, date, heure, nom du client ; le numéro de l'appelant est utilisé si le client n'en donne pas d'autre. Après book_appointment, relisez la confirmation au client.
+- ${transfer}
+- Si le client demande un humain, ou si vous ne pouvez pas l'aider, utilisez transfer_to_human.
+- Touches du clavier : 0 pour parler à quelqu'un, 1 pour réécouter, 9 pour raccrocher.
+
+Horaires d'ouverture :
+${openingHoursText(tenant)}
+Fermetures exceptionnelles : ${closures}.
+
+Prestations :
+${services}`
+}

@@ -1,0 +1,15 @@
+import { Cause, Effect, Exit, Fiber, Layer } from "effect"
+import { LoggingLive } from "./observability/Logging.ts"
+import { AppLive } from "./server/AppLayer.ts"
+
+/** Build the application once, serve until SIGTERM/SIGINT, then drain calls and exit cleanly. */
+const program = Layer.launch(AppLive).pipe(
+  Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logFatal("server stopped on an error", cause)),
+  Effect.provide(LoggingLive)
+)
+
+const fiber = Effect.runFork(program)
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => Effect.runFork(Fiber.interrupt(fiber)))
+}
+fiber.addObserver((exit) => process.exit(Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause) ? 0 : 1))

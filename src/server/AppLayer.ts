@@ -1,0 +1,45 @@
+import { Effect, Layer } from "effect"
+import { CallRegistry } from "../call/CallRegistry.ts"
+import { CallSessions } from "../call/CallSession.ts"
+import { AppConfig } from "../config.ts"
+import { Knowledge } from "../knowledge/Knowledge.ts"
+import { Claude } from "../llm/Claude.ts"
+import { Metrics } from "../observability/Metrics.ts"
+import { Scheduling } from "../scheduling/Scheduling.ts"
+import { CallsRepo } from "../storage/CallsRepo.ts"
+import { sqliteFilename, sqliteLayer } from "../storage/Database.ts"
+import { seedDemoTenant } from "../tenants/DemoTenant.ts"
+import { Tenants } from "../tenants/Tenants.ts"
+import { Tools } from "../tools/Tools.ts"
+import { BunServer } from "./BunServer.ts"
+
+/** The whole application as one layer graph, composed once here. */
+
+const Database = Layer.unwrapEffect(
+  Effect.map(AppConfig, (config) => sqliteLayer(sqliteFilename(config.databaseUrl)))
+)
+
+const Storage = Layer.mergeAll(CallsRepo.Default, Scheduling.Default, Knowledge.Default).pipe(
+  Layer.provideMerge(Database)
+)
+
+const Domain = Layer.mergeAll(Tenants.Default, Claude.DefaultWithoutDependencies).pipe(
+  Layer.provideMerge(Storage)
+)
+
+const Calls = CallRegistry.Default.pipe(
+  Layer.provideMerge(CallSessions.Default),
+  Layer.provideMerge(Tools.Default),
+  Layer.provideMerge(Domain)
+)
+
+const DemoSeed = Layer.effectDiscard(seedDemoTenant)
+
+/** Everything but the listening socket: tests build servers on top of it. */
+export const AppServices = DemoSeed.pipe(
+  Layer.provideMerge(Calls),
+  Layer.provideMerge(Metrics.Default),
+  Layer.provideMerge(AppConfig.Default)
+)
+
+export const AppLive = BunServer.Default.pipe(Layer.provideMerge(AppServices))

@@ -1,0 +1,103 @@
+import { HttpApp, HttpRouter } from "@effect/platform"
+import { Duration, Effect, Option, Redacted } from "effect"
+import type { ServerWebSocket } from "bun"
+import { CallRegistry } from "../call/CallRegistry.ts"
+import { AppConfig } from "../config.ts"
+import { Metrics } from "../observability/Metrics.ts"
+import { encodeOutbound } from "../relay/frames.ts"
+import { validHandshakeSignature } from "../relay/signature.ts"
+import { RELAY_PATH } from "../relay/twiml.ts"
+import { appRouter } from "./http.ts"
+
+/**
+ * The Bun edge: plain `Bun.serve` owns HTTP and the relay's WebSocket upgrades (so Bun's socket
+ * options stay ours), Effect handles every route through one runtime built at boot.
+ */
+
+/** What the routes need from the application; the server is built where all of it exists. */
+type RouteServices = typeof appRouter extends HttpRouter.HttpRouter<infer _E, infer R>
+  ? Exclude<R, HttpRouter.HttpRouter.Provided>
+  : never
+
+interface SocketData {
+  readonly connectionId: string
+}
+
+// Twilio keeps a silent call open for minutes (88 s seen); Bun's maximum idle timeout keeps it alive.
+const SOCKET_IDLE_TIMEOUT_SECONDS = 960
+const MAX_FRAME_BYTES = 64 * 1024
+
+export class BunServer extends Effect.Service<BunServer>()("app/BunServer", {
+  scoped: Effect.gen(function*() {
+    const config = yield* AppConfig
+    const registry = yield* CallRegistry
+    const metrics = yield* Metrics
+    const runtime = yield* Effect.runtime<RouteServices>()
+    const app = yield* HttpRouter.toHttpApp(appRouter)
+    const handleHttp = HttpApp.toWebHandlerRuntime(runtime)(app)
+    const authToken = Option.map(config.twilioAuthToken, Redacted.value)
+
+    if (Option.isNone(authToken)) {
+      yield* Effect.logWarning(
+        "TWILIO_AUTH_TOKEN is not set: webhooks and the relay socket are accepted WITHOUT signature checks. Never run like this in production."
+      )
+    }
+
+    const server = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        Bun.serve<SocketData, never>({
+          port: config.port,
+          hostname: "0.0.0.0",
+          fetch: (request, bunServer) => {
+            const url = new URL(request.url)
+            if (url.pathname !== RELAY_PATH) return handleHttp(request)
+            if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+              return new Response("WebSocket upgrade expected", { status: 426 })
+            }
+            if (!registry.isAccepting()) return new Response("shutting down", { status: 503 })
+            if (
+              Option.isSome(authToken) &&
+              !validHandshakeSignature({
+                authToken: authToken.value,
+                signature: request.headers.get("x-twilio-signature"),
+                wssUrl: config.publicWsUrl + RELAY_PATH
+              })
+            ) {
+              metrics.unsafe.error("signature")
+              metrics.unsafe.webhook("conversation", 403)
+              return new Response("invalid Twilio signature", { status: 403 })
+            }
+            metrics.unsafe.webhook("conversation", 101)
+            const upgraded = bunServer.upgrade(request, { data: { connectionId: crypto.randomUUID() } })
+            return upgraded ? undefined : new Response("WebSocket upgrade failed", { status: 400 })
+          },
+          websocket: {
+            idleTimeout: SOCKET_IDLE_TIMEOUT_SECONDS,
+            maxPayloadLength: MAX_FRAME_BYTES,
+            open: (ws: ServerWebSocket<SocketData>) => {
+              registry.open(ws.data.connectionId, {
+                send: (frame) => Effect.sync(() => void ws.send(encodeOutbound(frame))),
+                close: (code, reason) => Effect.sync(() => ws.close(code, reason))
+              })
+            },
+            message: (ws, message) => {
+              registry.deliver(ws.data.connectionId, typeof message === "string" ? message : message.toString("utf8"))
+            },
+            close: (ws) => {
+              registry.close(ws.data.connectionId)
+            }
+          }
+        })
+      ),
+      (server) =>
+        Effect.gen(function*() {
+          yield* Effect.logInfo("shutting down: no new calls, draining live ones")
+          yield* registry.drain(Duration.millis(config.drainTimeoutMs))
+          yield* Effect.promise(() => server.stop(true))
+          yield* Effect.logInfo("server stopped")
+        })
+    )
+    yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ port: server.port, publicUrl: config.publicUrl }))
+    return { port: server.port as number } as const
+  })
+}) {}

@@ -1,0 +1,35 @@
+import { HttpRouter, HttpServerResponse } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { CallRegistry } from "../call/CallRegistry.ts"
+import { Metrics, PROMETHEUS_CONTENT_TYPE } from "../observability/Metrics.ts"
+import { webhookRoutes } from "./webhooks.ts"
+
+/** Ready when the database answers; Fly's check and the README's first command both rely on it. */
+const health = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const registry = yield* CallRegistry
+  const database = yield* sql`SELECT 1 AS ok`.pipe(
+    Effect.timeout("2 seconds"),
+    Effect.as("ok" as const),
+    Effect.catchAllCause(() => Effect.succeed("unavailable" as const))
+  )
+  const activeCalls = yield* registry.activeCount
+  const healthy = database === "ok" && registry.isAccepting()
+  return yield* HttpServerResponse.json(
+    { status: healthy ? "ok" : "unavailable", database, accepting: registry.isAccepting(), activeCalls },
+    { status: healthy ? 200 : 503 }
+  )
+})
+
+const metrics = Effect.gen(function*() {
+  const registry = yield* Metrics
+  const body = yield* registry.render()
+  return HttpServerResponse.text(body, { contentType: PROMETHEUS_CONTENT_TYPE })
+})
+
+export const appRouter = HttpRouter.empty.pipe(
+  HttpRouter.concat(webhookRoutes),
+  HttpRouter.get("/health", health),
+  HttpRouter.get("/metrics", metrics)
+)

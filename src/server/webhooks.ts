@@ -1,0 +1,183 @@
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Option, Redacted } from "effect"
+import { CallRegistry } from "../call/CallRegistry.ts"
+import { AppConfig } from "../config.ts"
+import { Metrics } from "../observability/Metrics.ts"
+import { validWebhookSignature } from "../relay/signature.ts"
+import {
+  CONNECT_ACTION_PATH,
+  DIAL_RESULT_PATH,
+  dialTwiml,
+  hangupTwiml,
+  NOBODY_ANSWERED,
+  relayTwiml,
+  sayThenHangupTwiml,
+  unknownNumberTwiml
+} from "../relay/twiml.ts"
+import { CallsRepo } from "../storage/CallsRepo.ts"
+import { Tenants } from "../tenants/Tenants.ts"
+
+export const VOICE_PATH = "/webhooks/twilio/voice"
+export const STATUS_PATH = "/webhooks/twilio/status"
+
+const twiml = (xml: string) => HttpServerResponse.text(xml, { contentType: "text/xml; charset=utf-8" })
+const forbidden = HttpServerResponse.text("invalid Twilio signature", { status: 403 })
+
+const TERMINAL_STATUSES = new Set(["completed", "busy", "failed", "no-answer", "canceled"])
+
+/**
+ * Reads a Twilio form webhook and checks its signature against PUBLIC_URL + the path we were
+ * called on. With an auth token configured, a missing or wrong signature is refused before any
+ * side effect (fail-closed).
+ */
+const signedForm = (route: string) =>
+  Effect.gen(function*() {
+    const config = yield* AppConfig
+    const metrics = yield* Metrics
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const form = Object.fromEntries(yield* request.urlParamsBody) as Record<string, string>
+    if (Option.isSome(config.twilioAuthToken)) {
+      const valid = validWebhookSignature({
+        authToken: Redacted.value(config.twilioAuthToken.value),
+        signature: request.headers["x-twilio-signature"] ?? null,
+        url: config.publicUrl + request.url,
+        params: form
+      })
+      if (!valid) {
+        yield* metrics.error("signature")
+        yield* metrics.webhook(route, 403)
+        yield* Effect.logWarning("rejected a webhook with an invalid Twilio signature").pipe(
+          Effect.annotateLogs({ route, callSid: form.CallSid ?? "" })
+        )
+        return Option.none<Record<string, string>>()
+      }
+    }
+    yield* metrics.webhook(route, 200)
+    return Option.some(form)
+  })
+
+const withSignedForm = <E, R>(
+  route: string,
+  handler: (form: Record<string, string>) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+) =>
+  Effect.flatMap(
+    signedForm(route),
+    Option.match({ onNone: () => Effect.succeed(forbidden), onSome: handler })
+  ).pipe(Effect.annotateLogs("route", route))
+
+/** An incoming call: the tenant comes from the number that was dialled, never from the caller. */
+const voice = withSignedForm("voice", (form) =>
+  Effect.gen(function*() {
+    const config = yield* AppConfig
+    const tenants = yield* Tenants
+    const calls = yield* CallsRepo
+    const registry = yield* CallRegistry
+    const callSid = form.CallSid ?? ""
+    const to = form.To ?? ""
+    const forwardedFrom = form.ForwardedFrom && form.ForwardedFrom !== "" ? form.ForwardedFrom : null
+    if (!registry.isAccepting()) return twiml(sayThenHangupTwiml("Nous ne pouvons pas prendre votre appel pour le moment. Merci de rappeler dans quelques minutes."))
+    if (callSid === "") return HttpServerResponse.text("CallSid missing", { status: 400 })
+    let tenant = yield* tenants.byNumber(to)
+    if (Option.isNone(tenant) && forwardedFrom) tenant = yield* tenants.byNumber(forwardedFrom)
+    if (Option.isNone(tenant)) {
+      yield* Effect.logWarning("call to a number no tenant owns").pipe(Effect.annotateLogs({ callSid }))
+      return twiml(unknownNumberTwiml())
+    }
+    const call = yield* calls.createInbound({
+      tenantId: tenant.value.id,
+      callSid,
+      from: form.From ?? "",
+      to,
+      forwardedFrom,
+      direction: form.Direction ?? "inbound",
+      status: form.CallStatus ?? "ringing"
+    })
+    yield* Effect.logInfo("incoming call answered").pipe(Effect.annotateLogs({ callSid, tenantId: tenant.value.id }))
+    return twiml(relayTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: tenant.value, callId: call.id }))
+  }))
+
+/** The relay session ended: hand over to the business, or hang up. */
+const connectAction = withSignedForm("connect_action", (form) =>
+  Effect.gen(function*() {
+    const config = yield* AppConfig
+    const tenants = yield* Tenants
+    const calls = yield* CallsRepo
+    const call = yield* calls.findBySid(form.CallSid ?? "")
+    if (Option.isNone(call)) return twiml(hangupTwiml())
+    const tenant = yield* tenants.byId(call.value.tenant_id)
+    const transferNumber = Option.flatMap(tenant, (t) => Option.fromNullable(t.config.transferNumber))
+    const sessionStatus = form.SessionStatus ?? ""
+    const handoff = parseHandoff(form.HandoffData)
+    yield* calls.appendEvent(call.value.id, "session_end", {
+      sessionStatus,
+      handoff: handoff.reason,
+      ...(form.ErrorCode ? { errorCode: form.ErrorCode, errorMessage: form.ErrorMessage ?? "" } : {})
+    })
+    const callLive = form.CallStatus === "in-progress"
+    if (sessionStatus === "ended" && handoff.reason === "transfer" && Option.isSome(transferNumber)) {
+      return twiml(dialTwiml({ transferNumber: transferNumber.value, publicUrl: config.publicUrl }))
+    }
+    if (sessionStatus === "failed" && callLive) {
+      // Our socket dropped while the caller is still there: never leave them in silence.
+      return twiml(
+        Option.match(transferNumber, {
+          onNone: () => sayThenHangupTwiml("Excusez-moi, un problème technique interrompt notre échange. Merci de rappeler dans un instant."),
+          onSome: (number) => dialTwiml({ transferNumber: number, publicUrl: config.publicUrl, apology: true })
+        })
+      )
+    }
+    return twiml(hangupTwiml())
+  }))
+
+/** The transfer's <Dial> finished: if nobody picked up, say so in French before hanging up. */
+const dialResult = withSignedForm("dial_result", (form) =>
+  Effect.gen(function*() {
+    const calls = yield* CallsRepo
+    const call = yield* calls.findBySid(form.CallSid ?? "")
+    const status = form.DialCallStatus ?? ""
+    if (Option.isSome(call)) yield* calls.appendEvent(call.value.id, "transfer_result", { dialCallStatus: status })
+    return twiml(status === "completed" ? hangupTwiml() : sayThenHangupTwiml(NOBODY_ANSWERED))
+  }))
+
+/** Status callbacks: applied in SequenceNumber order, idempotent; unknown SIDs change nothing. */
+const status = withSignedForm("status", (form) =>
+  Effect.gen(function*() {
+    const calls = yield* CallsRepo
+    const registry = yield* CallRegistry
+    const sequence = Number(form.SequenceNumber ?? "0")
+    const duration = form.CallDuration !== undefined && form.CallDuration !== "" ? Number(form.CallDuration) : null
+    const callStatus = form.CallStatus ?? ""
+    const applied = yield* calls.applyStatus({
+      callSid: form.CallSid ?? "",
+      status: callStatus,
+      duration: Number.isFinite(duration) ? duration : null,
+      sequence: Number.isFinite(sequence) ? sequence : 0
+    })
+    // A call that never reached the relay (hung up during the greeting) is finalised here;
+    // a live session finalises its own call with the reason it knows.
+    if (Option.isSome(applied) && applied.value.ended_at === null && TERMINAL_STATUSES.has(callStatus)) {
+      if (!(yield* registry.hasCall(applied.value.id))) {
+        yield* calls.finalize(applied.value.id, { endReason: "caller_hangup", outcome: "abandoned" })
+      }
+    }
+    return HttpServerResponse.empty({ status: 200 })
+  }))
+
+const parseHandoff = (raw: string | undefined): { reason: string | null } => {
+  if (!raw) return { reason: null }
+  try {
+    const parsed: unknown = JSON.parse(raw)
+    return typeof parsed === "object" && parsed !== null && "reason" in parsed && typeof parsed.reason === "string"
+      ? { reason: parsed.reason }
+      : { reason: null }
+  } catch {
+    return { reason: null }
+  }
+}
+
+export const webhookRoutes = HttpRouter.empty.pipe(
+  HttpRouter.post(VOICE_PATH, voice),
+  HttpRouter.post(CONNECT_ACTION_PATH, connectAction),
+  HttpRouter.post(DIAL_RESULT_PATH, dialResult),
+  HttpRouter.post(STATUS_PATH, status)
+)

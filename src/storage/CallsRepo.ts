@@ -1,0 +1,195 @@
+import { SqlClient } from "@effect/sql"
+import { Clock, Effect, Option } from "effect"
+
+/** Calls, their messages and events. SQL errors are defects here: no caller can act on them. */
+
+export interface CallRow {
+  readonly id: string
+  readonly tenant_id: string
+  readonly twilio_call_sid: string
+  readonly from_number: string
+  readonly to_number: string
+  readonly forwarded_from: string | null
+  readonly direction: string
+  readonly status: string
+  readonly status_sequence: number
+  readonly duration: number | null
+  readonly started_at: string
+  readonly ended_at: string | null
+  readonly end_reason: string | null
+  readonly outcome: string | null
+  readonly created_at: string
+}
+
+export type MessageRole = "user" | "assistant" | "tool_use" | "tool_result"
+
+export interface MessageRow {
+  readonly seq: number
+  readonly role: MessageRole
+  readonly content: string
+  readonly tool_name: string | null
+  readonly tool_use_id: string | null
+  readonly interrupted: number
+  readonly turn: number
+  readonly created_at: string
+}
+
+export interface NewMessage {
+  readonly seq: number
+  readonly role: MessageRole
+  readonly content: string
+  readonly toolName?: string
+  readonly toolUseId?: string
+  readonly turn: number
+}
+
+export const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+
+export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+
+    /** Twilio may retry the voice webhook: the call SID makes creation idempotent. */
+    const createInbound = Effect.fn("CallsRepo.createInbound")(function*(input: {
+      readonly tenantId: string
+      readonly callSid: string
+      readonly from: string
+      readonly to: string
+      readonly forwardedFrom: string | null
+      readonly direction: string
+      readonly status: string
+    }) {
+      const now = yield* nowIso
+      yield* sql`INSERT INTO calls ${
+        sql.insert({
+          id: crypto.randomUUID(),
+          tenant_id: input.tenantId,
+          twilio_call_sid: input.callSid,
+          from_number: input.from,
+          to_number: input.to,
+          forwarded_from: input.forwardedFrom,
+          direction: input.direction,
+          status: input.status,
+          started_at: now,
+          created_at: now
+        })
+      } ON CONFLICT (twilio_call_sid) DO NOTHING`
+      const rows = yield* sql<CallRow>`SELECT * FROM calls WHERE twilio_call_sid = ${input.callSid}`
+      return rows[0]!
+    }, Effect.orDie)
+
+    const findBySid = Effect.fn("CallsRepo.findBySid")(function*(callSid: string) {
+      const rows = yield* sql<CallRow>`SELECT * FROM calls WHERE twilio_call_sid = ${callSid}`
+      return Option.fromNullable(rows[0])
+    }, Effect.orDie)
+
+    const findById = Effect.fn("CallsRepo.findById")(function*(id: string) {
+      const rows = yield* sql<CallRow>`SELECT * FROM calls WHERE id = ${id}`
+      return Option.fromNullable(rows[0])
+    }, Effect.orDie)
+
+    const messages = Effect.fn("CallsRepo.messages")(function*(callId: string) {
+      return yield* sql<MessageRow>`SELECT seq, role, content, tool_name, tool_use_id, interrupted, turn, created_at
+        FROM call_messages WHERE call_id = ${callId} ORDER BY seq`
+    }, Effect.orDie)
+
+    const appendMessages = Effect.fn("CallsRepo.appendMessages")(function*(
+      callId: string,
+      rows: ReadonlyArray<NewMessage>
+    ) {
+      if (rows.length === 0) return
+      const now = yield* nowIso
+      yield* sql`INSERT INTO call_messages ${
+        sql.insert(rows.map((row) => ({
+          call_id: callId,
+          seq: row.seq,
+          role: row.role,
+          content: row.content,
+          tool_name: row.toolName ?? null,
+          tool_use_id: row.toolUseId ?? null,
+          turn: row.turn,
+          created_at: now
+        })))
+      }`
+    }, Effect.orDie)
+
+    /** The caller barged in: what is stored becomes what was heard. */
+    const markInterrupted = Effect.fn("CallsRepo.markInterrupted")(function*(
+      callId: string,
+      updates: ReadonlyArray<{ readonly seq: number; readonly content: string }>
+    ) {
+      yield* Effect.forEach(
+        updates,
+        (update) =>
+          sql`UPDATE call_messages SET content = ${update.content}, interrupted = 1
+              WHERE call_id = ${callId} AND seq = ${update.seq}`,
+        { discard: true }
+      )
+    }, Effect.orDie)
+
+    const appendEvent = Effect.fn("CallsRepo.appendEvent")(function*(
+      callId: string,
+      type: string,
+      data: Record<string, unknown> = {}
+    ) {
+      const now = yield* nowIso
+      yield* sql`INSERT INTO call_events ${
+        sql.insert({ call_id: callId, type, data: JSON.stringify(data), created_at: now })
+      }`
+    }, Effect.orDie)
+
+    /** Finalises once: only the first caller (hang-up, transfer, shutdown…) wins; returns whether it did. */
+    const finalize = Effect.fn("CallsRepo.finalize")(function*(
+      callId: string,
+      input: { readonly endReason: string; readonly outcome: string | null }
+    ) {
+      const now = yield* nowIso
+      const rows = yield* sql<{ id: string }>`UPDATE calls
+        SET ended_at = ${now}, end_reason = ${input.endReason}, outcome = COALESCE(${input.outcome}, outcome)
+        WHERE id = ${callId} AND ended_at IS NULL RETURNING id`
+      return rows.length > 0
+    }, Effect.orDie)
+
+    const setOutcome = Effect.fn("CallsRepo.setOutcome")(function*(callId: string, outcome: string) {
+      yield* sql`UPDATE calls SET outcome = ${outcome} WHERE id = ${callId}`
+    }, Effect.orDie)
+
+    /**
+     * Status callbacks may arrive out of order or twice: a callback is applied only when its
+     * SequenceNumber is higher than the last applied one. Unknown SIDs change nothing.
+     */
+    const applyStatus = Effect.fn("CallsRepo.applyStatus")(function*(input: {
+      readonly callSid: string
+      readonly status: string
+      readonly duration: number | null
+      readonly sequence: number
+    }) {
+      const rows = yield* sql<{ id: string; ended_at: string | null }>`UPDATE calls
+        SET status = ${input.status},
+            duration = COALESCE(${input.duration}, duration),
+            status_sequence = ${input.sequence}
+        WHERE twilio_call_sid = ${input.callSid} AND status_sequence < ${input.sequence}
+        RETURNING id, ended_at`
+      return Option.fromNullable(rows[0])
+    }, Effect.orDie)
+
+    /** Calls of a process that stopped without finalising them (crash, kill). */
+    const unfinished = Effect.fn("CallsRepo.unfinished")(function*() {
+      return yield* sql<CallRow>`SELECT * FROM calls WHERE ended_at IS NULL`
+    }, Effect.orDie)
+
+    return {
+      createInbound,
+      findBySid,
+      findById,
+      messages,
+      appendMessages,
+      markInterrupted,
+      appendEvent,
+      finalize,
+      setOutcome,
+      applyStatus,
+      unfinished
+    } as const
+  })
+}) {}

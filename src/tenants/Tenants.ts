@@ -1,0 +1,111 @@
+import { SqlClient } from "@effect/sql"
+import { Data, Effect, Option, Schema } from "effect"
+import { createHash, randomBytes } from "node:crypto"
+import { Knowledge } from "../knowledge/Knowledge.ts"
+import { nowIso } from "../storage/CallsRepo.ts"
+import type { Tenant } from "./Tenant.ts"
+import { TenantConfig } from "./TenantConfig.ts"
+
+export class TenantNotFound extends Data.TaggedError("TenantNotFound")<{ readonly id: string }> {}
+export class NumberTaken extends Data.TaggedError("NumberTaken")<{ readonly phoneNumber: string }> {}
+
+/** API keys are long random strings, so a plain SHA-256 is the right hash: no salt or slow KDF needed. */
+export const hashApiKey = (key: string): string => createHash("sha256").update(key).digest("hex")
+const newApiKey = (): string => `cocc_${randomBytes(32).toString("base64url")}`
+
+const decodeStoredConfig = Schema.decodeUnknownSync(Schema.parseJson(TenantConfig))
+const encodeConfig = Schema.encodeSync(Schema.parseJson(TenantConfig))
+
+interface TenantRow {
+  readonly id: string
+  readonly config: string
+}
+const toTenant = (row: TenantRow): Tenant => ({ id: row.id, config: decodeStoredConfig(row.config) })
+
+/**
+ * Tenants and the numbers they own. A tenant is only ever found from something the server
+ * trusts: the called number of a signed webhook, or the hash of an API key.
+ */
+export class Tenants extends Effect.Service<Tenants>()("app/Tenants", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const knowledge = yield* Knowledge
+
+    const byId = Effect.fn("Tenants.byId")(function*(id: string) {
+      const rows = yield* sql<TenantRow>`SELECT id, config FROM tenants WHERE id = ${id}`
+      return Option.map(Option.fromNullable(rows[0]), toTenant)
+    }, Effect.orDie)
+
+    const byNumber = Effect.fn("Tenants.byNumber")(function*(phoneNumber: string) {
+      const rows = yield* sql<TenantRow>`SELECT t.id, t.config FROM tenants t
+        JOIN tenant_numbers n ON n.tenant_id = t.id WHERE n.phone_number = ${phoneNumber}`
+      return Option.map(Option.fromNullable(rows[0]), toTenant)
+    }, Effect.orDie)
+
+    const byApiKey = Effect.fn("Tenants.byApiKey")(function*(apiKey: string) {
+      const rows = yield* sql<TenantRow>`SELECT id, config FROM tenants WHERE api_key_hash = ${hashApiKey(apiKey)}`
+      return Option.map(Option.fromNullable(rows[0]), toTenant)
+    }, Effect.orDie)
+
+    const count = Effect.map(
+      Effect.orDie(sql<{ n: number }>`SELECT COUNT(*) AS n FROM tenants`),
+      (rows) => rows[0]?.n ?? 0
+    )
+
+    const claimNumbers = (tenantId: string, numbers: ReadonlyArray<string>) =>
+      Effect.forEach(numbers, (phoneNumber) =>
+        Effect.gen(function*() {
+          const owner = yield* sql<{ tenant_id: string }>`SELECT tenant_id FROM tenant_numbers
+            WHERE phone_number = ${phoneNumber}`
+          if (owner[0] && owner[0].tenant_id !== tenantId) return yield* new NumberTaken({ phoneNumber })
+          if (!owner[0]) yield* sql`INSERT INTO tenant_numbers ${sql.insert({ phone_number: phoneNumber, tenant_id: tenantId })}`
+        }), { discard: true })
+
+    /** Creates a tenant; the API key is returned once and only its hash is kept. */
+    const create = Effect.fn("Tenants.create")(function*(config: TenantConfig) {
+      const id = crypto.randomUUID()
+      const apiKey = newApiKey()
+      const now = yield* nowIso
+      yield* sql.withTransaction(Effect.gen(function*() {
+        yield* sql`INSERT INTO tenants ${
+          sql.insert({
+            id,
+            name: config.name,
+            config: encodeConfig(config),
+            api_key_hash: hashApiKey(apiKey),
+            created_at: now,
+            updated_at: now
+          })
+        }`
+        yield* claimNumbers(id, config.phoneNumbers)
+      })).pipe(Effect.catchTag("SqlError", Effect.die))
+      const indexed = yield* knowledge.replaceAll(id, config.knowledge)
+      return { tenant: { id, config } satisfies Tenant, apiKey, indexed }
+    })
+
+    const update = Effect.fn("Tenants.update")(function*(id: string, config: TenantConfig) {
+      const now = yield* nowIso
+      yield* sql.withTransaction(Effect.gen(function*() {
+        const updated = yield* sql<{ id: string }>`UPDATE tenants
+          SET name = ${config.name}, config = ${encodeConfig(config)}, updated_at = ${now}
+          WHERE id = ${id} RETURNING id`
+        if (updated.length === 0) return yield* new TenantNotFound({ id })
+        yield* sql`DELETE FROM tenant_numbers WHERE tenant_id = ${id}`
+        yield* claimNumbers(id, config.phoneNumbers)
+      })).pipe(Effect.catchTag("SqlError", Effect.die))
+      const indexed = yield* knowledge.replaceAll(id, config.knowledge)
+      return { tenant: { id, config } satisfies Tenant, indexed }
+    })
+
+    /** A new key replaces the old one, which stops working at once. */
+    const rotateApiKey = Effect.fn("Tenants.rotateApiKey")(function*(id: string) {
+      const apiKey = newApiKey()
+      const rows = yield* sql<{ id: string }>`UPDATE tenants SET api_key_hash = ${hashApiKey(apiKey)}
+        WHERE id = ${id} RETURNING id`.pipe(Effect.orDie)
+      if (rows.length === 0) return yield* new TenantNotFound({ id })
+      return apiKey
+    })
+
+    return { byId, byNumber, byApiKey, count, create, update, rotateApiKey } as const
+  })
+}) {}

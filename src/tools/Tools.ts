@@ -1,0 +1,129 @@
+import type { Tool } from "@anthropic-ai/sdk/resources/messages"
+import { Duration, Effect, JSONSchema, ParseResult, Schema } from "effect"
+import { Knowledge } from "../knowledge/Knowledge.ts"
+import { Metrics } from "../observability/Metrics.ts"
+import { Scheduling } from "../scheduling/Scheduling.ts"
+import { BookAppointmentInput, CheckAvailabilityInput } from "../scheduling/toolInputs.ts"
+import type { Tenant } from "../tenants/Tenant.ts"
+
+/** What a tool knows of the call it runs in; never anything the caller could forge. */
+export interface ToolContext {
+  readonly tenant: Tenant
+  readonly callId: string
+  readonly callerNumber: string | null
+}
+
+/** A tool either answers the model, or asks the call to hand over to a human. */
+export type ToolOutcome =
+  | { readonly _tag: "Result"; readonly content: unknown; readonly isError: boolean }
+  | { readonly _tag: "Transfer"; readonly reason: string }
+
+export const SearchKnowledgeInput = Schema.Struct({
+  query: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(500)).annotations({
+    description: "La question du client, reformulée en quelques mots-clés en français (ex. « horaires d'ouverture samedi », « parking »)."
+  })
+})
+
+export const TransferToHumanInput = Schema.Struct({
+  reason: Schema.String.pipe(Schema.maxLength(300)).annotations({
+    description: "En une phrase, pourquoi le client doit parler à un humain (transmis à l'équipe)."
+  })
+})
+
+interface ToolSpec<I> {
+  readonly name: string
+  readonly description: string
+  readonly input: Schema.Schema<I, any>
+  /** Side-effecting tools must never run from a cancelled turn; the call fiber guarantees it. */
+  readonly sideEffecting: boolean
+  readonly run: (input: I, context: ToolContext) => Effect.Effect<ToolOutcome>
+}
+
+const result = (content: unknown): ToolOutcome => ({ _tag: "Result", content, isError: false })
+
+/** The JSON schema Claude sees is generated from the Schema that validates the input: one source of truth. */
+const toAnthropicTool = (spec: ToolSpec<any>): Tool => {
+  const { $schema: _ignored, ...schema } = JSONSchema.make(spec.input) as unknown as Record<string, unknown>
+  return { name: spec.name, description: spec.description, input_schema: schema as Tool["input_schema"] }
+}
+
+export const TOOL_NAMES = ["search_knowledge", "check_availability", "book_appointment", "transfer_to_human"] as const
+
+export class Tools extends Effect.Service<Tools>()("app/Tools", {
+  effect: Effect.gen(function*() {
+    const knowledge = yield* Knowledge
+    const scheduling = yield* Scheduling
+    const metrics = yield* Metrics
+
+    const specs: ReadonlyArray<ToolSpec<any>> = [
+      {
+        name: "search_knowledge",
+        description:
+          "Cherche dans la base de connaissances de l'établissement (horaires, tarifs, accès, services, politique d'annulation…). Renvoie les passages pertinents avec leur titre, ou found=false si rien ne correspond : dans ce cas, dites que vous ne savez pas.",
+        input: SearchKnowledgeInput,
+        sideEffecting: false,
+        run: (input: typeof SearchKnowledgeInput.Type, context) =>
+          Effect.map(knowledge.search(context.tenant.id, input.query), result)
+      },
+      {
+        name: "check_availability",
+        description:
+          "Donne les créneaux libres d'une prestation pour une date précise (AAAA-MM-JJ), calculés à partir des horaires, fermetures et rendez-vous existants. Si le jour est fermé ou complet, propose les prochains jours ouverts.",
+        input: CheckAvailabilityInput,
+        sideEffecting: false,
+        run: (input: typeof CheckAvailabilityInput.Type, context) =>
+          Effect.map(scheduling.checkAvailability(context.tenant, input), result)
+      },
+      {
+        name: "book_appointment",
+        description:
+          "Réserve un rendez-vous sur un créneau libre, après accord explicite du client sur la prestation, la date, l'heure et le nom. Renvoie une phrase de confirmation à relire au client, ou des créneaux alternatifs si le créneau vient d'être pris.",
+        input: BookAppointmentInput,
+        sideEffecting: true,
+        run: (input: typeof BookAppointmentInput.Type, context) =>
+          Effect.map(
+            scheduling.book(context.tenant, { callId: context.callId, callerNumber: context.callerNumber }, input),
+            result
+          )
+      },
+      {
+        name: "transfer_to_human",
+        description:
+          "Transfère l'appel à un membre de l'équipe, quand le client le demande ou quand vous ne pouvez pas l'aider. Annoncez-le d'abord en une phrase.",
+        input: TransferToHumanInput,
+        sideEffecting: true,
+        run: (input: typeof TransferToHumanInput.Type, context) =>
+          Effect.succeed<ToolOutcome>(
+            context.tenant.config.transferNumber
+              ? { _tag: "Transfer", reason: input.reason }
+              : result({
+                transferred: false,
+                message:
+                  "Aucun numéro de transfert n'est configuré. Dites au client que personne ne peut prendre l'appel maintenant et proposez de noter un message : nom, numéro et motif."
+              })
+          )
+      }
+    ]
+    const byName = new Map(specs.map((spec) => [spec.name, spec]))
+    const definitions: ReadonlyArray<Tool> = specs.map(toAnthropicTool)
+
+    /** Validates the model's input with the tool's Schema; a bad input is a result the model can correct. */
+    const execute = Effect.fn("Tools.execute")(function*(name: string, rawInput: unknown, context: ToolContext) {
+      const spec = byName.get(name)
+      if (!spec) {
+        return { _tag: "Result", content: { error: `Outil inconnu : ${name}` }, isError: true } as ToolOutcome
+      }
+      const decoded = yield* Schema.decodeUnknown(spec.input)(rawInput).pipe(Effect.either)
+      if (decoded._tag === "Left") {
+        const issues = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
+          .map((issue) => `${issue.path.join(".") || "entrée"} : ${issue.message}`)
+        return { _tag: "Result", content: { error: "Paramètres invalides", details: issues }, isError: true } as ToolOutcome
+      }
+      const [elapsed, outcome] = yield* Effect.timed(spec.run(decoded.right, context))
+      yield* metrics.toolDuration(name, Duration.toSeconds(elapsed))
+      return outcome
+    })
+
+    return { definitions, execute, isSideEffecting: (name: string) => byName.get(name)?.sideEffecting ?? false } as const
+  })
+}) {}
