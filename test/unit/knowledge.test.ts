@@ -21,14 +21,14 @@ const run = async <A, E>(effect: Effect.Effect<A, E, Knowledge | SqlClient.SqlCl
   return exit.value
 }
 
-export const addTenant = (id: string) =>
+const addTenant = (id: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => {
     const now = "2026-11-25T09:00:00.000Z"
     return sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
                VALUES (${id}, ${id}, ${JSON.stringify({ name: id })}, ${now}, ${now})`
   })
 
-export const SALON: ReadonlyArray<KnowledgeEntry> = [
+const SALON: ReadonlyArray<KnowledgeEntry> = [
   {
     title: "Horaires d'ouverture",
     content: "Le salon est ouvert du mardi au vendredi de 9 h à 19 h, et le samedi de 9 h à 17 h. " +
