@@ -1,0 +1,599 @@
+import { SqlClient } from "@effect/sql"
+import { describe, expect, test } from "bun:test"
+import { Cause, Effect, Exit, Layer, Logger, Schema, TestClock, TestContext } from "effect"
+import { type Appointment, Scheduling } from "../../src/scheduling/Scheduling.ts"
+import { sqliteLayer } from "../../src/storage/Database.ts"
+import type { Tenant } from "../../src/tenants/Tenant.ts"
+import { TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
+
+// --- harness: a fresh in-memory database with the real migrations per test, TestClock for "now" ---
+
+const run = async <A, E>(effect: Effect.Effect<A, E, Scheduling | SqlClient.SqlClient>): Promise<A> => {
+  const layer = Scheduling.Default.pipe(Layer.provideMerge(sqliteLayer(":memory:")))
+  const exit = await Effect.runPromiseExit(
+    effect.pipe(Effect.provide(layer), Effect.provide(TestContext.TestContext), Effect.provide(Logger.remove(Logger.defaultLogger)))
+  )
+  if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
+  return exit.value
+}
+
+const configOf = (overrides: Partial<TenantConfigInput> = {}) =>
+  Schema.decodeUnknownSync(TenantConfig)({
+    name: "Salon Lumière",
+    phoneNumbers: ["+33939035760"],
+    greeting: "Bonjour, Salon Lumière !",
+    timezone: "Europe/Paris",
+    openingHours: {
+      tuesday: [["09:00", "12:00"], ["14:00", "19:00"]],
+      wednesday: [["09:00", "12:00"], ["14:00", "19:00"]],
+      thursday: [["09:00", "12:00"], ["14:00", "19:00"]],
+      friday: [["09:00", "12:00"], ["14:00", "19:00"]],
+      saturday: [["09:00", "17:00"]]
+    },
+    closures: ["2026-12-25"],
+    services: [
+      { type: "coupe-femme", name: "Coupe femme", durationMinutes: 45 },
+      { type: "brushing", name: "Brushing", durationMinutes: 30 }
+    ],
+    booking: { minLeadMinutes: 60, slotStepMinutes: 15, horizonDays: 60 },
+    ...overrides
+  })
+
+const addTenant = (id: string, overrides: Partial<TenantConfigInput> = {}) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const config = configOf(overrides)
+    const now = "2026-01-01T00:00:00.000Z"
+    yield* sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
+      VALUES (${id}, ${config.name}, ${JSON.stringify(Schema.encodeSync(TenantConfig)(config))}, ${now}, ${now})`
+    return { id, config } satisfies Tenant as Tenant
+  })
+
+const setNow = (iso: string) => TestClock.setTime(Date.parse(iso))
+
+/** Friday 20 November 2026, 11:00 in Paris. */
+const NOW = "2026-11-20T10:00:00.000Z"
+const TUESDAY = "2026-12-01"
+const noCall = { callId: null, callerNumber: "+33612345678" }
+
+const booking = (time: string, name = "Marie Dupont", service_type = "coupe-femme", date = TUESDAY) => ({
+  date,
+  time,
+  client_name: name,
+  service_type
+})
+
+describe("checkAvailability", () => {
+  test("lists the free times of a day with a lunch break", async () => {
+    const result = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      return yield* (yield* Scheduling).checkAvailability(tenant, { date: TUESDAY, service_type: "coupe-femme" })
+    }))
+    expect(result.status).toBe("available")
+    if (result.status !== "available") return
+    expect(result.times.slice(0, 2)).toEqual(["09:00", "09:15"])
+    expect(result.times).toContain("11:15")
+    expect(result.times).not.toContain("11:30")
+    expect(result.times).not.toContain("12:00")
+    expect(result.times).not.toContain("13:45")
+    expect(result.times).toContain("14:00")
+    expect(result.times[result.times.length - 1]).toBe("18:15")
+    expect(result.dayLabel).toBe("mardi 1 décembre")
+    expect(result.message).toContain("de 9 h 00 à 11 h 15 toutes les 15 minutes")
+    expect(result.service).toEqual({ type: "coupe-femme", name: "Coupe femme", durationMinutes: 45 })
+    expect(JSON.parse(JSON.stringify(result))).toEqual(result)
+  })
+
+  test("a closure, and a weekday without hours, suggest the next open days with their first times", async () => {
+    const [closure, monday] = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      return [
+        yield* scheduling.checkAvailability(tenant, { date: "2026-12-25", service_type: "coupe-femme" }),
+        yield* scheduling.checkAvailability(tenant, { date: "2026-11-30", service_type: "coupe-femme" })
+      ] as const
+    }))
+    expect(closure.status).toBe("unavailable")
+    if (closure.status !== "unavailable") return
+    expect(closure.reason).toBe("closed_exceptionally")
+    expect(closure.suggestions.map((s) => s.date)).toEqual(["2026-12-26", "2026-12-29", "2026-12-30"])
+    expect(closure.suggestions[0]!.times).toEqual(["09:00", "09:15", "09:30"])
+    expect(closure.message).toContain("exceptionnellement fermé le vendredi 25 décembre")
+    expect(closure.message).toContain("samedi 26 décembre (9 h 00, 9 h 15 et 9 h 30)")
+    expect(monday.status === "unavailable" && monday.reason).toBe("closed_weekday")
+    expect(monday.status === "unavailable" && monday.suggestions[0]!.date).toBe(TUESDAY)
+  })
+
+  test("a full day says so and suggests the next days", async () => {
+    const result = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1", { openingHours: { saturday: [["09:00", "10:00"]] } })
+      const scheduling = yield* Scheduling
+      const booked = yield* scheduling.book(tenant, noCall, booking("09:00", "A", "coupe-femme", "2026-11-28"))
+      expect(booked.status).toBe("booked")
+      return yield* scheduling.checkAvailability(tenant, { date: "2026-11-28", service_type: "coupe-femme" })
+    }))
+    expect(result.status === "unavailable" && result.reason).toBe("no_slot")
+    expect(result.status === "unavailable" && result.suggestions.map((s) => s.date)).toEqual([
+      "2026-12-05",
+      "2026-12-12",
+      "2026-12-19"
+    ])
+  })
+
+  test("lead time and past times today", async () => {
+    const result = await run(Effect.gen(function*() {
+      yield* setNow("2026-12-01T08:10:00.000Z") // 09:10 in Paris
+      const tenant = yield* addTenant("t1")
+      return yield* (yield* Scheduling).checkAvailability(tenant, { date: TUESDAY, service_type: "coupe-femme" })
+    }))
+    expect(result.status === "available" && result.times[0]).toBe("10:15")
+  })
+
+  test("the last slots of today gone: no slot, next days suggested", async () => {
+    const result = await run(Effect.gen(function*() {
+      yield* setNow("2026-12-01T17:30:00.000Z") // 18:30 in Paris
+      const tenant = yield* addTenant("t1")
+      return yield* (yield* Scheduling).checkAvailability(tenant, { date: TUESDAY, service_type: "coupe-femme" })
+    }))
+    expect(result.status === "unavailable" && result.reason).toBe("no_slot")
+    expect(result.status === "unavailable" && result.suggestions[0]!.date).toBe("2026-12-02")
+  })
+
+  test("explicit errors the model can act on: malformed, past, beyond horizon, unknown service", async () => {
+    const results = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      return yield* Effect.all([
+        scheduling.checkAvailability(tenant, { date: "2026-02-30", service_type: "coupe-femme" }),
+        scheduling.checkAvailability(tenant, { date: "2026-11-19", service_type: "coupe-femme" }),
+        scheduling.checkAvailability(tenant, { date: "2027-01-20", service_type: "coupe-femme" }),
+        scheduling.checkAvailability(tenant, { date: TUESDAY, service_type: "manucure" }),
+        scheduling.checkAvailability(tenant, { date: TUESDAY, service_type: "Coupe Femme" })
+      ])
+    }))
+    const [malformed, past, beyond, unknown, byName] = results
+    expect(malformed).toMatchObject({ status: "error", error: "invalid_date", today: "2026-11-20" })
+    expect(past).toMatchObject({ status: "error", error: "past_date" })
+    expect(past!.message).toContain("vendredi 20 novembre")
+    expect(beyond).toMatchObject({ status: "error", error: "beyond_horizon", lastBookableDate: "2027-01-19" })
+    expect(unknown).toMatchObject({ status: "error", error: "unknown_service" })
+    expect(unknown!.status === "error" && unknown!.knownServices!.map((s) => s.type)).toEqual(["coupe-femme", "brushing"])
+    expect(unknown!.message).toContain("Coupe femme (identifiant « coupe-femme », 45 min)")
+    expect(byName!.status).toBe("available")
+  })
+
+  test("an existing appointment hides every overlapping start, not just its own", async () => {
+    const result = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      yield* scheduling.book(tenant, noCall, booking("10:00")) // 10:00–10:45
+      return yield* scheduling.checkAvailability(tenant, { date: TUESDAY, service_type: "brushing" }) // 30 min
+    }))
+    expect(result.status).toBe("available")
+    if (result.status !== "available") return
+    expect(result.times).toContain("09:30")
+    for (const t of ["09:45", "10:00", "10:15", "10:30"]) expect(result.times).not.toContain(t)
+    expect(result.times).toContain("10:45")
+  })
+})
+
+describe("book", () => {
+  test("books, stores a UTC instant and the zone, and gives a read-back sentence", async () => {
+    const [result, rows] = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const result = yield* (yield* Scheduling).book(tenant, noCall, booking("14:00"))
+      const sql = yield* SqlClient.SqlClient
+      return [result, yield* sql`SELECT * FROM appointments`] as const
+    }))
+    expect(result).toMatchObject({
+      status: "booked",
+      startsAt: "2026-12-01T13:00:00.000Z",
+      endsAt: "2026-12-01T13:45:00.000Z",
+      date: TUESDAY,
+      time: "14:00",
+      timeZone: "Europe/Paris",
+      clientName: "Marie Dupont",
+      clientPhone: "+33612345678",
+      alreadyBooked: false,
+      message: "Rendez-vous confirmé : coupe femme le mardi 1 décembre à 14 h 00, au nom de Marie Dupont."
+    })
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatchObject({
+      tenant_id: "t1",
+      starts_at: "2026-12-01T13:00:00.000Z",
+      time_zone: "Europe/Paris",
+      status: "booked",
+      created_at: NOW,
+      service_type: "coupe-femme",
+      service_name: "Coupe femme"
+    })
+  })
+
+  test("DST weekends: the stored instants follow the zone's offset of that day", async () => {
+    const results = await run(Effect.gen(function*() {
+      yield* setNow("2026-03-01T10:00:00.000Z")
+      const tenant = yield* addTenant("t1", {
+        openingHours: { saturday: [["09:00", "17:00"]], sunday: [["01:00", "05:00"]], monday: [["09:00", "17:00"]] },
+        booking: { slotStepMinutes: 30, horizonDays: 365 }
+      })
+      const scheduling = yield* Scheduling
+      return yield* Effect.all([
+        scheduling.book(tenant, noCall, booking("09:00", "A", "brushing", "2026-03-28")),
+        scheduling.book(tenant, noCall, booking("01:30", "B", "brushing", "2026-03-29")),
+        scheduling.book(tenant, noCall, booking("02:30", "C", "brushing", "2026-03-29")), // does not exist
+        scheduling.book(tenant, noCall, booking("03:00", "D", "brushing", "2026-03-29")),
+        scheduling.book(tenant, noCall, booking("09:00", "E", "brushing", "2026-03-30")),
+        scheduling.book(tenant, noCall, booking("09:00", "F", "brushing", "2026-10-24")),
+        scheduling.book(tenant, noCall, booking("02:30", "G", "brushing", "2026-10-25")),
+        scheduling.book(tenant, noCall, booking("03:00", "H", "brushing", "2026-10-25")),
+        scheduling.book(tenant, noCall, booking("09:00", "I", "brushing", "2026-10-26"))
+      ])
+    }))
+    const startsAt = results.map((r) => (r.status === "booked" ? r.startsAt : r.status))
+    expect(startsAt).toEqual([
+      "2026-03-28T08:00:00.000Z",
+      "2026-03-29T00:30:00.000Z",
+      "unavailable",
+      "2026-03-29T01:00:00.000Z",
+      "2026-03-30T07:00:00.000Z",
+      "2026-10-24T07:00:00.000Z",
+      "2026-10-25T00:30:00.000Z",
+      "2026-10-25T02:00:00.000Z",
+      "2026-10-26T08:00:00.000Z"
+    ])
+    expect(results[2]).toMatchObject({ status: "unavailable", reason: "outside_hours" })
+    // The local time read back is the wall clock of that day.
+    expect(results[3]).toMatchObject({ time: "03:00", date: "2026-03-29" })
+    expect(results[7]).toMatchObject({ time: "03:00", date: "2026-10-25" })
+  })
+
+  test("two fibers booking the same slot at the same instant: exactly one wins, the other gets alternatives", async () => {
+    const [results, count] = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const results = yield* Effect.all(
+        [
+          scheduling.book(tenant, { callId: "call-a", callerNumber: "+33611111111" }, booking("14:00", "Alice")),
+          scheduling.book(tenant, { callId: "call-b", callerNumber: "+33622222222" }, booking("14:00", "Bruno"))
+        ],
+        { concurrency: "unbounded" }
+      )
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql<{ n: number }>`SELECT count(*) AS n FROM appointments WHERE status = 'booked'`
+      return [results, rows[0]!.n] as const
+    }))
+    expect(results.map((r) => r.status).sort()).toEqual(["booked", "slot_taken"])
+    expect(count).toBe(1)
+    const loser = results.find((r) => r.status === "slot_taken")!
+    if (loser.status !== "slot_taken") return
+    expect(loser.alternatives).not.toContain("14:00")
+    expect(loser.alternatives).not.toContain("13:45")
+    expect(loser.alternatives).toContain("14:45")
+    expect(loser.alternatives.length).toBeGreaterThan(0)
+    expect(loser.message).toContain("n'est plus libre")
+  })
+
+  test("an overlapping booking with a different start, raced: exactly one wins", async () => {
+    const [results, count] = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const results = yield* Effect.all(
+        [
+          scheduling.book(tenant, { callId: "call-a", callerNumber: "+33611111111" }, booking("14:00", "Alice")),
+          scheduling.book(tenant, { callId: "call-b", callerNumber: "+33622222222" }, booking("14:30", "Bruno"))
+        ],
+        { concurrency: "unbounded" }
+      )
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql<{ n: number }>`SELECT count(*) AS n FROM appointments WHERE status = 'booked'`
+      return [results, rows[0]!.n] as const
+    }))
+    expect(results.map((r) => r.status).sort()).toEqual(["booked", "slot_taken"])
+    expect(count).toBe(1)
+  })
+
+  test("many fibers on one afternoon never produce overlapping bookings", async () => {
+    const rows = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const times = ["14:00", "14:15", "14:30", "14:45", "15:00", "15:15", "15:30", "15:45"]
+      yield* Effect.all(
+        times.map((time, i) =>
+          scheduling.book(tenant, { callId: `call-${i}`, callerNumber: "+33611111111" }, booking(time, `C${i}`))
+        ),
+        { concurrency: "unbounded" }
+      )
+      const sql = yield* SqlClient.SqlClient
+      return yield* sql<{ starts_at: string; ends_at: string }>`
+        SELECT starts_at, ends_at FROM appointments WHERE status = 'booked' ORDER BY starts_at`
+    }))
+    expect(rows.length).toBeGreaterThanOrEqual(2)
+    for (let i = 1; i < rows.length; i++) expect(rows[i]!.starts_at >= rows[i - 1]!.ends_at).toBe(true)
+  })
+
+  test("the database itself refuses an overlapping booked row (trigger) and a re-booking over a taken slot", async () => {
+    const outcome = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const sql = yield* SqlClient.SqlClient
+      const first = yield* scheduling.book(tenant, noCall, booking("14:00"))
+      const insertRow = (id: string, startsAt: string, endsAt: string) =>
+        sql`INSERT INTO appointments (id, tenant_id, service_type, service_name, client_name, client_phone,
+              starts_at, ends_at, time_zone, status, created_at)
+            VALUES (${id}, 't1', 'brushing', 'Brushing', 'X', '+33612345678', ${startsAt}, ${endsAt},
+              'Europe/Paris', 'booked', ${NOW})`.pipe(Effect.flip, Effect.map((e) => String((e.cause as Error).message)))
+      const overlap = yield* insertRow("x1", "2026-12-01T13:30:00.000Z", "2026-12-01T14:00:00.000Z")
+      const sameStart = yield* insertRow("x2", "2026-12-01T13:00:00.000Z", "2026-12-01T13:15:00.000Z")
+      // Cancel, book an overlapping one, then try to bring the first back.
+      if (first.status !== "booked") return yield* Effect.die("not booked")
+      yield* scheduling.cancel("t1", first.appointmentId)
+      const second = yield* scheduling.book(tenant, noCall, booking("14:15", "Other"))
+      const revive = yield* sql`UPDATE appointments SET status = 'booked', cancelled_at = NULL WHERE id = ${first.appointmentId}`
+        .pipe(Effect.flip, Effect.map((e) => String((e.cause as Error).message)))
+      return { overlap, sameStart, second: second.status, revive }
+    }))
+    expect(outcome).toEqual({ overlap: "slot_taken", sameStart: "slot_taken", second: "booked", revive: "slot_taken" })
+  })
+
+  test("when only the database sees the conflict, its refusal becomes 'slot taken', not a crash", async () => {
+    // A row written by something else (an import, another instance) that the application's windowed
+    // queries do not look at: it starts two days earlier and lasts three days. Only the trigger catches it.
+    const result = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`INSERT INTO appointments (id, tenant_id, service_type, service_name, client_name, client_phone,
+          starts_at, ends_at, time_zone, status, created_at)
+        VALUES ('blocker', 't1', 'stage', 'Stage', 'Équipe', '+33612345678',
+          '2026-11-29T12:00:00.000Z', '2026-12-02T12:00:00.000Z', 'Europe/Paris', 'booked', ${NOW})`
+      return yield* (yield* Scheduling).book(tenant, noCall, booking("14:00"))
+    }))
+    expect(result.status).toBe("slot_taken")
+  })
+
+  test("a repeated tool call in the same call returns the same appointment, even concurrently", async () => {
+    const [first, again, concurrent, count] = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const context = { callId: "call-1", callerNumber: "+33612345678" }
+      const first = yield* scheduling.book(tenant, context, booking("14:00"))
+      // Same phone, given explicitly in national format this time.
+      const again = yield* scheduling.book(tenant, context, { ...booking("14:00"), client_phone: "06 12 34 56 78" })
+      const concurrent = yield* Effect.all(
+        [
+          scheduling.book(tenant, { callId: "call-2", callerNumber: "+33699999999" }, booking("16:00", "Luc")),
+          scheduling.book(tenant, { callId: "call-2", callerNumber: "+33699999999" }, booking("16:00", "Luc"))
+        ],
+        { concurrency: "unbounded" }
+      )
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql<{ n: number }>`SELECT count(*) AS n FROM appointments`
+      return [first, again, concurrent, rows[0]!.n] as const
+    }))
+    expect(first.status).toBe("booked")
+    expect(again).toMatchObject({ status: "booked", alreadyBooked: true })
+    expect(again.status === "booked" && first.status === "booked" && again.appointmentId === first.appointmentId).toBe(
+      true
+    )
+    expect(concurrent.map((r) => r.status)).toEqual(["booked", "booked"])
+    const ids = new Set(concurrent.map((r) => (r.status === "booked" ? r.appointmentId : "")))
+    expect(ids.size).toBe(1)
+    expect(count).toBe(2)
+  })
+
+  test("a repeat is answered even once the slot is within the lead time", async () => {
+    const again = await run(Effect.gen(function*() {
+      yield* setNow("2026-12-01T11:00:00.000Z") // 12:00 local
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const context = { callId: "call-1", callerNumber: "+33612345678" }
+      yield* scheduling.book(tenant, context, booking("14:00"))
+      yield* TestClock.adjust("65 minutes")
+      return yield* scheduling.book(tenant, context, booking("14:00"))
+    }))
+    expect(again).toMatchObject({ status: "booked", alreadyBooked: true })
+  })
+
+  test("the call is linked when its row exists", async () => {
+    const callId = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`INSERT INTO calls (id, tenant_id, twilio_call_sid, from_number, to_number, direction, status, started_at, created_at)
+        VALUES ('call-1', 't1', 'CA1', '+33612345678', '+33939035760', 'inbound', 'in-progress', ${NOW}, ${NOW})`
+      const result = yield* (yield* Scheduling).book(tenant, { callId: "call-1", callerNumber: "+33612345678" }, booking("14:00"))
+      if (result.status !== "booked") return yield* Effect.die(result)
+      const rows = yield* sql<{ call_id: string | null }>`SELECT call_id FROM appointments WHERE id = ${result.appointmentId}`
+      return rows[0]!.call_id
+    }))
+    expect(callId).toBe("call-1")
+  })
+
+  test("phone: normalised, defaults to the caller, error when neither is usable", async () => {
+    const [given, fromCaller, invalid, hidden] = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      return yield* Effect.all([
+        scheduling.book(tenant, { callId: null, callerNumber: null }, { ...booking("09:00"), client_phone: "0033 6.12.34.56.78" }),
+        scheduling.book(tenant, { callId: null, callerNumber: "+33 7 00 00 00 01" }, booking("10:00")),
+        scheduling.book(tenant, noCall, { ...booking("11:00"), client_phone: "06 12" }),
+        scheduling.book(tenant, { callId: null, callerNumber: "anonymous" }, booking("11:00"))
+      ])
+    }))
+    expect(given).toMatchObject({ status: "booked", clientPhone: "+33612345678" })
+    expect(fromCaller).toMatchObject({ status: "booked", clientPhone: "+33700000001" })
+    expect(invalid).toMatchObject({ status: "error", error: "invalid_phone" })
+    expect(hidden).toMatchObject({ status: "error", error: "invalid_phone" })
+    expect(hidden.message).toContain("client_phone")
+  })
+
+  test("refusals: closed day, off-grid time, too soon, already past, malformed time, empty name", async () => {
+    const results = await run(Effect.gen(function*() {
+      yield* setNow("2026-12-01T08:10:00.000Z") // Tuesday 09:10 local
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      return yield* Effect.all([
+        scheduling.book(tenant, noCall, booking("10:00", "A", "coupe-femme", "2026-12-25")),
+        scheduling.book(tenant, noCall, booking("12:30")),
+        scheduling.book(tenant, noCall, booking("14:10")),
+        scheduling.book(tenant, noCall, booking("09:30")),
+        scheduling.book(tenant, noCall, booking("09:00")),
+        scheduling.book(tenant, noCall, booking("9h30")),
+        scheduling.book(tenant, noCall, booking("10:30", "   "))
+      ])
+    }))
+    const [closed, lunch, offGrid, tooSoon, past, malformed, noName] = results
+    expect(closed).toMatchObject({ status: "unavailable", reason: "closed_exceptionally" })
+    expect(closed!.status === "unavailable" && closed!.suggestions[0]!.date).toBe("2026-12-26")
+    expect(lunch).toMatchObject({ status: "unavailable", reason: "outside_hours" })
+    expect(lunch!.status === "unavailable" && lunch!.alternatives).toContain("14:00")
+    expect(offGrid).toMatchObject({ status: "unavailable", reason: "outside_hours" })
+    expect(tooSoon).toMatchObject({ status: "unavailable", reason: "too_soon" })
+    expect(tooSoon!.message).toContain("60 minutes")
+    expect(past).toMatchObject({ status: "unavailable", reason: "past_time" })
+    expect(malformed).toMatchObject({ status: "error", error: "invalid_time" })
+    expect(noName).toMatchObject({ status: "error", error: "invalid_name" })
+  })
+
+  test("a slot booked earlier by someone else is 'slot taken' with the nearest free times", async () => {
+    const result = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      yield* scheduling.book(tenant, noCall, booking("14:00", "Alice"))
+      return yield* scheduling.book(tenant, { callId: null, callerNumber: "+33622222222" }, booking("14:15", "Bruno"))
+    }))
+    expect(result).toMatchObject({ status: "slot_taken", time: "14:15" })
+    expect(result.status === "slot_taken" && result.alternatives).toEqual(["14:45", "15:00", "15:15", "15:30", "15:45", "16:00"])
+  })
+})
+
+describe("listAppointments and cancel", () => {
+  test("tenant isolation: another tenant neither lists nor cancels", async () => {
+    const outcome = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const a = yield* addTenant("ta")
+      const b = yield* addTenant("tb")
+      const scheduling = yield* Scheduling
+      const booked = yield* scheduling.book(a, noCall, booking("14:00"))
+      if (booked.status !== "booked") return yield* Effect.die(booked)
+      // Tenant B can book the same time: slots are per tenant.
+      const sameTimeB = yield* scheduling.book(b, noCall, booking("14:00"))
+      const listB = yield* scheduling.listAppointments("tb")
+      const cancelByB = yield* scheduling.cancel("tb", booked.appointmentId).pipe(Effect.flip)
+      const listA = yield* scheduling.listAppointments("ta")
+      return { sameTimeB: sameTimeB.status, listB, cancelByB, listA, id: booked.appointmentId }
+    }))
+    expect(outcome.sameTimeB).toBe("booked")
+    expect(outcome.listB.appointments.map((x) => x.tenantId)).toEqual(["tb"])
+    expect(outcome.cancelByB._tag).toBe("AppointmentNotFound")
+    expect(outcome.listA.appointments).toHaveLength(1)
+    expect(outcome.listA.appointments[0]).toMatchObject({ id: outcome.id, status: "booked", date: TUESDAY, time: "14:00" })
+  })
+
+  test("a cancelled slot is free again and can be booked again, even by the same call", async () => {
+    const outcome = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const context = { callId: "call-1", callerNumber: "+33612345678" }
+      const booked = yield* scheduling.book(tenant, context, booking("14:00"))
+      if (booked.status !== "booked") return yield* Effect.die(booked)
+      const before = yield* scheduling.checkAvailability(tenant, { date: TUESDAY, service_type: "coupe-femme" })
+      yield* TestClock.adjust("1 minute")
+      const cancelled = yield* scheduling.cancel("t1", booked.appointmentId)
+      const after = yield* scheduling.checkAvailability(tenant, { date: TUESDAY, service_type: "coupe-femme" })
+      const rebooked = yield* scheduling.book(tenant, context, booking("14:00"))
+      const missing = yield* scheduling.cancel("t1", "nope").pipe(Effect.flip)
+      return { before, cancelled, after, rebooked, missing, firstId: booked.appointmentId }
+    }))
+    expect(outcome.before.status === "available" && outcome.before.times).not.toContain("14:00")
+    expect(outcome.cancelled).toMatchObject({ status: "cancelled", cancelledAt: "2026-11-20T10:01:00.000Z" })
+    expect(outcome.after.status === "available" && outcome.after.times).toContain("14:00")
+    expect(outcome.rebooked).toMatchObject({ status: "booked", alreadyBooked: false })
+    expect(outcome.rebooked.status === "booked" && outcome.rebooked.appointmentId).not.toBe(outcome.firstId)
+    expect(outcome.missing).toMatchObject({ _tag: "AppointmentNotFound", appointmentId: "nope" })
+  })
+
+  test("keyset pagination: no duplicates, no gaps, stable under inserts before the cursor", async () => {
+    const outcome = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const sql = yield* SqlClient.SqlClient
+      const times = ["09:00", "10:00", "11:00", "14:00", "15:00", "16:00", "17:00"]
+      for (const date of ["2026-12-01", "2026-12-02", "2026-12-03"]) {
+        for (const time of times) yield* scheduling.book(tenant, noCall, booking(time, `${date} ${time}`, "coupe-femme", date))
+      }
+      // Ties on starts_at: cancelled rows at the same instant as booked ones.
+      for (let i = 0; i < 5; i++) {
+        yield* sql`INSERT INTO appointments (id, tenant_id, service_type, service_name, client_name, client_phone,
+            starts_at, ends_at, time_zone, status, created_at, cancelled_at)
+          VALUES (${`zz-cancelled-${i}`}, 't1', 'brushing', 'Brushing', 'X', '+33612345678',
+            '2026-12-02T13:00:00.000Z', '2026-12-02T13:30:00.000Z', 'Europe/Paris', 'cancelled', ${NOW}, ${NOW})`
+      }
+      const all = yield* scheduling.listAppointments("t1", { limit: 200 })
+      const seen: Array<Appointment> = []
+      let cursor: string | undefined = undefined
+      let pages = 0
+      do {
+        const page: { appointments: ReadonlyArray<Appointment>; nextCursor: string | null } = yield* scheduling
+          .listAppointments("t1", { limit: 4, cursor })
+        seen.push(...page.appointments)
+        cursor = page.nextCursor ?? undefined
+        pages++
+        // A booking made before the cursor while paging must not shift later pages.
+        if (pages === 2) yield* scheduling.book(tenant, noCall, booking("09:00", "late", "coupe-femme", "2026-11-27"))
+      } while (cursor !== undefined)
+      const filtered = yield* scheduling.listAppointments("t1", { from: "2026-12-02", to: "2026-12-02", timeZone: "Europe/Paris", status: "booked" })
+      const bad = yield* scheduling.listAppointments("t1", { cursor: "garbage!" }).pipe(Effect.flip)
+      return { all: all.appointments, allCursor: all.nextCursor, seen, pages, filtered: filtered.appointments, bad }
+    }))
+    expect(outcome.all).toHaveLength(26)
+    expect(outcome.allCursor).toBeNull()
+    expect(outcome.seen.map((a) => a.id)).toEqual(outcome.all.map((a) => a.id))
+    expect(new Set(outcome.seen.map((a) => a.id)).size).toBe(26)
+    expect(outcome.pages).toBe(7)
+    const keys = outcome.all.map((a) => `${a.startsAt}|${a.id}`)
+    expect([...keys].sort()).toEqual(keys)
+    expect(outcome.filtered).toHaveLength(7)
+    expect(outcome.filtered.every((a) => a.date === "2026-12-02" && a.status === "booked")).toBe(true)
+    expect(outcome.bad).toMatchObject({ _tag: "InvalidListQuery", field: "cursor" })
+  })
+
+  test("limit defaults to 50 and is capped at 200", async () => {
+    const [byDefault, capped] = await run(Effect.gen(function*() {
+      yield* setNow("2026-01-01T00:00:00.000Z")
+      const tenant = yield* addTenant("t1", {
+        openingHours: { monday: [["08:00", "20:00"]], tuesday: [["08:00", "20:00"]], wednesday: [["08:00", "20:00"]] },
+        booking: { minLeadMinutes: 0, slotStepMinutes: 15 }
+      })
+      const scheduling = yield* Scheduling
+      for (const date of ["2026-01-05", "2026-01-06", "2026-01-07", "2026-01-12", "2026-01-13"]) {
+        for (let h = 8; h < 20; h++) {
+          yield* scheduling.book(tenant, noCall, booking(`${String(h).padStart(2, "0")}:00`, "N", "brushing", date))
+        }
+      }
+      return [
+        yield* scheduling.listAppointments("t1"),
+        yield* scheduling.listAppointments("t1", { limit: 1000 })
+      ] as const
+    }))
+    expect(byDefault.appointments).toHaveLength(50)
+    expect(byDefault.nextCursor).not.toBeNull()
+    expect(capped.appointments).toHaveLength(60)
+    expect(capped.nextCursor).toBeNull()
+  })
+})
