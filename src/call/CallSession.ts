@@ -1,6 +1,6 @@
-import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, FiberHandle, Option, Queue, Stream, SubscriptionRef } from "effect"
+import { Cause, Chunk, Clock, Duration, Effect, Either, Exit, Fiber, FiberHandle, Option, Queue, Stream, SubscriptionRef } from "effect"
 import { AppConfig } from "../config.ts"
-import { Claude, type ClaudeEvent } from "../llm/Claude.ts"
+import { Claude, type ClaudeError, type ClaudeEvent, type ClaudeNotConfigured } from "../llm/Claude.ts"
 import { systemPrompt } from "../llm/prompt.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { decodeInbound, end, type InboundFrame, type OutboundFrame, type SetupFrame, text } from "../relay/frames.ts"
@@ -233,11 +233,11 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 const toolUses: Array<Extract<ClaudeEvent, { _tag: "ToolUse" }>> = []
                 let firstEvent = true
                 while (true) {
-                  const next = firstEvent
+                  const next: Effect.Effect<Chunk.Chunk<ClaudeEvent>, Option.Option<TurnError>> = firstEvent
                     ? pull.pipe(
                       Effect.timeoutFail({
                         duration: Duration.millis(config.firstTokenTimeoutMs),
-                        onTimeout: () => Option.some(new FirstTokenTimeout())
+                        onTimeout: () => Option.some<TurnError>(new FirstTokenTimeout())
                       })
                     )
                     : pull
@@ -476,6 +476,7 @@ const endAsNone = <A, E>(pull: Effect.Effect<A, Option.Option<E>>): Effect.Effec
 class FirstTokenTimeout {
   readonly _tag = "FirstTokenTimeout"
 }
+type TurnError = ClaudeError | ClaudeNotConfigured | FirstTokenTimeout
 
 const errorKind = (error: unknown): string => {
   if (typeof error === "object" && error !== null && "_tag" in error) {

@@ -6,6 +6,7 @@ import { Knowledge } from "../knowledge/Knowledge.ts"
 import { Claude } from "../llm/Claude.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { Scheduling } from "../scheduling/Scheduling.ts"
+import { CallsQuery } from "../storage/CallsQuery.ts"
 import { CallsRepo } from "../storage/CallsRepo.ts"
 import { sqliteFilename, sqliteLayer } from "../storage/Database.ts"
 import { seedDemoTenant } from "../tenants/DemoTenant.ts"
@@ -19,7 +20,7 @@ const Database = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => sqliteLayer(sqliteFilename(config.databaseUrl)))
 )
 
-const Storage = Layer.mergeAll(CallsRepo.Default, Scheduling.Default, Knowledge.Default).pipe(
+const Storage = Layer.mergeAll(CallsRepo.Default, CallsQuery.Default, Scheduling.Default, Knowledge.Default).pipe(
   Layer.provideMerge(Database)
 )
 

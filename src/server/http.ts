@@ -3,6 +3,8 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { CallRegistry } from "../call/CallRegistry.ts"
 import { Metrics, PROMETHEUS_CONTENT_TYPE } from "../observability/Metrics.ts"
+import { adminRoutes } from "../api/admin.ts"
+import { ownerRoutes } from "../api/owner.ts"
 import { webhookRoutes } from "./webhooks.ts"
 
 /** Ready when the database answers; Fly's check and the README's first command both rely on it. */
@@ -30,6 +32,8 @@ const metrics = Effect.gen(function*() {
 
 export const appRouter = HttpRouter.empty.pipe(
   HttpRouter.concat(webhookRoutes),
+  HttpRouter.concat(adminRoutes),
+  HttpRouter.concat(ownerRoutes),
   HttpRouter.get("/health", health),
   HttpRouter.get("/metrics", metrics)
 )

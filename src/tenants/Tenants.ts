@@ -83,7 +83,12 @@ export class Tenants extends Effect.Service<Tenants>()("app/Tenants", {
       return { tenant: { id, config } satisfies Tenant, apiKey, indexed }
     })
 
-    const update = Effect.fn("Tenants.update")(function*(id: string, config: TenantConfig) {
+    /** Replaces a tenant's configuration; its knowledge is replaced only when the update carries some. */
+    const update = Effect.fn("Tenants.update")(function*(
+      id: string,
+      config: TenantConfig,
+      options: { readonly replaceKnowledge: boolean }
+    ) {
       const now = yield* nowIso
       yield* sql.withTransaction(Effect.gen(function*() {
         const updated = yield* sql<{ id: string }>`UPDATE tenants
@@ -93,7 +98,7 @@ export class Tenants extends Effect.Service<Tenants>()("app/Tenants", {
         yield* sql`DELETE FROM tenant_numbers WHERE tenant_id = ${id}`
         yield* claimNumbers(id, config.phoneNumbers)
       })).pipe(Effect.catchTag("SqlError", Effect.die))
-      const indexed = yield* knowledge.replaceAll(id, config.knowledge)
+      const indexed = options.replaceKnowledge ? yield* knowledge.replaceAll(id, config.knowledge) : null
       return { tenant: { id, config } satisfies Tenant, indexed }
     })
 

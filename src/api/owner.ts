@@ -1,0 +1,143 @@
+import { HttpRouter, HttpServerResponse } from "@effect/platform"
+import { Clock, Effect, Option } from "effect"
+import { addDays, localDateAt, localInstant } from "../scheduling/slots.ts"
+import { Scheduling } from "../scheduling/Scheduling.ts"
+import { CallsQuery, decodeCallCursor } from "../storage/CallsQuery.ts"
+import type { Tenant } from "../tenants/Tenant.ts"
+import { badRequest, jsonRoute, notFound, requireTenant, searchParams } from "./http.ts"
+
+/** The business owner's API. The tenant is always the API key's owner. */
+
+const DEFAULT_LIMIT = 50
+const MAX_LIMIT = 200
+
+const limitParam = (params: URLSearchParams) => {
+  const raw = params.get("limit")
+  if (raw === null || raw === "") return Effect.succeed(DEFAULT_LIMIT)
+  const limit = Number(raw)
+  return Number.isInteger(limit) && limit >= 1 && limit <= MAX_LIMIT
+    ? Effect.succeed(limit)
+    : Effect.fail(badRequest(`limit: expected an integer from 1 to ${MAX_LIMIT}`))
+}
+
+/**
+ * `from`/`to` as an ISO instant, or a date read in the tenant's time zone (`to` then covers that
+ * whole day). Returns UTC ISO instants.
+ */
+const boundParam = (params: URLSearchParams, name: "from" | "to", tenant: Tenant) => {
+  const raw = params.get(name)
+  if (raw === null || raw === "") return Effect.succeed(undefined)
+  if (/^\d{4}-\d{2}-\d{2}$/.test(raw)) {
+    const day = name === "to" ? addDays(raw, 1) : raw
+    return Option.match(localInstant(day, 0, tenant.config.timezone), {
+      onNone: () => Effect.fail(badRequest(`${name}: not a valid date`)),
+      onSome: (ms) => Effect.succeed(new Date(ms).toISOString())
+    })
+  }
+  const ms = Date.parse(raw)
+  return Number.isNaN(ms)
+    ? Effect.fail(badRequest(`${name}: expected a date (YYYY-MM-DD) or an ISO instant`))
+    : Effect.succeed(new Date(ms).toISOString())
+}
+
+/** `period=today|7d|30d` for the usual dashboards; explicit `from`/`to` win. */
+const periodParams = (params: URLSearchParams, tenant: Tenant) =>
+  Effect.gen(function*() {
+    const from = yield* boundParam(params, "from", tenant)
+    const to = yield* boundParam(params, "to", tenant)
+    const period = params.get("period")
+    if (period === null || period === "" || from !== undefined) return { from, to, period: period ?? null }
+    const days = { today: 0, "7d": 6, "30d": 29 }[period]
+    if (days === undefined) return yield* badRequest("period: expected today, 7d or 30d")
+    const today = localDateAt(tenant.config.timezone, yield* Clock.currentTimeMillis)
+    const start = localInstant(addDays(today, -days), 0, tenant.config.timezone)
+    return { from: Option.isSome(start) ? new Date(start.value).toISOString() : undefined, to, period }
+  })
+
+const OUTCOMES = new Set(["booked", "transferred", "message_taken", "information_given", "abandoned"])
+
+const listCalls = jsonRoute(Effect.gen(function*() {
+  const tenant = yield* requireTenant
+  const query = yield* CallsQuery
+  const params = yield* searchParams
+  const limit = yield* limitParam(params)
+  const { from, to } = yield* periodParams(params, tenant)
+  const outcome = params.get("outcome") ?? undefined
+  if (outcome !== undefined && !OUTCOMES.has(outcome)) {
+    return yield* badRequest(`outcome: expected one of ${[...OUTCOMES].join(", ")}`)
+  }
+  const rawCursor = params.get("cursor")
+  const cursor = rawCursor ? decodeCallCursor(rawCursor) : Option.none()
+  if (rawCursor && Option.isNone(cursor)) return yield* badRequest("cursor: not a cursor returned by this API")
+  const page = yield* query.list(tenant.id, {
+    limit,
+    from,
+    to,
+    status: params.get("status") ?? undefined,
+    outcome,
+    cursor: Option.getOrUndefined(cursor)
+  })
+  return HttpServerResponse.unsafeJson({ success: true, calls: page.calls, count: page.calls.length, nextCursor: page.nextCursor })
+}))
+
+const callDetail = jsonRoute(Effect.gen(function*() {
+  const tenant = yield* requireTenant
+  const query = yield* CallsQuery
+  const { id } = yield* HttpRouter.params
+  const call = yield* query.detail(tenant.id, id ?? "")
+  if (Option.isNone(call)) return yield* notFound("call")
+  return HttpServerResponse.unsafeJson({ success: true, call: call.value })
+}))
+
+const stats = jsonRoute(Effect.gen(function*() {
+  const tenant = yield* requireTenant
+  const query = yield* CallsQuery
+  const params = yield* searchParams
+  const period = yield* periodParams(params, tenant)
+  const result = yield* query.stats(tenant.id, period)
+  return HttpServerResponse.unsafeJson({ success: true, ...result, period: { from: period.from ?? null, to: period.to ?? null } })
+}))
+
+const listAppointments = jsonRoute(Effect.gen(function*() {
+  const tenant = yield* requireTenant
+  const scheduling = yield* Scheduling
+  const params = yield* searchParams
+  const limit = yield* limitParam(params)
+  const status = params.get("status")
+  if (status !== null && status !== "booked" && status !== "cancelled") {
+    return yield* badRequest("status: expected booked or cancelled")
+  }
+  const page = yield* scheduling.listAppointments(tenant.id, {
+    from: params.get("from") ?? undefined,
+    to: params.get("to") ?? undefined,
+    status: status ?? undefined,
+    limit,
+    cursor: params.get("cursor") ?? undefined,
+    timeZone: tenant.config.timezone
+  }).pipe(Effect.catchTag("InvalidListQuery", (error) => Effect.fail(badRequest(error.message))))
+  return HttpServerResponse.unsafeJson({
+    success: true,
+    appointments: page.appointments,
+    count: page.appointments.length,
+    nextCursor: page.nextCursor
+  })
+}))
+
+/** Cancelling frees the slot at once for the next caller. */
+const cancelAppointment = jsonRoute(Effect.gen(function*() {
+  const tenant = yield* requireTenant
+  const scheduling = yield* Scheduling
+  const { id } = yield* HttpRouter.params
+  const appointment = yield* scheduling.cancel(tenant.id, id ?? "").pipe(
+    Effect.catchTag("AppointmentNotFound", () => Effect.fail(notFound("appointment")))
+  )
+  return HttpServerResponse.unsafeJson({ success: true, appointment })
+}))
+
+export const ownerRoutes = HttpRouter.empty.pipe(
+  HttpRouter.get("/api/v1/twilio/calls", listCalls),
+  HttpRouter.get("/api/v1/twilio/calls/:id", callDetail),
+  HttpRouter.get("/api/v1/twilio/stats", stats),
+  HttpRouter.get("/api/v1/appointments", listAppointments),
+  HttpRouter.del("/api/v1/appointments/:id", cancelAppointment)
+)

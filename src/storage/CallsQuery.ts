@@ -1,0 +1,254 @@
+import { SqlClient } from "@effect/sql"
+import { Effect, Option } from "effect"
+
+/**
+ * The owner's read side of calls: listing, one call in full, statistics. Every query takes the
+ * tenant id first and filters on it; there is no way to ask for another tenant's rows.
+ */
+
+export interface CallListFilters {
+  readonly status?: string | undefined
+  readonly outcome?: string | undefined
+  /** ISO instants; `from` inclusive, `to` exclusive, on the call's creation time. */
+  readonly from?: string | undefined
+  readonly to?: string | undefined
+  readonly limit: number
+  readonly cursor?: { readonly createdAt: string; readonly id: string } | undefined
+}
+
+interface CallListRow {
+  readonly id: string
+  readonly twilio_call_sid: string
+  readonly from_number: string
+  readonly to_number: string
+  readonly direction: string
+  readonly status: string
+  readonly duration: number | null
+  readonly created_at: string
+  readonly started_at: string
+  readonly ended_at: string | null
+  readonly end_reason: string | null
+  readonly outcome: string | null
+  readonly summary: string | null
+}
+
+export const encodeCallCursor = (row: { created_at: string; id: string }) =>
+  Buffer.from(JSON.stringify([row.created_at, row.id])).toString("base64url")
+
+export const decodeCallCursor = (cursor: string): Option.Option<{ createdAt: string; id: string }> => {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))
+    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === "string" && typeof parsed[1] === "string") {
+      return Option.some({ createdAt: parsed[0], id: parsed[1] })
+    }
+  } catch {
+    // fall through: not one of ours
+  }
+  return Option.none()
+}
+
+const EXCERPT_LENGTH = 160
+
+const percentile = (sorted: ReadonlyArray<number>, p: number): number | null => {
+  if (sorted.length === 0) return null
+  const rank = Math.ceil((p / 100) * sorted.length) - 1
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!
+}
+
+export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+
+    /** Newest first, keyset-paginated on (created_at, id) so pages stay stable while calls arrive. */
+    const list = Effect.fn("CallsQuery.list")(function*(tenantId: string, filters: CallListFilters) {
+      const clauses = [sql`c.tenant_id = ${tenantId}`]
+      if (filters.status) clauses.push(sql`c.status = ${filters.status}`)
+      if (filters.outcome) clauses.push(sql`c.outcome = ${filters.outcome}`)
+      if (filters.from) clauses.push(sql`c.created_at >= ${filters.from}`)
+      if (filters.to) clauses.push(sql`c.created_at < ${filters.to}`)
+      if (filters.cursor) {
+        clauses.push(
+          sql`(c.created_at < ${filters.cursor.createdAt} OR (c.created_at = ${filters.cursor.createdAt} AND c.id < ${filters.cursor.id}))`
+        )
+      }
+      const rows = yield* sql<CallListRow>`
+        SELECT c.id, c.twilio_call_sid, c.from_number, c.to_number, c.direction, c.status, c.duration,
+               c.created_at, c.started_at, c.ended_at, c.end_reason, c.outcome, s.summary
+        FROM calls c LEFT JOIN call_summaries s ON s.call_id = c.id
+        WHERE ${sql.and(clauses)}
+        ORDER BY c.created_at DESC, c.id DESC
+        LIMIT ${filters.limit + 1}`
+      const page = rows.slice(0, filters.limit)
+      const last = page[page.length - 1]
+      return {
+        calls: page.map((row) => ({
+          id: row.id,
+          twilio_call_sid: row.twilio_call_sid,
+          from_number: row.from_number,
+          to_number: row.to_number,
+          direction: row.direction,
+          status: row.status,
+          duration: row.duration,
+          created_at: row.created_at,
+          started_at: row.started_at,
+          ended_at: row.ended_at,
+          end_reason: row.end_reason,
+          outcome: row.outcome,
+          summary_excerpt: row.summary === null
+            ? null
+            : row.summary.length > EXCERPT_LENGTH
+            ? row.summary.slice(0, EXCERPT_LENGTH - 1) + "…"
+            : row.summary
+        })),
+        nextCursor: rows.length > filters.limit && last ? encodeCallCursor(last) : null
+      }
+    }, Effect.orDie)
+
+    /** One call with its transcript, tool calls, events and summary — or nothing if not this tenant's. */
+    const detail = Effect.fn("CallsQuery.detail")(function*(tenantId: string, callId: string) {
+      const calls = yield* sql<CallListRow & { forwarded_from: string | null }>`
+        SELECT c.*, NULL AS summary FROM calls c WHERE c.id = ${callId} AND c.tenant_id = ${tenantId}`
+      const call = calls[0]
+      if (!call) return Option.none()
+      const messages = yield* sql<{
+        seq: number
+        role: string
+        content: string
+        tool_name: string | null
+        tool_use_id: string | null
+        interrupted: number
+        turn: number
+        created_at: string
+      }>`SELECT seq, role, content, tool_name, tool_use_id, interrupted, turn, created_at
+         FROM call_messages WHERE call_id = ${callId} ORDER BY seq`
+      const events = yield* sql<{ type: string; data: string; created_at: string }>`
+        SELECT type, data, created_at FROM call_events WHERE call_id = ${callId} ORDER BY id`
+      const summaries = yield* sql<{
+        summary: string
+        intent: string | null
+        sentiment: string | null
+        outcome: string | null
+        callback_needed: number
+        unanswered: string
+        created_at: string
+      }>`SELECT summary, intent, sentiment, outcome, callback_needed, unanswered, created_at
+         FROM call_summaries WHERE call_id = ${callId}`
+      const results = new Map(
+        messages.filter((m) => m.role === "tool_result").map((m) => [m.tool_use_id, m.content] as const)
+      )
+      const summary = summaries[0]
+      return Option.some({
+        id: call.id,
+        twilio_call_sid: call.twilio_call_sid,
+        from_number: call.from_number,
+        to_number: call.to_number,
+        forwarded_from: call.forwarded_from,
+        direction: call.direction,
+        status: call.status,
+        duration: call.duration,
+        created_at: call.created_at,
+        started_at: call.started_at,
+        ended_at: call.ended_at,
+        end_reason: call.end_reason,
+        outcome: call.outcome,
+        transcript: messages
+          .filter((m) => m.role === "user" || m.role === "assistant")
+          .map((m) => ({
+            seq: m.seq,
+            role: m.role === "user" ? "caller" : "agent",
+            text: m.content,
+            interrupted: m.interrupted === 1,
+            turn: m.turn,
+            at: m.created_at
+          })),
+        toolCalls: messages
+          .filter((m) => m.role === "tool_use")
+          .map((m) => ({
+            seq: m.seq,
+            name: m.tool_name,
+            input: parseJson(m.content),
+            result: parseJson(results.get(m.tool_use_id) ?? "null"),
+            turn: m.turn,
+            at: m.created_at
+          })),
+        events: events.map((e) => ({ type: e.type, data: parseJson(e.data), at: e.created_at })),
+        summary: summary
+          ? {
+            summary: summary.summary,
+            intent: summary.intent,
+            sentiment: summary.sentiment,
+            outcome: summary.outcome,
+            callbackNeeded: summary.callback_needed === 1,
+            unansweredQuestions: parseJson(summary.unanswered),
+            createdAt: summary.created_at
+          }
+          : null
+      })
+    }, Effect.orDie)
+
+    const stats = Effect.fn("CallsQuery.stats")(function*(
+      tenantId: string,
+      period: { readonly from?: string | undefined; readonly to?: string | undefined }
+    ) {
+      const clauses = [sql`tenant_id = ${tenantId}`]
+      if (period.from) clauses.push(sql`created_at >= ${period.from}`)
+      if (period.to) clauses.push(sql`created_at < ${period.to}`)
+      const where = sql.and(clauses)
+      const [totals] = yield* sql<{
+        total: number
+        completed: number
+        average_duration: number | null
+        transfers: number
+        ended_by_caller: number
+        ended_by_agent: number
+        resolved: number
+      }>`SELECT COUNT(*) AS total,
+                COALESCE(SUM(status = 'completed'), 0) AS completed,
+                AVG(duration) AS average_duration,
+                COALESCE(SUM(outcome = 'transferred'), 0) AS transfers,
+                COALESCE(SUM(end_reason = 'caller_hangup'), 0) AS ended_by_caller,
+                COALESCE(SUM(end_reason IN ('agent_hangup', 'transfer')), 0) AS ended_by_agent,
+                COALESCE(SUM(outcome IN ('booked', 'transferred', 'message_taken', 'information_given')), 0) AS resolved
+         FROM calls WHERE ${where}`
+      const [bookings] = yield* sql<{ n: number }>`
+        SELECT COUNT(*) AS n FROM appointments a JOIN calls c ON c.id = a.call_id
+        WHERE a.tenant_id = ${tenantId} AND c.tenant_id = ${tenantId}
+          ${period.from ? sql`AND c.created_at >= ${period.from}` : sql``}
+          ${period.to ? sql`AND c.created_at < ${period.to}` : sql``}`
+      const latencies = yield* sql<{ ms: number }>`
+        SELECT CAST(json_extract(e.data, '$.ms') AS REAL) AS ms
+        FROM call_events e JOIN calls c ON c.id = e.call_id
+        WHERE e.type = 'turn_latency' AND c.tenant_id = ${tenantId}
+          ${period.from ? sql`AND c.created_at >= ${period.from}` : sql``}
+          ${period.to ? sql`AND c.created_at < ${period.to}` : sql``}
+        ORDER BY ms`
+      const sorted = latencies.map((row) => row.ms).filter((ms) => Number.isFinite(ms))
+      const total = totals?.total ?? 0
+      const rate = (n: number) => (total === 0 ? 0 : Math.round((n / total) * 1000) / 10)
+      return {
+        totalCalls: total,
+        completedCalls: totals?.completed ?? 0,
+        averageDuration: totals?.average_duration === null || totals?.average_duration === undefined
+          ? 0
+          : Math.round(totals.average_duration),
+        successRate: rate(totals?.completed ?? 0),
+        resolutionRate: rate(totals?.resolved ?? 0),
+        transfers: totals?.transfers ?? 0,
+        bookingsMade: bookings?.n ?? 0,
+        endedByCaller: totals?.ended_by_caller ?? 0,
+        endedByAgent: totals?.ended_by_agent ?? 0,
+        turnLatencyMs: { p50: percentile(sorted, 50), p95: percentile(sorted, 95), samples: sorted.length }
+      }
+    }, Effect.orDie)
+
+    return { list, detail, stats } as const
+  })
+}) {}
+
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
