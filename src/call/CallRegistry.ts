@@ -1,4 +1,5 @@
 import { Duration, Effect, FiberMap, Queue, Runtime } from "effect"
+import { Summaries } from "../llm/Summaries.ts"
 import { CallSessions, type RelaySocket } from "./CallSession.ts"
 
 /**
@@ -8,6 +9,7 @@ import { CallSessions, type RelaySocket } from "./CallSession.ts"
 export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegistry", {
   scoped: Effect.gen(function*() {
     const sessions = yield* CallSessions
+    const summaries = yield* Summaries
     const fibers = yield* FiberMap.make<string>()
     const inboxes = new Map<string, Queue.Queue<string>>()
     let draining = false
@@ -28,7 +30,8 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
           sessions.run(socket, inbox, {
             shuttingDown: () => draining,
             onLive: (callId) => liveCalls.add(callId),
-            onGone: (callId) => liveCalls.delete(callId)
+            onGone: (callId) => liveCalls.delete(callId),
+            onFinalised: summaries.enqueue
           }).pipe(
             Effect.ensuring(Effect.sync(() => inboxes.delete(connectionId)))
           )

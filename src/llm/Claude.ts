@@ -10,6 +10,8 @@ export interface ClaudeRequest {
   readonly messages: ReadonlyArray<MessageParam>
   readonly tools?: ReadonlyArray<Tool>
   readonly maxTokens?: number
+  /** Overrides ANTHROPIC_MODEL (summaries use their own model); the fallback stays the same. */
+  readonly model?: string
 }
 
 /** What a turn reads back, already reassembled: text as it streams, each tool call whole. */
@@ -140,7 +142,9 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
             pull,
             Option.getOrElse(() => new ClaudeError({ status: undefined, transient: true, message: "empty stream" }))
           )
-          return Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))
+          // A failure after words went out is final: neither a retry nor the fallback may repeat them.
+          const rest = Effect.mapError(pull, Option.map((error) => new ClaudeError({ ...error, transient: false })))
+          return Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(rest))
         }).pipe(
           Effect.retry(
             claudeRetryPolicy.pipe(
@@ -159,10 +163,10 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
       Option.match(client, {
         onNone: () => Stream.fail(new ClaudeNotConfigured()),
         onSome: (anthropic) =>
-          withRetries(anthropic, config.anthropicModel, request).pipe(
+          withRetries(anthropic, request.model ?? config.anthropicModel, request).pipe(
             // The fallback model only takes over when the primary failed before saying anything.
             Stream.catchTag("ClaudeError", (error) =>
-              error.transient && config.anthropicFallbackModel !== config.anthropicModel
+              error.transient && config.anthropicFallbackModel !== (request.model ?? config.anthropicModel)
                 ? Stream.unwrap(
                   Effect.as(
                     Effect.logWarning("Claude primary model unavailable, using fallback").pipe(

@@ -4,6 +4,7 @@ import { CallSessions } from "../call/CallSession.ts"
 import { AppConfig } from "../config.ts"
 import { Knowledge } from "../knowledge/Knowledge.ts"
 import { Claude } from "../llm/Claude.ts"
+import { Summaries } from "../llm/Summaries.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { Scheduling } from "../scheduling/Scheduling.ts"
 import { CallsQuery } from "../storage/CallsQuery.ts"
@@ -29,7 +30,7 @@ const Domain = Layer.mergeAll(Tenants.Default, Claude.DefaultWithoutDependencies
 )
 
 const Calls = CallRegistry.Default.pipe(
-  Layer.provideMerge(CallSessions.Default),
+  Layer.provideMerge(Layer.merge(CallSessions.Default, Summaries.Default)),
   Layer.provideMerge(Tools.Default),
   Layer.provideMerge(Domain)
 )

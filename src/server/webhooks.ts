@@ -2,6 +2,7 @@ import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platf
 import { Effect, Option, Redacted } from "effect"
 import { CallRegistry } from "../call/CallRegistry.ts"
 import { AppConfig } from "../config.ts"
+import { Summaries } from "../llm/Summaries.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { validWebhookSignature } from "../relay/signature.ts"
 import {
@@ -144,6 +145,7 @@ const status = withSignedForm("status", (form) =>
   Effect.gen(function*() {
     const calls = yield* CallsRepo
     const registry = yield* CallRegistry
+    const summaries = yield* Summaries
     const sequence = Number(form.SequenceNumber ?? "0")
     const duration = form.CallDuration !== undefined && form.CallDuration !== "" ? Number(form.CallDuration) : null
     const callStatus = form.CallStatus ?? ""
@@ -157,7 +159,8 @@ const status = withSignedForm("status", (form) =>
     // a live session finalises its own call with the reason it knows.
     if (Option.isSome(applied) && applied.value.ended_at === null && TERMINAL_STATUSES.has(callStatus)) {
       if (!(yield* registry.hasCall(applied.value.id))) {
-        yield* calls.finalize(applied.value.id, { endReason: "caller_hangup", outcome: "abandoned" })
+        const finalised = yield* calls.finalize(applied.value.id, { endReason: "caller_hangup", outcome: "abandoned" })
+        if (finalised) yield* summaries.enqueue(applied.value.id)
       }
     }
     return HttpServerResponse.empty({ status: 200 })

@@ -1,0 +1,181 @@
+import { SqlClient } from "@effect/sql"
+import { Config, Duration, Effect, Option, Queue, Schedule, Schema } from "effect"
+import { Metrics } from "../observability/Metrics.ts"
+import { CallsRepo, nowIso } from "../storage/CallsRepo.ts"
+import { Claude } from "./Claude.ts"
+
+/**
+ * Post-call summaries. A finished call is queued; one background worker writes its French summary
+ * with Claude, retrying on failure, and stores it at most once per call (primary key + ON CONFLICT).
+ * Nothing here runs on a call's path. At start, calls that ended without a summary are queued again.
+ */
+
+export const CallSummary = Schema.Struct({
+  summary: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2000)),
+  intent: Schema.String.pipe(Schema.maxLength(200)),
+  sentiment: Schema.Literal("positif", "neutre", "négatif"),
+  outcome: Schema.Literal("booked", "transferred", "message_taken", "information_given", "abandoned"),
+  callbackNeeded: Schema.Boolean,
+  unansweredQuestions: Schema.Array(Schema.String.pipe(Schema.maxLength(300))).pipe(Schema.maxItems(20))
+})
+export type CallSummary = typeof CallSummary.Type
+
+const decodeSummary = Schema.decodeUnknown(Schema.parseJson(CallSummary))
+
+const SUMMARY_SYSTEM = `Vous résumez des appels téléphoniques reçus par l'assistante vocale d'une petite entreprise française, pour le gérant.
+Répondez UNIQUEMENT par un objet JSON, sans texte autour, de la forme :
+{"summary": "2 à 4 phrases en français : qui appelait, ce qu'il voulait, ce qui a été fait",
+ "intent": "l'intention principale en quelques mots",
+ "sentiment": "positif" | "neutre" | "négatif",
+ "outcome": "booked" | "transferred" | "message_taken" | "information_given" | "abandoned",
+ "callbackNeeded": true | false,
+ "unansweredQuestions": ["questions du client auxquelles la base de connaissances n'a pas su répondre"]}
+outcome : booked si un rendez-vous a été confirmé, transferred si l'appel a été transféré, message_taken si un message a été noté pour l'équipe, information_given si le client a obtenu l'information demandée, abandoned sinon.
+callbackNeeded : true si l'équipe doit rappeler le client (message laissé, demande non traitée, transfert sans réponse).`
+
+class SummaryUnusable extends Schema.TaggedError<SummaryUnusable>()("SummaryUnusable", { reason: Schema.String }) {}
+
+export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
+  scoped: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const calls = yield* CallsRepo
+    const claude = yield* Claude
+    const metrics = yield* Metrics
+    const model = yield* Config.string("ANTHROPIC_SUMMARY_MODEL").pipe(Config.withDefault("claude-sonnet-5-5"))
+    const retryLimit = yield* Config.integer("SUMMARY_RETRY_LIMIT").pipe(Config.withDefault(5))
+
+    const queue = yield* Queue.unbounded<string>()
+    /** Calls queued or being summarised: a call queued twice (socket close and status callback) is summarised once. */
+    const pending = new Set<string>()
+
+    const hasSummary = (callId: string) =>
+      Effect.map(sql<{ n: number }>`SELECT COUNT(*) AS n FROM call_summaries WHERE call_id = ${callId}`, (rows) => (rows[0]?.n ?? 0) > 0)
+
+    const transcriptOf = (callId: string) =>
+      Effect.map(calls.messages(callId), (messages) =>
+        messages.map((m) => {
+          switch (m.role) {
+            case "user":
+              return `Client : ${m.content}`
+            case "assistant":
+              return `Assistante : ${m.content}${m.interrupted === 1 ? " [interrompue]" : ""}`
+            case "tool_use":
+              return `[outil ${m.tool_name} : ${m.content}]`
+            case "tool_result":
+              return `[résultat ${m.tool_name} : ${m.content.slice(0, 600)}]`
+          }
+        }).join("\n"))
+
+    const store = (callId: string, summary: CallSummary) =>
+      Effect.gen(function*() {
+        const createdAt = yield* nowIso
+        const inserted = yield* sql<{ call_id: string }>`INSERT INTO call_summaries ${
+          sql.insert({
+            call_id: callId,
+            summary: summary.summary,
+            intent: summary.intent,
+            sentiment: summary.sentiment,
+            outcome: summary.outcome,
+            callback_needed: summary.callbackNeeded ? 1 : 0,
+            unanswered: JSON.stringify(summary.unansweredQuestions),
+            created_at: createdAt
+          })
+        } ON CONFLICT (call_id) DO NOTHING RETURNING call_id`
+        // A message taken is only visible to the summary: refine the weakest outcome with it.
+        if (inserted.length > 0 && summary.outcome === "message_taken") {
+          yield* sql`UPDATE calls SET outcome = 'message_taken' WHERE id = ${callId} AND (outcome IS NULL OR outcome = 'abandoned')`
+        }
+        return inserted.length > 0
+      })
+
+    const summarise = (callId: string) =>
+      Effect.gen(function*() {
+        if (yield* hasSummary(callId)) return
+        const call = yield* calls.findById(callId)
+        if (Option.isNone(call)) return
+        const transcript = yield* transcriptOf(callId)
+        if (transcript.trim() !== "" && !claude.configured) {
+          return yield* Effect.logWarning("no ANTHROPIC_API_KEY: call summary skipped").pipe(Effect.annotateLogs({ callId }))
+        }
+        const summary: CallSummary = transcript.trim() === ""
+          ? {
+            summary: "L'appelant a raccroché avant d'exprimer une demande.",
+            intent: "inconnue",
+            sentiment: "neutre",
+            outcome: call.value.outcome === "transferred" ? "transferred" : "abandoned",
+            callbackNeeded: false,
+            unansweredQuestions: []
+          }
+          : yield* claude.complete({
+            model,
+            system: SUMMARY_SYSTEM,
+            maxTokens: 700,
+            messages: [{
+              role: "user",
+              content: `Appel du ${call.value.started_at} (fin : ${call.value.end_reason ?? "inconnue"}, issue enregistrée : ${
+                call.value.outcome ?? "inconnue"
+              }).\n\nTranscription :\n${transcript}`
+            }]
+          }).pipe(
+            Effect.flatMap((text) =>
+              decodeSummary(extractJson(text)).pipe(
+                Effect.mapError((error) => new SummaryUnusable({ reason: error.message.slice(0, 300) }))
+              )
+            )
+          )
+        if (yield* store(callId, summary)) {
+          yield* metrics.summaryWritten()
+          yield* Effect.logInfo("call summary written").pipe(Effect.annotateLogs({ callId }))
+        }
+      }).pipe(
+        Effect.retry(
+          Schedule.exponential("1 second").pipe(
+            Schedule.jittered,
+            Schedule.union(Schedule.spaced("1 minute")),
+            Schedule.intersect(Schedule.recurs(Math.max(0, retryLimit - 1))),
+            Schedule.tapInput(() => metrics.retry("summary"))
+          )
+        ),
+        Effect.catchAllCause((cause) =>
+          Effect.all([
+            metrics.summaryFailed(),
+            metrics.error("summary"),
+            Effect.logError("call summary failed; it will be retried at next start", cause).pipe(
+              Effect.annotateLogs({ callId })
+            )
+          ], { discard: true })
+        ),
+        Effect.ensuring(Effect.sync(() => pending.delete(callId)))
+      )
+
+    /** Queue a finished call; returns at once. */
+    const enqueue = (callId: string) =>
+      Effect.suspend(() => {
+        if (pending.has(callId)) return Effect.void
+        pending.add(callId)
+        return Queue.offer(queue, callId)
+      })
+
+    yield* Queue.take(queue).pipe(Effect.flatMap(summarise), Effect.forever, Effect.forkScoped)
+
+    // Calls that ended without a summary (crash, restart during retries) are picked up again.
+    const missing = yield* sql<{ id: string }>`SELECT c.id FROM calls c LEFT JOIN call_summaries s ON s.call_id = c.id
+      WHERE c.ended_at IS NOT NULL AND s.call_id IS NULL ORDER BY c.ended_at`.pipe(Effect.orDie)
+    yield* Effect.forEach(missing, (row) => enqueue(row.id), { discard: true })
+    if (missing.length > 0) yield* Effect.logInfo("queued missing call summaries").pipe(Effect.annotateLogs({ count: missing.length }))
+
+    /** Waits until nothing is queued or being summarised (tests, shutdown). */
+    const idle = Effect.suspend(() => (pending.size === 0 ? Effect.void : Effect.sleep(Duration.millis(20)))).pipe(
+      Effect.repeat({ until: () => pending.size === 0 })
+    )
+
+    return { enqueue, idle } as const
+  })
+}) {}
+
+/** The model may wrap its JSON in prose or a code fence: keep the outermost object. */
+const extractJson = (text: string): string => {
+  const start = text.indexOf("{")
+  const end = text.lastIndexOf("}")
+  return start >= 0 && end > start ? text.slice(start, end + 1) : text
+}
