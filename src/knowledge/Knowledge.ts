@@ -13,7 +13,7 @@ import {
   termMatches,
   tokens
 } from "./text.ts"
-import { blobToVector, dotRow, normalizeInPlace, vectorToBlob } from "./vectors.ts"
+import { blobToVector, normalizeInPlace, vectorToBlob, VectorTable } from "./vectors.ts"
 
 /**
  * A tenant's knowledge: ingestion (chunk, index, embed once) and search (FTS5 bm25, plus cosine similarity
@@ -106,9 +106,9 @@ interface TenantIndex {
   readonly vocabulary: ReadonlyArray<string>
   readonly dfPrefix: Float64Array
   readonly dfExact: ReadonlyMap<string, number>
-  /** unit vectors of the chunks embedded with the current model, row-major */
+  /** unit vectors of the chunks embedded with the current model */
   readonly vectors:
-    | { readonly ids: ReadonlyArray<number>; readonly rowOf: ReadonlyMap<number, number>; readonly matrix: Float32Array }
+    | { readonly ids: ReadonlyArray<number>; readonly rowOf: ReadonlyMap<number, number>; readonly table: VectorTable }
     | undefined
 }
 
@@ -176,16 +176,15 @@ const buildIndex = (rows: ReadonlyArray<ChunkRow>, model: string | undefined, di
       row.embedding !== null && row.embedding_model === model && row.embedding.byteLength === dims * 4
     )
     if (embedded.length > 0) {
-      const matrix = new Float32Array(embedded.length * dims)
+      const table = VectorTable.make(embedded.length, dims)
       const ids: Array<number> = []
       const rowOf = new Map<number, number>()
       embedded.forEach((row, i) => {
-        blobToVector(row.embedding!, matrix, i * dims)
-        normalizeInPlace(matrix, i * dims, dims)
+        table.setRowFromBlob(i, row.embedding!)
         ids.push(row.id)
         rowOf.set(row.id, i)
       })
-      vectors = { ids, rowOf, matrix }
+      vectors = { ids, rowOf, table }
     }
   }
   return { chunkCount: rows.length, vocabulary, dfPrefix, dfExact: df, vectors }
@@ -197,10 +196,11 @@ const topBySimilarity = (
   query: Float32Array,
   limit: number
 ): Array<{ id: number; similarity: number }> => {
+  const scores = vectors.table.scores(query)
   const count = vectors.ids.length
   const best: Array<{ id: number; similarity: number }> = []
   for (let row = 0; row < count; row++) {
-    const similarity = dotRow(vectors.matrix, row, query)
+    const similarity = scores[row]!
     if (best.length === limit && similarity <= best[limit - 1]!.similarity) continue
     let at = best.length
     while (at > 0 && best[at - 1]!.similarity < similarity) at--
@@ -335,6 +335,8 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
             `
           }
         }).pipe(sql.withTransaction, Effect.ensuring(invalidate(tenantId)))
+        // rebuild the tenant's statistics and vectors now rather than on its next call
+        yield* loadIndex(tenantId)
 
         return { documents: entries.length, chunks: chunks.length, embedded, reusedEmbeddings: reused } satisfies IngestResult
       }).pipe(Effect.orDie)
@@ -462,7 +464,7 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
         for (const candidate of candidates.values()) {
           if (candidate.similarity !== -1) continue
           const row = vectors.rowOf.get(candidate.id)
-          if (row !== undefined) candidate.similarity = dotRow(vectors.matrix, row, vector)
+          if (row !== undefined) candidate.similarity = vectors.table.score(row, vector)
         }
       }
 
