@@ -33,6 +33,7 @@ export const startApp = async (env: Record<string, string> = {}): Promise<TestAp
       ANTHROPIC_API_KEY: "sk-ant-test-key",
       ADMIN_TOKEN: "admin-secret-token",
       FILLER_AFTER_MS: "5000",
+      DRAIN_TIMEOUT_MS: "500",
       ...env
     }))
   )
