@@ -57,24 +57,45 @@ const normalise = (text: string) => text.replace(/\s+/g, " ").trim()
 
 /**
  * What the caller heard of a reply, spread back over its text segments in order: segments heard
- * whole stay, the one cut short becomes the heard remainder, the ones after become empty.
+ * whole stay, the one cut short ends where the heard text ends, the ones after become empty.
  * Returns the lines that changed.
+ *
+ * Twilio's `utteranceUntilInterrupt` is not always the whole reply so far: on a recorded live call
+ * (fixtures/conversationrelay/interrupt.jsonl) it held only the part of the sentence being spoken
+ * ("Sentence 2 of") after a whole first sentence had been played. So the heard text is looked for
+ * in the reply (its first occurrence: when in doubt, the model believes it said less) and the
+ * reply is cut right after it. Heard text that cannot be found is stored as is.
  */
 export const cutToHeard = (segments: ReadonlyArray<Line>, heard: string): Array<Line> => {
-  const changed: Array<Line> = []
-  let remaining = normalise(heard)
-  for (const segment of segments) {
+  const target = normalise(heard)
+  // The reply as one normalised text, and where each segment sits in it (empty segments take no room).
+  let whole = ""
+  const spans = segments.map((segment) => {
     const text = normalise(segment.content)
-    if (remaining.length > 0 && text.length > 0 && remaining.startsWith(text) && remaining.length > text.length) {
-      remaining = normalise(remaining.slice(text.length))
-      continue
-    }
-    if (segment.content !== remaining || !segment.interrupted) {
-      segment.content = remaining
+    if (text === "") return { start: whole.length, end: whole.length }
+    if (whole !== "") whole += " "
+    const start = whole.length
+    whole += text
+    return { start, end: whole.length }
+  })
+  const found = target === "" ? -1 : whole.indexOf(target)
+  const changed: Array<Line> = []
+  const update = (segment: Line, content: string) => {
+    if (segment.content !== content || !segment.interrupted) {
+      segment.content = content
       segment.interrupted = true
       changed.push(segment)
     }
-    remaining = ""
   }
+  if (found === -1) {
+    segments.forEach((segment, i) => update(segment, i === 0 ? target : ""))
+    return changed
+  }
+  const cutAt = found + target.length
+  segments.forEach((segment, i) => {
+    const { end, start } = spans[i]!
+    if (end < cutAt) return // heard whole, and the caller heard more after it
+    update(segment, start < cutAt ? whole.slice(start, cutAt) : "")
+  })
   return changed
 }
