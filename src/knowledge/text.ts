@@ -55,7 +55,11 @@ export const FRENCH_STOP_WORDS: ReadonlySet<string> = new Set([
   "est", "es", "suis", "sont", "etes", "sommes", "etre", "ai", "as", "avez", "avons", "ont", "avoir", "fait",
   "faites", "faire", "peux", "peut", "pouvez", "pouvons", "peuvent", "pourrais", "pourriez", "puis", "veux",
   "veut", "voulez", "voudrais", "voudrions", "souhaite", "souhaiterais", "dois", "doit", "devez", "faut",
-  "sais", "savez", "savoir", "aimerais", "serait", "sera", "ete", "etait", "va", "vais", "allez",
+  "sais", "savez", "savoir", "aimerais", "serait", "sera", "ete", "etait", "va", "vais", "allez", "prendre",
+  "prends", "prend", "prenez", "avoir", "aller",
+  // time and manner words that frame a question rather than name its subject
+  "aujourd", "hui", "demain", "maintenant", "actuellement", "exactement", "possible", "normalement", "encore",
+  "toujours", "deja", "vraiment", "juste", "peu", "beaucoup",
   // question words
   "quel", "quels", "quelle", "quelles", "comment", "combien", "pourquoi", "quand", "lequel", "laquelle",
   // politeness and fillers heard on the phone

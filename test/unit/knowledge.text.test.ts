@@ -32,7 +32,8 @@ describe("query terms", () => {
   test("stop words, elisions and question words are dropped", () => {
     expect(words("Quels sont vos horaires d'ouverture ?")).toEqual(["horaires", "ouverture"])
     expect(words("Quelle est l’adresse du salon ?")).toEqual(["adresse", "salon"])
-    expect(words("Comment je peux prendre un rendez-vous ?")).toEqual(["prendre", "rendezvous"])
+    expect(words("Comment je peux prendre un rendez-vous ?")).toEqual(["rendezvous"])
+    expect(words("Vous êtes ouverts aujourd'hui ?")).toEqual(["ouverts"])
     expect(words("Bonjour, est-ce que vous êtes là ?")).toEqual([])
   })
 
