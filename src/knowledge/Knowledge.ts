@@ -281,9 +281,12 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
         const missing = chunks.flatMap((chunk, i) => (vectors[i] === undefined ? [i] : []))
         if (missing.length === 0) return { vectors, embedded: 0, reused }
 
-        return yield* embeddings.embed(missing.map((i) => embeddingInput(chunks[i]!.title, chunks[i]!.text))).pipe(
+        // identical chunks (the same paragraph in two entries) are embedded once
+        const inputs = [...new Set(missing.map((i) => embeddingInput(chunks[i]!.title, chunks[i]!.text)))]
+        return yield* embeddings.embed(inputs).pipe(
           Effect.map((fresh) => {
-            missing.forEach((chunkIndex, k) => (vectors[chunkIndex] = fresh[k]))
+            const byInput = new Map(inputs.map((input, k) => [input, fresh[k]!]))
+            for (const i of missing) vectors[i] = byInput.get(embeddingInput(chunks[i]!.title, chunks[i]!.text))
             return { vectors, embedded: missing.length, reused }
           }),
           // the text is still indexed: search stays full-text for these chunks until `backfillEmbeddings`
