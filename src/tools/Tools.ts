@@ -20,12 +20,14 @@ export type ToolOutcome =
 
 export const SearchKnowledgeInput = Schema.Struct({
   query: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(500)).annotations({
+    title: "Question",
     description: "La question du client, reformulée en quelques mots-clés en français (ex. « horaires d'ouverture samedi », « parking »)."
   })
 })
 
 export const TransferToHumanInput = Schema.Struct({
   reason: Schema.String.pipe(Schema.maxLength(300)).annotations({
+    title: "Motif",
     description: "En une phrase, pourquoi le client doit parler à un humain (transmis à l'équipe)."
   })
 })
@@ -39,7 +41,12 @@ interface ToolSpec<I> {
   readonly run: (input: I, context: ToolContext) => Effect.Effect<ToolOutcome>
 }
 
-const result = (content: unknown): ToolOutcome => ({ _tag: "Result", content, isError: false })
+/** A result the model reads; one with `status: "error"` is flagged as a tool error too. */
+const result = (content: unknown): ToolOutcome => ({
+  _tag: "Result",
+  content,
+  isError: typeof content === "object" && content !== null && "status" in content && content.status === "error"
+})
 
 /** The JSON schema Claude sees is generated from the Schema that validates the input: one source of truth. */
 const toAnthropicTool = (spec: ToolSpec<any>): Tool => {
@@ -113,7 +120,7 @@ export class Tools extends Effect.Service<Tools>()("app/Tools", {
       if (!spec) {
         return { _tag: "Result", content: { error: `Outil inconnu : ${name}` }, isError: true } as ToolOutcome
       }
-      const decoded = yield* Schema.decodeUnknown(spec.input)(rawInput).pipe(Effect.either)
+      const decoded = yield* Schema.decodeUnknown(spec.input, { errors: "all" })(rawInput).pipe(Effect.either)
       if (decoded._tag === "Left") {
         const issues = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
           .map((issue) => `${issue.path.join(".") || "entrée"} : ${issue.message}`)

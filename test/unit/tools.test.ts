@@ -1,0 +1,95 @@
+import { describe, expect, test } from "bun:test"
+import { Effect, Layer } from "effect"
+import { Knowledge } from "../../src/knowledge/Knowledge.ts"
+import { Metrics } from "../../src/observability/Metrics.ts"
+import { Scheduling } from "../../src/scheduling/Scheduling.ts"
+import { decodeTenantConfig } from "../../src/tenants/TenantConfig.ts"
+import { type ToolContext, Tools } from "../../src/tools/Tools.ts"
+
+/** Tools with the services they call replaced: any method a test did not script dies with "unimplemented". */
+const unimplemented = (name: string) => () => Effect.dieMessage(`unimplemented: ${name}`)
+
+const searched: Array<{ tenantId: string; query: string }> = []
+const knowledge = Layer.succeed(Knowledge, Knowledge.make({
+  addDocuments: unimplemented("addDocuments"),
+  replaceAll: unimplemented("replaceAll"),
+  backfillEmbeddings: unimplemented("backfillEmbeddings"),
+  removeAll: unimplemented("removeAll"),
+  warm: unimplemented("warm"),
+  search: (tenantId: string, query: string) => {
+    searched.push({ tenantId, query })
+    return Effect.succeed({ found: false, passages: [], message: "rien", strategy: "none" }) as never
+  }
+} as never))
+const scheduling = Layer.succeed(Scheduling, Scheduling.make({
+  checkAvailability: () => Effect.succeed({ status: "error", error: "past_date", message: "Cette date est passée." }) as never,
+  book: unimplemented("book"),
+  listAppointments: unimplemented("listAppointments"),
+  cancel: unimplemented("cancel")
+} as never))
+const layer = Tools.Default.pipe(Layer.provide(Layer.mergeAll(knowledge, scheduling, Metrics.Test)))
+
+const run = <A>(effect: Effect.Effect<A, never, Tools>) => Effect.runPromise(Effect.provide(effect, layer))
+
+const tenant = (transferNumber?: string): ToolContext["tenant"] => ({
+  id: "tenant-a",
+  config: Effect.runSync(decodeTenantConfig({
+    name: "Salon",
+    phoneNumbers: ["+33100000000"],
+    greeting: "Bonjour",
+    ...(transferNumber ? { transferNumber } : {})
+  }))
+})
+const context = (transferNumber?: string): ToolContext => ({ tenant: tenant(transferNumber), callId: "call-1", callerNumber: "+33611111111" })
+
+describe("tool registry", () => {
+  test("Claude sees the four tools with JSON schemas generated from their input Schemas", async () => {
+    const definitions = await run(Effect.map(Tools, (tools) => tools.definitions))
+    expect(definitions.map((d) => d.name)).toEqual(["search_knowledge", "check_availability", "book_appointment", "transfer_to_human"])
+    const book = definitions.find((d) => d.name === "book_appointment")!
+    expect(book.input_schema.type).toBe("object")
+    expect(book.input_schema.required).toEqual(["date", "time", "client_name", "service_type"])
+    const properties = book.input_schema.properties as Record<string, { description?: string; pattern?: string }>
+    expect(properties.time!.pattern).toBe("^([01]\\d|2[0-3]):[0-5]\\d$")
+    expect(properties.date!.description).toContain("AAAA-MM-JJ")
+    expect(JSON.stringify(definitions)).not.toContain("$schema")
+    for (const definition of definitions) expect(definition.description?.length ?? 0).toBeGreaterThan(40)
+  })
+
+  test("an input the Schema refuses comes back to the model as an error naming the field", async () => {
+    const outcome = await run(Effect.flatMap(Tools, (tools) =>
+      tools.execute("book_appointment", { date: "demain", time: "9h", service_type: "coupe" }, context())))
+    expect(outcome._tag).toBe("Result")
+    if (outcome._tag !== "Result") return
+    expect(outcome.isError).toBe(true)
+    const details = (outcome.content as { details: Array<string> }).details.join("\n")
+    expect(details).toContain("date")
+    expect(details).toContain("time")
+    expect(details).toContain("client_name")
+  })
+
+  test("search runs for the call's tenant only, whatever the model asks", async () => {
+    searched.length = 0
+    await run(Effect.flatMap(Tools, (tools) => tools.execute("search_knowledge", { query: "parking", tenantId: "tenant-b" }, context())))
+    expect(searched).toEqual([{ tenantId: "tenant-a", query: "parking" }])
+  })
+
+  test("a scheduling error result is flagged as a tool error", async () => {
+    const outcome = await run(Effect.flatMap(Tools, (tools) =>
+      tools.execute("check_availability", { date: "2020-01-01", service_type: "coupe" }, context())))
+    expect(outcome).toMatchObject({ _tag: "Result", isError: true })
+  })
+
+  test("transfer_to_human hands over only when the tenant has a transfer number", async () => {
+    const withNumber = await run(Effect.flatMap(Tools, (tools) => tools.execute("transfer_to_human", { reason: "urgence" }, context("+33600000000"))))
+    expect(withNumber).toEqual({ _tag: "Transfer", reason: "urgence" })
+    const without = await run(Effect.flatMap(Tools, (tools) => tools.execute("transfer_to_human", { reason: "urgence" }, context())))
+    expect(without._tag).toBe("Result")
+    expect(JSON.stringify(without)).toContain("message")
+  })
+
+  test("an unknown tool is an error result, not a crash", async () => {
+    const outcome = await run(Effect.flatMap(Tools, (tools) => tools.execute("delete_everything", {}, context())))
+    expect(outcome).toMatchObject({ _tag: "Result", isError: true })
+  })
+})
