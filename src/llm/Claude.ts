@@ -1,6 +1,6 @@
 import Anthropic from "@anthropic-ai/sdk"
 import type { MessageParam, RawMessageStreamEvent, Tool } from "@anthropic-ai/sdk/resources/messages"
-import { Data, Effect, Option, Redacted, Schedule, Stream } from "effect"
+import { Chunk, Data, Effect, Option, Redacted, Schedule, Stream } from "effect"
 import { AppConfig } from "../config.ts"
 import { Metrics } from "../observability/Metrics.ts"
 
@@ -138,10 +138,12 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
       Stream.unwrapScoped(
         Effect.gen(function*() {
           const pull = yield* Stream.toPull(openStream(anthropic, model, request))
+          // Up to the first text or tool call nothing was said (message_start and ping fold to nothing),
+          // so an error among those events, such as an in-stream overloaded_error, is still retried.
           const first = yield* Effect.mapError(
             pull,
             Option.getOrElse(() => new ClaudeError({ status: undefined, transient: true, message: "empty stream" }))
-          )
+          ).pipe(Effect.repeat({ until: Chunk.isNonEmpty }))
           // A failure after words went out is final: neither a retry nor the fallback may repeat them.
           const rest = Effect.mapError(pull, Option.map((error) => new ClaudeError({ ...error, transient: false })))
           return Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(rest))
