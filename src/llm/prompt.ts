@@ -24,21 +24,35 @@ const openingHoursText = (tenant: Tenant): string =>
       : `${DAY_NAMES[day]} : ${ranges.map(([from, to]) => `${spokenTime(from)} à ${spokenTime(to)}`).join(" et ")}`
   }).join("\n")
 
+// Building an Intl formatter costs far more than using one: one pair per time zone, kept.
+const formatters = new Map<string, { spoken: Intl.DateTimeFormat; iso: Intl.DateTimeFormat }>()
+const formattersFor = (timeZone: string) => {
+  let pair = formatters.get(timeZone)
+  if (!pair) {
+    pair = {
+      spoken: new Intl.DateTimeFormat("fr-FR", {
+        timeZone,
+        weekday: "long",
+        day: "numeric",
+        month: "long",
+        year: "numeric",
+        hour: "2-digit",
+        minute: "2-digit",
+        hourCycle: "h23"
+      }),
+      iso: new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" })
+    }
+    formatters.set(timeZone, pair)
+  }
+  return pair
+}
+
 /** Today's date and time as the tenant's callers live it, e.g. "mardi 1 décembre 2026, 14 h 05". */
 export const localNow = (nowMs: number, timeZone: string) => {
-  const parts = new Intl.DateTimeFormat("fr-FR", {
-    timeZone,
-    weekday: "long",
-    day: "numeric",
-    month: "long",
-    year: "numeric",
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23"
-  }).formatToParts(new Date(nowMs))
+  const { iso, spoken } = formattersFor(timeZone)
+  const parts = spoken.formatToParts(new Date(nowMs))
   const get = (type: string) => parts.find((part) => part.type === type)?.value ?? ""
-  const isoDate = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" })
-    .format(new Date(nowMs))
+  const isoDate = iso.format(new Date(nowMs))
   return {
     spoken: `${get("weekday")} ${get("day")} ${get("month")} ${get("year")}, ${Number(get("hour"))} h ${get("minute")}`,
     isoDate
