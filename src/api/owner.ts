@@ -1,6 +1,6 @@
 import { HttpRouter, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Option } from "effect"
-import { addDays, localDateAt, localInstant } from "../scheduling/slots.ts"
+import { addDays, localDateAt, localInstant, parseLocalDate } from "../scheduling/slots.ts"
 import { Scheduling } from "../scheduling/Scheduling.ts"
 import { CallsQuery, decodeCallCursor } from "../storage/CallsQuery.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
@@ -28,6 +28,8 @@ const boundParam = (params: URLSearchParams, name: "from" | "to", tenant: Tenant
   const raw = params.get(name)
   if (raw === null || raw === "") return Effect.succeed(undefined)
   if (/^\d{4}-\d{2}-\d{2}$/.test(raw)) {
+    // addDays throws on a day that does not exist (2026-02-30): refuse it here as a 400.
+    if (Option.isNone(parseLocalDate(raw))) return Effect.fail(badRequest(`${name}: not a valid date`))
     const day = name === "to" ? addDays(raw, 1) : raw
     return Option.match(localInstant(day, 0, tenant.config.timezone), {
       onNone: () => Effect.fail(badRequest(`${name}: not a valid date`)),
