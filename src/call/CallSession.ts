@@ -268,6 +268,12 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 yield* send(text("", true))
                 return
               }
+              // Out of rounds: the model would never read these results, so they do not run (a booking
+              // made here would contradict the sentence the caller hears next).
+              if (round === config.maxToolRounds) {
+                yield* event("tool_rounds_exhausted", { rounds: round, skipped: toolUses.map((use) => use.name) })
+                break
+              }
               // Every tool_use gets its tool_result before the model goes on, in the order asked.
               const results: Array<{ id: string; name: string; content: string; isError: boolean }> = []
               let handoff: string | null = null
@@ -303,11 +309,12 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               }
             }
             yield* commitPending
-            yield* addLines([{ role: "assistant", content: SAY.tooManySteps, turn }])
+            lastReply.push(...yield* addLines([{ role: "assistant", content: SAY.tooManySteps, turn }]))
             yield* say(SAY.tooManySteps)
           }).pipe(
-            // A cut reply keeps what was already sent; the canceller then trims it to what was heard.
-            Effect.onInterrupt(() => commitPending),
+            // A cut or failed reply keeps what was already sent: the canceller then trims it to what was
+            // heard; after a failure it stays before the apology, as the caller heard it.
+            Effect.ensuring(commitPending),
             Effect.catchAllCause((cause) =>
               Cause.isInterruptedOnly(cause)
                 ? Effect.interrupt
@@ -315,7 +322,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                   yield* metrics.error(Cause.failureOption(cause).pipe(Option.map(errorKind), Option.getOrElse(() => "other")))
                   yield* Effect.logError("turn failed; apologising to the caller", cause)
                   yield* event("error", { kind: "turn", message: Cause.pretty(cause).slice(0, 500) })
-                  yield* addLines([{ role: "assistant", content: SAY.technicalIssue, turn: turnNumber }])
+                  lastReply.push(...yield* addLines([{ role: "assistant", content: SAY.technicalIssue, turn: turnNumber }]))
                   yield* say(SAY.technicalIssue)
                 })
             )
