@@ -388,10 +388,10 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
 
     const queryVector = (query: string) =>
       embeddings.embedQuery(query).pipe(
+        // in place: scaling is idempotent, so the cached vector may be normalised once and reused
         Effect.map((vector) => {
-          const unit = Float32Array.from(vector)
-          normalizeInPlace(unit)
-          return unit as Float32Array | undefined
+          normalizeInPlace(vector)
+          return vector as Float32Array | undefined
         }),
         Effect.catchTag("EmbeddingError", (error) =>
           Effect.logWarning("knowledge: query embedding failed; full-text search only").pipe(
@@ -437,7 +437,8 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
         title?: string
         text?: string
         fused: number
-        coverage: number
+        /** lexical relevance, computed lazily (tokenising a passage is the costly part) */
+        coverage: number | undefined
         similarity: number
       }
       const candidates = new Map<number, Candidate>()
@@ -447,7 +448,7 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
           title: row.title,
           text: row.text,
           fused: 1 / (RRF_K + rank + 1),
-          coverage: coverage(terms, weights, row.title, row.text),
+          coverage: undefined,
           similarity: -1
         })
       })
@@ -460,7 +461,7 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
             existing.fused += 1 / (RRF_K + rank + 1)
             existing.similarity = similarity
           } else {
-            candidates.set(id, { id, fused: 1 / (RRF_K + rank + 1), coverage: 0, similarity })
+            candidates.set(id, { id, fused: 1 / (RRF_K + rank + 1), coverage: undefined, similarity })
           }
         })
         // lexical candidates outside the vector top list still get their similarity for the threshold
@@ -471,10 +472,17 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
         }
       }
 
-      const relevant = [...candidates.values()]
-        .filter((c) => c.coverage >= MIN_LEXICAL_COVERAGE || c.similarity >= MIN_SIMILARITY)
-        .sort((a, b) => b.fused - a.fused)
-        .slice(0, take)
+      // best fused rank first; keep the first `take` relevant enough (lexically or semantically)
+      const relevant: Array<Candidate> = []
+      for (const c of [...candidates.values()].sort((a, b) => b.fused - a.fused)) {
+        if (c.similarity < MIN_SIMILARITY) {
+          if (c.text === undefined) continue
+          c.coverage ??= coverage(terms, weights, c.title!, c.text)
+          if (c.coverage < MIN_LEXICAL_COVERAGE) continue
+        }
+        relevant.push(c)
+        if (relevant.length === take) break
+      }
       const strategy = vector !== undefined ? "hybrid" : "lexical"
       if (relevant.length === 0) return notFound(strategy)
 
