@@ -43,6 +43,10 @@ export class BunServer extends Effect.Service<BunServer>()("app/BunServer", {
       )
     }
 
+    if (Option.isNone(config.anthropicApiKey)) {
+      yield* Effect.logWarning("ANTHROPIC_API_KEY is not set: calls are answered, but the agent can only apologise.")
+    }
+
     const server = yield* Effect.acquireRelease(
       Effect.sync(() =>
         Bun.serve<SocketData, never>({

@@ -34,6 +34,6 @@ export const seedDemoTenant = Effect.gen(function*() {
     chmodSync(keyFile, 0o600)
   }
   yield* Effect.logInfo("demo tenant created").pipe(
-    Effect.annotateLogs({ tenantId: created.tenant.id, phoneNumbers: phoneNumbers.join(","), demoCredentialsFile: keyFile ?? "(in-memory database: key not saved)" })
+    Effect.annotateLogs({ tenantId: created.tenant.id, phoneNumbers: phoneNumbers.join(","), writtenTo: keyFile ?? "(in-memory database: key not saved)" })
   )
 })
