@@ -210,6 +210,13 @@ const topBySimilarity = (
   return best
 }
 
+const found = (passages: ReadonlyArray<Passage>, strategy: SearchResult["strategy"]): SearchResult => ({
+  found: true,
+  passages,
+  message: FOUND_MESSAGE,
+  strategy
+})
+
 const notFound = (strategy: SearchResult["strategy"]): SearchResult => ({
   found: false,
   passages: [],
@@ -503,7 +510,7 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
         .filter((c) => c.text !== undefined)
         .map((c) => ({ title: c.title!, text: c.text!, score: Math.round(c.fused * 1e5) / 1e5 }))
       if (passages.length === 0) return notFound(strategy)
-      return { found: true, passages, message: FOUND_MESSAGE, strategy } satisfies SearchResult
+      return found(passages, strategy)
     })
 
     /** Load a tenant's statistics and vectors ahead of its first call (e.g. at boot or after ingestion). */
