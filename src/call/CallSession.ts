@@ -388,6 +388,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                   case "1": {
                     const lastSaid = [...lines].reverse().find((line) => line.role === "assistant" && line.content.trim() !== "")
                     yield* cancelTurn(null)
+                    // The repeat is not a new reply: a barge-in on it must not cut the original, heard whole.
+                    lastReply = []
                     return yield* say(lastSaid?.content ?? tenant.config.greeting)
                   }
                   case "9":

@@ -69,6 +69,8 @@ export const silence: Stream.Stream<never> = Stream.never
 export interface ClaudeCall {
   readonly index: number
   readonly request: ClaudeRequest
+  /** Indexes of earlier requests whose stream was still open when this one was made. */
+  readonly openWhenMade: ReadonlyArray<number>
   /** Resolves when the stream's scope closes: `completed` if it ran to its end, else `cancelled`. */
   readonly closed: Deferred.Deferred<"completed" | "cancelled">
 }
@@ -194,6 +196,7 @@ export const runCall = async <A>(
   const config = Schema.decodeUnknownSync(TenantConfig)({ ...DEMO_CONFIG, ...options.tenant })
   const tenant: Tenant = { id: "tenant-1", config }
   const claudeCalls: Array<ClaudeCall> = []
+  const openStreams = new Set<number>()
   const claudeArrived = Effect.runSync(Queue.unbounded<void>())
   const script = options.claude ?? (() => say("D'accord."))
   const toolRuns: Array<{ name: string; input: unknown }> = []
@@ -203,11 +206,14 @@ export const runCall = async <A>(
     stream: (request) =>
       Stream.unwrapScoped(Effect.gen(function*() {
         const closed = yield* Deferred.make<"completed" | "cancelled">()
-        const call: ClaudeCall = { index: claudeCalls.length, request, closed }
+        const call: ClaudeCall = { index: claudeCalls.length, request, closed, openWhenMade: [...openStreams] }
         claudeCalls.push(call)
+        openStreams.add(call.index)
         Queue.unsafeOffer(claudeArrived, undefined)
         let done = false
-        yield* Effect.addFinalizer(() => Deferred.succeed(closed, done ? "completed" : "cancelled"))
+        yield* Effect.addFinalizer(() =>
+          Effect.zipRight(Effect.sync(() => openStreams.delete(call.index)), Deferred.succeed(closed, done ? "completed" : "cancelled"))
+        )
         return Stream.concat(script(request, call.index), Stream.execute(Effect.sync(() => { done = true })))
       })),
     complete: () => Effect.dieMessage("unimplemented: Claude.complete")
