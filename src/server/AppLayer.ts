@@ -37,8 +37,21 @@ const Calls = CallRegistry.Default.pipe(
 
 const DemoSeed = Layer.effectDiscard(seedDemoTenant)
 
+/** Loads every tenant's search index in the background, so no caller pays for the first load. */
+const WarmKnowledge = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const tenants = yield* Tenants
+    const knowledge = yield* Knowledge
+    yield* Effect.forkScoped(
+      Effect.flatMap(tenants.ids, (ids) => Effect.forEach(ids, knowledge.warm, { discard: true })).pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning("knowledge warm-up failed", cause))
+      )
+    )
+  })
+)
+
 /** Everything but the listening socket: tests build servers on top of it. */
-export const AppServices = DemoSeed.pipe(
+export const AppServices = Layer.merge(DemoSeed, WarmKnowledge).pipe(
   Layer.provideMerge(Calls),
   Layer.provideMerge(Metrics.Default),
   Layer.provideMerge(AppConfig.Default)

@@ -47,6 +47,11 @@ export class Tenants extends Effect.Service<Tenants>()("app/Tenants", {
       return Option.map(Option.fromNullable(rows[0]), toTenant)
     }, Effect.orDie)
 
+    const ids = Effect.map(
+      Effect.orDie(sql<{ id: string }>`SELECT id FROM tenants ORDER BY created_at`),
+      (rows) => rows.map((row) => row.id)
+    )
+
     const count = Effect.map(
       Effect.orDie(sql<{ n: number }>`SELECT COUNT(*) AS n FROM tenants`),
       (rows) => rows[0]?.n ?? 0
@@ -111,6 +116,6 @@ export class Tenants extends Effect.Service<Tenants>()("app/Tenants", {
       return apiKey
     })
 
-    return { byId, byNumber, byApiKey, count, create, update, rotateApiKey } as const
+    return { byId, byNumber, byApiKey, ids, count, create, update, rotateApiKey } as const
   })
 }) {}

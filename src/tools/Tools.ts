@@ -1,6 +1,6 @@
 import type { Tool } from "@anthropic-ai/sdk/resources/messages"
 import { Duration, Effect, JSONSchema, ParseResult, Schema } from "effect"
-import { Knowledge } from "../knowledge/Knowledge.ts"
+import { Knowledge, searchResultForModel } from "../knowledge/Knowledge.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { Scheduling } from "../scheduling/Scheduling.ts"
 import { BookAppointmentInput, CheckAvailabilityInput } from "../scheduling/toolInputs.ts"
@@ -70,7 +70,7 @@ export class Tools extends Effect.Service<Tools>()("app/Tools", {
         input: SearchKnowledgeInput,
         sideEffecting: false,
         run: (input: typeof SearchKnowledgeInput.Type, context) =>
-          Effect.map(knowledge.search(context.tenant.id, input.query), result)
+          Effect.map(knowledge.search(context.tenant.id, input.query), (found) => result(searchResultForModel(found)))
       },
       {
         name: "check_availability",
