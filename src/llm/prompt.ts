@@ -1,15 +1,6 @@
 import type { Tenant } from "../tenants/Tenant.ts"
-import { WEEKDAYS, type Weekday } from "../tenants/TenantConfig.ts"
-
-const DAY_NAMES: Record<Weekday, string> = {
-  monday: "lundi",
-  tuesday: "mardi",
-  wednesday: "mercredi",
-  thursday: "jeudi",
-  friday: "vendredi",
-  saturday: "samedi",
-  sunday: "dimanche"
-}
+import { WEEKDAY_FR } from "../scheduling/french.ts"
+import { WEEKDAYS } from "../tenants/TenantConfig.ts"
 
 const spokenTime = (hhmm: string) => {
   const [h, m] = hhmm.split(":")
@@ -20,8 +11,8 @@ const openingHoursText = (tenant: Tenant): string =>
   WEEKDAYS.map((day) => {
     const ranges = tenant.config.openingHours[day] ?? []
     return ranges.length === 0
-      ? `${DAY_NAMES[day]} : fermé`
-      : `${DAY_NAMES[day]} : ${ranges.map(([from, to]) => `${spokenTime(from)} à ${spokenTime(to)}`).join(" et ")}`
+      ? `${WEEKDAY_FR[day]} : fermé`
+      : `${WEEKDAY_FR[day]} : ${ranges.map(([from, to]) => `${spokenTime(from)} à ${spokenTime(to)}`).join(" et ")}`
   }).join("\n")
 
 // Building an Intl formatter costs far more than using one: one pair per time zone, kept.

@@ -4,7 +4,7 @@ import type { Weekday } from "../tenants/TenantConfig.ts"
 
 /** French wording of dates and times for the messages the model reads (and often repeats aloud). */
 
-const WEEKDAY_FR: Record<Weekday, string> = {
+export const WEEKDAY_FR: Record<Weekday, string> = {
   monday: "lundi",
   tuesday: "mardi",
   wednesday: "mercredi",
