@@ -1,11 +1,6 @@
 import type { Tenant } from "../tenants/Tenant.ts"
-import { WEEKDAY_FR } from "../scheduling/french.ts"
+import { spokenTime, WEEKDAY_FR } from "../scheduling/french.ts"
 import { WEEKDAYS } from "../tenants/TenantConfig.ts"
-
-const spokenTime = (hhmm: string) => {
-  const [h, m] = hhmm.split(":")
-  return m === "00" ? `${Number(h)} h` : `${Number(h)} h ${m}`
-}
 
 const openingHoursText = (tenant: Tenant): string =>
   WEEKDAYS.map((day) => {
