@@ -1,0 +1,290 @@
+import { SqlClient } from "@effect/sql"
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { Effect } from "effect"
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
+import { callTool, type FakeAnthropic, type Reply, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../support/twilioClient.ts"
+
+/**
+ * The operator's view through the real server: GET /health (and its failure when the database does not
+ * answer), GET /metrics checked by promtool before and after a real call, bounded labels, and the JSON log
+ * lines written meanwhile (no secret in any of them).
+ */
+
+const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url))
+const CALLER = "+33611223344"
+const ADMIN_TOKEN = "admin-secret-token"
+const ANTHROPIC_KEY = "sk-ant-test-key"
+const ECHOED_KEY = "sk-ant-api03-Zx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LmNbVcXz"
+
+let promtool = ""
+
+const findPromtool = (): string => {
+  const onPath = Bun.which("promtool")
+  if (onPath !== null) return onPath
+  const local = `${REPO_ROOT}.tools/prometheus/usr/bin/promtool`
+  if (existsSync(local)) return local
+  const install = Bun.spawnSync(["bash", `${REPO_ROOT}.ci/install-promtool.sh`], { stdout: "pipe", stderr: "pipe" })
+  if (install.exitCode !== 0) throw new Error(`install-promtool.sh failed (${install.exitCode}):\n${install.stderr.toString()}`)
+  return install.stdout.toString().trim().split("\n").at(-1) ?? ""
+}
+
+const promtoolCheck = (text: string) => {
+  const result = Bun.spawnSync([promtool, "check", "metrics"], { stdin: Buffer.from(text), stdout: "pipe", stderr: "pipe" })
+  return { exitCode: result.exitCode, output: (result.stdout.toString() + result.stderr.toString()).trim() }
+}
+
+/** `name{labels}` → value, from the sample lines of an exposition. */
+const samples = (text: string): Map<string, number> => {
+  const out = new Map<string, number>()
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue
+    const cut = line.lastIndexOf(" ")
+    out.set(line.slice(0, cut), Number(line.slice(cut + 1)))
+  }
+  return out
+}
+
+/** Every label value of the exposition. */
+const labelValues = (text: string): Array<string> =>
+  [...text.matchAll(/\{([^}]*)\}/g)].flatMap((match) => [...match[1]!.matchAll(/="((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!))
+
+const lastMessage = (body: any): { text: string; toolResult: boolean } => {
+  const last = body.messages[body.messages.length - 1]
+  const blocks: Array<any> = typeof last.content === "string" ? [{ type: "text", text: last.content }] : last.content
+  return {
+    text: blocks.filter((b) => b.type === "text").map((b) => b.text).join(" "),
+    toolResult: blocks.some((b) => b.type === "tool_result")
+  }
+}
+
+const script = ({ body }: { body: any }): Reply => {
+  if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) {
+    return sayText(JSON.stringify({
+      summary: "Question sur le parking, réponse donnée.",
+      intent: "parking",
+      sentiment: "neutre",
+      outcome: "information_given",
+      callbackNeeded: false,
+      unansweredQuestions: []
+    }))
+  }
+  const last = lastMessage(body)
+  if (last.toolResult) return sayText("Un parking gratuit ", "se trouve rue Vauban.")
+  if (/parking/i.test(last.text)) return callTool("search_knowledge", { query: "parking" }, { text: "Je regarde. " })
+  // A key Claude refuses: the turn fails, the caller hears an apology, the error is logged.
+  // Its error text quotes a key-shaped string, as a proxy might: the redaction must catch it in the logged cause.
+  if (/panne/i.test(last.text)) return [{ error: 401, message: `invalid x-api-key ${ECHOED_KEY}` }]
+  return sayText("Très bien.")
+}
+
+let fake: FakeAnthropic
+let app: TestApp
+
+beforeAll(async () => {
+  promtool = findPromtool()
+  fake = await startFakeAnthropic({ script })
+  app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
+}, 300_000)
+afterAll(async () => {
+  await app?.stop()
+  await fake?.stop()
+})
+
+const scrape = async () => {
+  const res = await fetch(app.baseUrl + "/metrics")
+  expect(res.status).toBe(200)
+  return { text: await res.text(), contentType: res.headers.get("content-type") }
+}
+
+const waitUntil = async <T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 8000): Promise<T> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined && value !== null && value !== false) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await Bun.sleep(20)
+  }
+}
+
+let sidCounter = 0
+const newSid = () => `CA${"0123456789abcdef".repeat(2).slice(0, 26)}${String(++sidCounter).padStart(6, "0")}`
+
+const answer = async (callSid: string, to = BUSINESS_NUMBER) => {
+  const res = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to }), AUTH_TOKEN)
+  expect(res.status).toBe(200)
+  const relay = find(parseTwiml(res.text), "ConversationRelay")!
+  const ws = await RelayClient.connect(app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
+  ws.setup({ callSid, from: CALLER, to, customParameters: parametersOf(relay) })
+  return ws
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+describe("GET /health", () => {
+  test("200 with the database ok while calls are accepted", async () => {
+    const res = await fetch(app.baseUrl + "/health")
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ status: "ok", database: "ok", accepting: true, activeCalls: 0 })
+  })
+
+  test("503 while the database does not answer, 200 again once it does", async () => {
+    // Hold the only SQLite connection in a transaction: every other query waits behind it.
+    let release: () => void = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let holding = false
+    const transaction = app.run(
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql.withTransaction(Effect.zipRight(Effect.sync(() => {
+          holding = true
+        }), Effect.promise(() => held))))
+    )
+    try {
+      await waitUntil(async () => holding, "the transaction to hold the connection")
+      const started = Date.now()
+      const res = await fetch(app.baseUrl + "/health")
+      expect(res.status).toBe(503)
+      expect(await res.json()).toMatchObject({ status: "unavailable", database: "unavailable" })
+      // Fast enough for Fly's check, which gives up after a few seconds.
+      expect(Date.now() - started).toBeLessThan(4000)
+    } finally {
+      release()
+      await transaction
+    }
+    expect((await fetch(app.baseUrl + "/health")).status).toBe(200)
+  }, 10_000)
+})
+
+describe("GET /metrics", () => {
+  test("the exposition of a fresh server passes promtool, in text format 0.0.4", async () => {
+    const { contentType, text } = await scrape()
+    expect(contentType).toContain("text/plain")
+    expect(contentType).toContain("version=0.0.4")
+    const check = promtoolCheck(text)
+    expect(check.output).toBe("")
+    expect(check.exitCode).toBe(0)
+    const s = samples(text)
+    expect(s.get("coccinelle_active_calls")).toBe(0)
+    for (const name of [
+      "coccinelle_turn_latency_seconds_count",
+      "coccinelle_claude_time_to_first_token_seconds_count",
+      "process_resident_memory_bytes",
+      "process_cpu_seconds_total"
+    ]) {
+      expect(s.has(name)).toBe(true)
+    }
+  })
+
+  test("after a call: active calls back to 0, the outcome counted, latencies observed, frames counted, no SID or number in a label", async () => {
+    const before = samples((await scrape()).text)
+    const callSid = newSid()
+    const ws = await answer(callSid)
+    ws.prompt("Bonjour, est-ce qu'il y a un parking ?")
+    expect((await ws.textUntilLast()).text).toContain("rue Vauban")
+    // Hostile input that must not become a label: a frame type made of a SID and a phone number.
+    ws.send({ type: `${callSid}${CALLER}` })
+    // A status callback with a forged signature, and one for a SID we do not know.
+    expect((await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/status", statusForm({ callSid, status: "in-progress", sequence: 1 }), AUTH_TOKEN, { signature: "forged" })).status).toBe(403)
+    await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/status", statusForm({ callSid: "CAffffffffffffffffffffffffffffffff", status: "completed", sequence: 1 }), AUTH_TOKEN)
+    const during = samples((await scrape()).text)
+    expect(during.get("coccinelle_active_calls")).toBe(1)
+    await ws.close()
+    const after = await waitUntil(async () => {
+      const s = samples((await scrape()).text)
+      return s.get("coccinelle_active_calls") === 0 && s.get('coccinelle_calls_total{outcome="information_given"}')! > before.get('coccinelle_calls_total{outcome="information_given"}')! ? s : undefined
+    }, "the call to end in the metrics")
+    const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0)
+    expect(delta('coccinelle_calls_total{outcome="information_given"}')).toBe(1)
+    expect(delta('coccinelle_calls_total{outcome="abandoned"}')).toBe(0)
+    expect(delta("coccinelle_turn_latency_seconds_count")).toBeGreaterThanOrEqual(1)
+    expect(delta("coccinelle_claude_time_to_first_token_seconds_count")).toBeGreaterThanOrEqual(2)
+    expect(delta('coccinelle_tool_duration_seconds_count{tool="search_knowledge"}')).toBe(1)
+    expect(delta('coccinelle_ws_frames_in_total{type="setup"}')).toBe(1)
+    expect(delta('coccinelle_ws_frames_in_total{type="prompt"}')).toBe(1)
+    expect(delta('coccinelle_ws_frames_in_total{type="unknown"}')).toBe(1)
+    expect(delta('coccinelle_errors_total{kind="relay_decode"}')).toBe(1)
+    expect(delta('coccinelle_errors_total{kind="signature"}')).toBe(1)
+    expect(delta('coccinelle_ws_frames_out_total{type="text"}')).toBeGreaterThanOrEqual(3)
+    expect(delta('coccinelle_webhooks_total{route="voice",status="200"}')).toBe(1)
+    expect(delta('coccinelle_webhooks_total{route="status",status="403"}')).toBe(1)
+
+    const { text } = await scrape()
+    const check = promtoolCheck(text)
+    expect(check.output).toBe("")
+    expect(check.exitCode).toBe(0)
+    expect(text).not.toMatch(/CA[0-9a-f]{32}/)
+    expect(text).not.toContain("+33")
+    expect(text).not.toContain(CALLER.slice(1))
+    for (const value of labelValues(text)) {
+      expect(value).not.toMatch(/^CA[0-9a-f]/)
+      expect(value).not.toMatch(/\d{6,}/)
+    }
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------
+
+describe("logs", () => {
+  test("after admin calls and calls, every line is JSON with a level, call lines carry the call SID, no secret anywhere", async () => {
+    const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" }
+    const created = await fetch(app.baseUrl + "/api/v1/admin/tenants", {
+      method: "POST",
+      headers: ADMIN,
+      body: JSON.stringify({
+        name: "Garage Logs",
+        phoneNumbers: ["+33478200001"],
+        timezone: "Europe/Paris",
+        language: "fr-FR",
+        greeting: "Garage Logs, bonjour !",
+        openingHours: { monday: [["08:00", "12:00"]] },
+        closures: [],
+        services: [{ type: "vidange", name: "Vidange", durationMinutes: 60 }],
+        knowledge: [{ title: "Parking", content: "Un parking gratuit se trouve rue Vauban." }]
+      })
+    })
+    expect(created.status).toBe(201)
+    const { apiKey, id } = (await created.json()) as { id: string; apiKey: string }
+    const rotated = (await (await fetch(`${app.baseUrl}/api/v1/admin/tenants/${id}/api-key`, { method: "POST", headers: ADMIN })).json()) as { apiKey: string }
+    expect((await fetch(app.baseUrl + "/api/v1/admin/tenants", { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}x` }, body: "{}" })).status).toBe(401)
+    expect((await fetch(app.baseUrl + "/api/v1/twilio/calls", { headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(401)
+    expect((await fetch(app.baseUrl + "/api/v1/twilio/calls", { headers: { authorization: `Bearer ${rotated.apiKey}` } })).status).toBe(200)
+
+    // A call on that tenant where Claude refuses the key: the failure is logged with its cause.
+    const callSid = newSid().replace(/.$/, "f")
+    const ws = await answer(callSid, "+33478200001")
+    ws.prompt("Ma voiture est en panne.")
+    expect((await ws.textUntilLast()).text).toContain("souci technique")
+    await ws.close()
+    // A webhook with a forged signature is logged as rejected.
+    await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to: BUSINESS_NUMBER }), AUTH_TOKEN, { signature: "forged-signature-value" })
+    await waitUntil(async () => app.logLines.some((line) => line.includes("call ended") && line.includes(callSid)), "the call's end in the logs")
+
+    const lines = [...app.logLines]
+    expect(lines.length).toBeGreaterThan(10)
+    const secrets = [ADMIN_TOKEN, apiKey, rotated.apiKey, AUTH_TOKEN, ANTHROPIC_KEY, ECHOED_KEY, "forged-signature-value"]
+    for (const line of lines) {
+      for (const secret of secrets) {
+        if (line.includes(secret)) throw new Error(`a log line contains a secret (${secret.slice(0, 6)}…): ${line}`)
+      }
+      const record = JSON.parse(line) as { level: unknown; message: unknown; timestamp: unknown; annotations: Record<string, unknown> }
+      expect(["trace", "debug", "info", "warn", "warning", "error", "fatal"]).toContain(record.level as string)
+      expect(typeof record.timestamp).toBe("string")
+      expect(typeof record.annotations).toBe("object")
+    }
+    const records = lines.map((line) => JSON.parse(line) as { level: string; message: unknown; annotations: Record<string, unknown> })
+    const forCall = records.filter((r) => r.annotations.callSid === callSid)
+    const messages = forCall.map((r) => String(r.message))
+    for (const message of ["incoming call answered", "relay session started", "turn failed; apologising to the caller", "call ended"]) {
+      expect(messages).toContain(message)
+    }
+    const failed = forCall.find((r) => r.message === "turn failed; apologising to the caller")!
+    expect(failed.level).toBe("error")
+    expect(failed.annotations.tenantId).toBe(id)
+    expect(forCall.find((r) => r.message === "call ended")!.annotations.tenantId).toBe(id)
+    expect(records.some((r) => r.message === "rejected a webhook with an invalid Twilio signature" && r.level === "warn")).toBe(true)
+  })
+})
