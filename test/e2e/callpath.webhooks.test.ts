@@ -1,0 +1,313 @@
+import { SqlClient } from "@effect/sql"
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { Effect } from "effect"
+import { readFileSync } from "node:fs"
+import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
+import { type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import {
+  actionForm,
+  find,
+  parametersOf,
+  parseTwiml,
+  RelayClient,
+  RelayHandshakeError,
+  signedPost,
+  statusForm,
+  twilioSignature,
+  verbs,
+  voiceForm
+} from "../support/twilioClient.ts"
+
+/**
+ * Twilio's webhooks against the real server: the TwiML of an incoming call attribute by attribute, routing by
+ * the called (or forwarding) number, signatures on every webhook and on the relay handshake, status callbacks,
+ * and the `<Connect action>` / dial-result answers.
+ */
+
+const DEMO = JSON.parse(readFileSync(new URL("../../src/tenants/demo-tenant.json", import.meta.url), "utf8")) as { greeting: string }
+const CALLER = "+33611223344"
+const GARAGE_NUMBER = "+33478000001"
+const NOBODY_NUMBER = "+33100000000"
+const TEST_ACCOUNT = "AC00000000000000000000000000000000"
+
+let fake: FakeAnthropic
+let app: TestApp
+let garageId: string
+
+beforeAll(async () => {
+  fake = await startFakeAnthropic({ script: () => sayText("Bonjour.") })
+  app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
+  // A second business, created through the admin API, with no transfer number.
+  const res = await fetch(app.baseUrl + "/api/v1/admin/tenants", {
+    method: "POST",
+    headers: { authorization: "Bearer admin-secret-token", "content-type": "application/json" },
+    body: JSON.stringify({
+      name: "Garage du Centre",
+      phoneNumbers: [GARAGE_NUMBER],
+      greeting: "Garage du Centre, bonjour !",
+      voice: { ttsProvider: "Google", voice: "fr-FR-Neural2-A" }
+    })
+  })
+  expect(res.status).toBe(201)
+  garageId = ((await res.json()) as { id: string }).id
+})
+afterAll(async () => {
+  await app?.stop()
+  await fake?.stop()
+})
+
+const post = (path: string, form: Record<string, string>, options?: Parameters<typeof signedPost>[5]) =>
+  signedPost(app.baseUrl, PUBLIC_URL, path, form, AUTH_TOKEN, options)
+
+interface CallRow {
+  id: string
+  tenant_id: string
+  from_number: string
+  to_number: string
+  forwarded_from: string | null
+  direction: string
+  status: string
+  duration: number | null
+  ended_at: string | null
+  end_reason: string | null
+}
+const callRows = (callSid: string) =>
+  app.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql<CallRow>`SELECT * FROM calls WHERE twilio_call_sid = ${callSid}`))
+const demoTenantId = async () =>
+  (await app.run(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ tenant_id: string }>`SELECT tenant_id FROM tenant_numbers WHERE phone_number = ${BUSINESS_NUMBER}`)))[0]!.tenant_id
+
+describe("incoming call", () => {
+  test("TwiML: <Connect action> around <ConversationRelay>, attribute by attribute, and a calls row", async () => {
+    const res = await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_TWIML", from: CALLER, to: BUSINESS_NUMBER }))
+    expect(res.status).toBe(200)
+    expect(res.contentType).toStartWith("text/xml")
+    const twiml = parseTwiml(res.text)
+    expect(verbs(twiml)).toEqual(["Connect"])
+    const connect = find(twiml, "Connect")!
+    expect(connect.attributes).toEqual({ action: "https://coccinelle.test/webhooks/twilio/connect-action", method: "POST" })
+    expect(connect.children.map((c) => c.name)).toEqual(["ConversationRelay"])
+    const relay = find(twiml, "ConversationRelay")!
+    const a = relay.attributes
+    expect(a.url).toBe("wss://coccinelle.test/webhooks/twilio/conversation")
+    expect(a.language).toBe("fr-FR")
+    expect(a.welcomeGreeting).toBe(DEMO.greeting)
+    expect(a.ttsProvider).toBe("Amazon")
+    expect(a.voice).toBe("Lea-Neural")
+    expect(a.transcriptionProvider).toBe("Deepgram")
+    expect(a.speechModel).toBe("nova-2-general")
+    expect(a.dtmfDetection).toBe("true")
+    expect(["any", "speech", "dtmf"]).toContain(a.interruptible!)
+    // Explicit, and a string enum (twilio-node types it as a boolean; "true"/"false" would be invalid).
+    expect(["none", "dtmf", "speech", "any"]).toContain(a.reportInputDuringAgentSpeech!)
+    const [row] = await callRows("CA_TWIML")
+    expect(row).toMatchObject({
+      tenant_id: await demoTenantId(),
+      from_number: CALLER,
+      to_number: BUSINESS_NUMBER,
+      forwarded_from: null,
+      direction: "inbound",
+      status: "ringing",
+      ended_at: null
+    })
+    expect(parametersOf(relay)).toEqual({ callId: row!.id })
+  })
+
+  test("Twilio retrying the webhook for the same call gets the same call back", async () => {
+    const first = await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_RETRY", from: CALLER, to: BUSINESS_NUMBER }))
+    const second = await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_RETRY", from: CALLER, to: BUSINESS_NUMBER }))
+    const ids = [first, second].map((r) => parametersOf(find(parseTwiml(r.text), "ConversationRelay")!).callId)
+    expect(ids[0]).toBe(ids[1]!)
+    expect(await callRows("CA_RETRY")).toHaveLength(1)
+  })
+
+  test("a forwarded line: To is unknown, ForwardedFrom is a tenant's number → that tenant answers", async () => {
+    const res = await post(
+      "/webhooks/twilio/voice",
+      voiceForm({ callSid: "CA_FORWARDED", from: CALLER, to: NOBODY_NUMBER, forwardedFrom: GARAGE_NUMBER })
+    )
+    const relay = find(parseTwiml(res.text), "ConversationRelay")!
+    expect(relay.attributes.welcomeGreeting).toBe("Garage du Centre, bonjour !")
+    expect(relay.attributes.ttsProvider).toBe("Google")
+    expect(relay.attributes.voice).toBe("fr-FR-Neural2-A")
+    expect(await callRows("CA_FORWARDED")).toMatchObject([{ tenant_id: garageId, to_number: NOBODY_NUMBER, forwarded_from: GARAGE_NUMBER }])
+  })
+
+  test("an unknown number gets a short French message and a hang-up — never another tenant — and no call row", async () => {
+    for (const [callSid, extra] of [["CA_UNKNOWN_1", {}], ["CA_UNKNOWN_2", { forwardedFrom: "+33100000001" }]] as const) {
+      const res = await post("/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to: NOBODY_NUMBER, ...extra }))
+      expect(res.status).toBe(200)
+      const twiml = parseTwiml(res.text)
+      expect(verbs(twiml)).toEqual(["Say", "Hangup"])
+      const say = find(twiml, "Say")!
+      expect(say.attributes.language).toBe("fr-FR")
+      expect(say.text).toMatch(/numéro/)
+      expect(res.text).not.toContain("ConversationRelay")
+      expect(res.text).not.toContain(DEMO.greeting)
+      expect(await callRows(callSid)).toEqual([])
+    }
+  })
+})
+
+describe("signatures", () => {
+  const form = () => voiceForm({ callSid: "CA_FORGED", from: CALLER, to: BUSINESS_NUMBER })
+
+  test("voice webhook: a wrong, missing, or tampered signature is refused with 403 and no call row", async () => {
+    const wrong = await post("/webhooks/twilio/voice", form(), { signature: twilioSignature("another_token", PUBLIC_URL + "/webhooks/twilio/voice", form()) })
+    expect(wrong.status).toBe(403)
+    expect((await post("/webhooks/twilio/voice", form(), { signature: null })).status).toBe(403)
+    expect((await post("/webhooks/twilio/voice", form(), { signature: "" })).status).toBe(403)
+    // Signed for the address the server listens on rather than the public URL Twilio calls.
+    const local = await post("/webhooks/twilio/voice", form(), { signature: twilioSignature(AUTH_TOKEN, app.baseUrl + "/webhooks/twilio/voice", form()) })
+    expect(local.status).toBe(403)
+    // A valid signature over other parameters (To changed after signing).
+    const tampered = await post("/webhooks/twilio/voice", { ...form(), To: GARAGE_NUMBER }, {
+      signature: twilioSignature(AUTH_TOKEN, PUBLIC_URL + "/webhooks/twilio/voice", form())
+    })
+    expect(tampered.status).toBe(403)
+    expect(await callRows("CA_FORGED")).toEqual([])
+    // …while the genuine request goes through.
+    expect((await post("/webhooks/twilio/voice", form())).status).toBe(200)
+  })
+
+  test("status, connect-action and dial-result refuse bad or missing signatures, with no side effect", async () => {
+    await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_SIGNED_ONLY", from: CALLER, to: BUSINESS_NUMBER }))
+    const status = statusForm({ callSid: "CA_SIGNED_ONLY", status: "completed", duration: 30, sequence: 5 })
+    for (const signature of ["bm90IGEgc2lnbmF0dXJl", null]) {
+      expect((await post("/webhooks/twilio/status", status, { signature })).status).toBe(403)
+      expect((await post("/webhooks/twilio/connect-action", actionForm({ callSid: "CA_SIGNED_ONLY", sessionStatus: "ended", handoffData: "{\"reason\":\"transfer\"}" }), { signature })).status).toBe(403)
+      expect((await post("/webhooks/twilio/dial-result", { CallSid: "CA_SIGNED_ONLY", DialCallStatus: "no-answer" }, { signature })).status).toBe(403)
+    }
+    expect(await callRows("CA_SIGNED_ONLY")).toMatchObject([{ status: "ringing", duration: null, ended_at: null }])
+    const events = await app.run(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql`SELECT e.type FROM call_events e JOIN calls c ON c.id = e.call_id WHERE c.twilio_call_sid = 'CA_SIGNED_ONLY'`))
+    expect(events).toEqual([])
+  })
+
+  test("relay handshake: 403 for a wrong signature, a missing one, or one over the ws:// URL; 101 for the wss:// one", async () => {
+    const refused = async (options: Parameters<typeof RelayClient.connect>[1]) => {
+      const error = await RelayClient.connect(app.wsUrl, options).then(
+        (client) => {
+          client.close()
+          return new Error("the handshake was accepted")
+        },
+        (e: unknown) => e
+      )
+      expect(error).toBeInstanceOf(RelayHandshakeError)
+      expect((error as RelayHandshakeError).status).toBe(403)
+    }
+    await refused({ authToken: "another_token", publicUrl: PUBLIC_URL })
+    await refused({ signature: null })
+    await refused({ signature: twilioSignature(AUTH_TOKEN, "ws://coccinelle.test/webhooks/twilio/conversation", {}) })
+    await refused({ signature: twilioSignature(AUTH_TOKEN, "https://coccinelle.test/webhooks/twilio/conversation", {}) })
+    const ok = await RelayClient.connect(app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
+    ok.close()
+    await ok.closed
+  })
+})
+
+describe("without TWILIO_AUTH_TOKEN", () => {
+  test("the server says loudly at start that it runs unsigned, and then accepts unsigned webhooks", async () => {
+    const unsigned = await startApp({ TWILIO_AUTH_TOKEN: "", ANTHROPIC_BASE_URL: fake.url })
+    try {
+      const warning = unsigned.logLines.map((line) => JSON.parse(line)).find((r) => /WITHOUT signature checks/.test(r.message))
+      expect(warning).toBeDefined()
+      expect(warning.level).toMatch(/warn/i)
+      const res = await signedPost(unsigned.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid: "CA_UNSIGNED", from: CALLER, to: BUSINESS_NUMBER }), AUTH_TOKEN, { signature: null })
+      expect(res.status).toBe(200)
+    } finally {
+      await unsigned.stop()
+    }
+  })
+})
+
+describe("status callbacks", () => {
+  const status = (callSid: string, s: Parameters<typeof statusForm>[0]["status"], sequence: number, duration?: number) =>
+    post("/webhooks/twilio/status", statusForm({ callSid, status: s, sequence, ...(duration !== undefined ? { duration } : {}) }))
+
+  test("update status and duration, in SequenceNumber order, idempotently", async () => {
+    await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_STATUS", from: CALLER, to: BUSINESS_NUMBER }))
+    expect((await status("CA_STATUS", "in-progress", 1)).status).toBe(200)
+    expect(await callRows("CA_STATUS")).toMatchObject([{ status: "in-progress", duration: null }])
+    expect((await status("CA_STATUS", "completed", 3, 42)).status).toBe(200)
+    const [done] = await callRows("CA_STATUS")
+    expect(done).toMatchObject({ status: "completed", duration: 42 })
+    // The same callback again: nothing changes.
+    expect((await status("CA_STATUS", "completed", 3, 42)).status).toBe(200)
+    // An older one arriving late: nothing changes either.
+    expect((await status("CA_STATUS", "in-progress", 2)).status).toBe(200)
+    expect((await status("CA_STATUS", "ringing", 0)).status).toBe(200)
+    expect(await callRows("CA_STATUS")).toEqual([done!])
+  })
+
+  test("a call that ended before reaching the relay (hung up during the greeting) is finalised by its status", async () => {
+    await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_GREETING_HANGUP", from: CALLER, to: BUSINESS_NUMBER }))
+    await status("CA_GREETING_HANGUP", "completed", 1, 4)
+    const [row] = await callRows("CA_GREETING_HANGUP")
+    expect(row).toMatchObject({ status: "completed", duration: 4, end_reason: "caller_hangup" })
+    expect(row!.ended_at).not.toBeNull()
+    await status("CA_GREETING_HANGUP", "completed", 1, 4)
+    expect(await callRows("CA_GREETING_HANGUP")).toEqual([row!])
+  })
+
+  test("an unknown CallSid: 200, and no row appears", async () => {
+    const res = await status("CA_NEVER_SEEN", "completed", 3, 12)
+    expect(res.status).toBe(200)
+    expect(await callRows("CA_NEVER_SEEN")).toEqual([])
+  })
+})
+
+describe("end of the relay session: <Connect action> and the dial result", () => {
+  beforeAll(async () => {
+    await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_ACTION", from: CALLER, to: BUSINESS_NUMBER }))
+    await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_ACTION_GARAGE", from: CALLER, to: GARAGE_NUMBER }))
+  })
+  const action = (callSid: string, p: Omit<Parameters<typeof actionForm>[0], "callSid">) =>
+    post("/webhooks/twilio/connect-action", actionForm({ callSid, accountSid: TEST_ACCOUNT, ...p }))
+
+  test("SessionStatus=ended with a transfer handoff → <Dial> to the tenant's transfer number, with a timeout and an action", async () => {
+    const res = await action("CA_ACTION", { sessionStatus: "ended", handoffData: JSON.stringify({ reason: "transfer", callId: "x" }) })
+    expect(res.status).toBe(200)
+    const twiml = parseTwiml(res.text)
+    expect(verbs(twiml)).toEqual(["Dial"])
+    const dial = find(twiml, "Dial")!
+    expect(Number(dial.attributes.timeout)).toBeGreaterThanOrEqual(10)
+    expect(Number(dial.attributes.timeout)).toBeLessThanOrEqual(60)
+    expect(dial.attributes.action).toBe("https://coccinelle.test/webhooks/twilio/dial-result")
+    expect(dial.children.map((c) => [c.name, c.text])).toEqual([["Number", "+33612345678"]])
+  })
+
+  test("the dial result: nobody answered → a French sentence then <Hangup/>; answered → <Hangup/>", async () => {
+    for (const status of ["no-answer", "busy", "failed"]) {
+      const res = await post("/webhooks/twilio/dial-result", { CallSid: "CA_ACTION", DialCallStatus: status, AccountSid: TEST_ACCOUNT })
+      const twiml = parseTwiml(res.text)
+      expect(verbs(twiml)).toEqual(["Say", "Hangup"])
+      expect(find(twiml, "Say")!.attributes.language).toBe("fr-FR")
+      expect(find(twiml, "Say")!.text).toMatch(/personne n'est disponible/)
+    }
+    const answered = await post("/webhooks/twilio/dial-result", { CallSid: "CA_ACTION", DialCallStatus: "completed", AccountSid: TEST_ACCOUNT })
+    expect(verbs(parseTwiml(answered.text))).toEqual(["Hangup"])
+  })
+
+  test("SessionStatus=completed (the caller hung up) → <Hangup/>; an ended session without a transfer → <Hangup/>", async () => {
+    expect(verbs(parseTwiml((await action("CA_ACTION", { sessionStatus: "completed" })).text))).toEqual(["Hangup"])
+    const goodbye = await action("CA_ACTION", { sessionStatus: "ended", handoffData: JSON.stringify({ reason: "hangup" }) })
+    expect(verbs(parseTwiml(goodbye.text))).toEqual(["Hangup"])
+  })
+
+  test("a transfer handoff for a tenant with no transfer number never dials anyone", async () => {
+    const res = await action("CA_ACTION_GARAGE", { sessionStatus: "ended", handoffData: JSON.stringify({ reason: "transfer" }) })
+    expect(res.text).not.toContain("<Dial")
+  })
+
+  test("our socket dropped (SessionStatus=failed) while the caller is still there: an apology and the transfer", async () => {
+    const res = await action("CA_ACTION", { sessionStatus: "failed" })
+    const twiml = parseTwiml(res.text)
+    expect(verbs(twiml)).toEqual(["Say", "Dial"])
+    expect(find(twiml, "Number")!.text).toBe("+33612345678")
+  })
+
+  test("an unknown CallSid → <Hangup/>", async () => {
+    expect(verbs(parseTwiml((await action("CA_NOT_OURS", { sessionStatus: "ended", handoffData: "{\"reason\":\"transfer\"}" })).text))).toEqual(["Hangup"])
+  })
+})
