@@ -129,7 +129,16 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
             catch: toClaudeError
           })
           const fold = reassemble()
-          return Stream.fromAsyncIterable(sdkStream, toClaudeError).pipe(Stream.mapConcat(fold))
+          // Not Stream.fromAsyncIterable: its release awaits iterator.return(), which an async generator
+          // only settles after the pending next() — i.e. after Claude's next event. A barge-in or hang-up
+          // would then wait for Claude (forever on a stalled stream) before the abort above could run.
+          // Without return(), closing the scope aborts the request at once and the pending read rejects.
+          const iterator = sdkStream[Symbol.asyncIterator]()
+          return Stream.repeatEffectOption(
+            Effect.tryPromise({ try: () => iterator.next(), catch: (cause) => Option.some(toClaudeError(cause)) }).pipe(
+              Effect.flatMap((result) => result.done ? Effect.fail(Option.none()) : Effect.succeed(result.value))
+            )
+          ).pipe(Stream.mapConcat(fold))
         })
       )
 

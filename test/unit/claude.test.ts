@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test"
-import { Cause, Chunk, ConfigProvider, Effect, Exit, Layer, Logger, Option, Stream } from "effect"
+import { Cause, Chunk, ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Stream } from "effect"
 import { Claude, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { callTool, type FakeAnthropic, type Script, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
@@ -90,6 +90,22 @@ describe("streaming and reassembly", () => {
     expect(Chunk.toArray(events)).toEqual([{ _tag: "TextDelta", text: "Bonjour. " }])
     const aborted = await fake.waitForAbort(0, 2_000)
     expect(aborted.completed).toBe(false)
+  })
+
+  test("interrupting a stream that waits for Claude's next event aborts the request at once (barge-in, hang-up)", async () => {
+    const fake = await withFake(() => [...sayText("Bonjour. "), { hang: true }])
+    const exit = await run(fake, Effect.gen(function*() {
+      const claude = yield* Claude
+      const first = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(Stream.runForEach(claude.stream(request), () => Deferred.succeed(first, undefined)))
+      yield* Deferred.await(first)
+      // the consumer is now waiting for the next event, which never comes
+      yield* Fiber.interrupt(fiber).pipe(
+        Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error("interrupting the stream waited for Claude's next event") })
+      )
+    }))
+    valueOf(exit)
+    await fake.waitForAbort(0, 1_000)
   })
 
   test("without an API key the service says so instead of calling anyone", async () => {
