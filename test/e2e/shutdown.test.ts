@@ -1,0 +1,203 @@
+import { Database } from "bun:sqlite"
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
+import { type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { find, findAll, parametersOf, parseTwiml, RelayClient, RelayHandshakeError, signedPost, voiceForm } from "../support/twilioClient.ts"
+
+/**
+ * Graceful shutdown through the real server (`app.stop()` disposes the runtime: the server's release drains,
+ * then stops): while draining, new calls are refused politely and /health says 503; a call that ends during the
+ * drain lets the server stop early and keeps its own end reason; a call still live at the drain limit is ended
+ * and its row finalised with the reason `shutdown`.
+ *
+ * Two tests are marked `test.failing`: they describe the contract and fail today because of bugs in
+ * src/call/CallRegistry.ts (see the comments on them). Once fixed, bun reports them as failing until the
+ * marker is removed.
+ */
+
+const CALLER = "+33611223344"
+
+let dir = ""
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "coccinelle-shutdown-"))
+})
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const waitUntil = async <T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 5000): Promise<T> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined && value !== null && value !== false) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await Bun.sleep(10)
+  }
+}
+
+/** Resolves with `"done"` if `promise` settles within `ms`, else `"timeout"` (the promise keeps running). */
+const within = (promise: Promise<unknown>, ms: number) =>
+  Promise.race([promise.then(() => "done" as const), Bun.sleep(ms).then(() => "timeout" as const)])
+
+let sidCounter = 0
+const newSid = () => `CA${String(Date.now()).padStart(20, "0")}${String(++sidCounter).padStart(12, "0")}`
+
+const SLOW_REPLY_MS = 5000
+
+/**
+ * A live call. `midTurn`: the caller has heard the reply's first words and Claude is slow for the rest;
+ * otherwise the reply is complete and the line is quiet.
+ */
+const liveCall = async (app: TestApp, callSid: string, midTurn: boolean) => {
+  const res = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to: BUSINESS_NUMBER }), AUTH_TOKEN)
+  expect(res.status).toBe(200)
+  const relay = find(parseTwiml(res.text), "ConversationRelay")!
+  const ws = await RelayClient.connect(app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
+  ws.setup({ callSid, from: CALLER, to: BUSINESS_NUMBER, customParameters: parametersOf(relay) })
+  ws.prompt(midTurn ? "Quels sont vos tarifs ?" : "Bonjour !")
+  if (midTurn) await ws.waitFor((f) => f.type === "text" && f.token === "Alors, ", 3000)
+  else expect((await ws.textUntilLast()).text).toBe("Bonjour, que puis-je faire pour vous ?")
+  return ws
+}
+
+const draining = async (app: TestApp) => {
+  const res = await fetch(app.baseUrl + "/health")
+  if (res.status !== 503) return undefined
+  return (await res.json()) as { status: string; accepting: boolean; activeCalls: number }
+}
+
+const readCall = (databaseUrl: string, callSid: string) => {
+  const db = new Database(databaseUrl, { readonly: true })
+  try {
+    const call = db.query("SELECT id, ended_at, end_reason FROM calls WHERE twilio_call_sid = ?").get(callSid) as
+      | { id: string; ended_at: string | null; end_reason: string | null }
+      | null
+    const ends = call === null
+      ? []
+      : (db.query("SELECT data FROM call_events WHERE call_id = ? AND type = 'end'").all(call.id) as Array<{ data: string }>).map((e) => JSON.parse(e.data))
+    return { call, ends }
+  } finally {
+    db.close()
+  }
+}
+
+describe("graceful shutdown", () => {
+  let fake: FakeAnthropic
+  beforeAll(async () => {
+    fake = await startFakeAnthropic({
+      script: ({ body }) => {
+        if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) {
+          return sayText(JSON.stringify({ summary: "Appel coupé.", intent: "tarifs", sentiment: "neutre", outcome: "abandoned", callbackNeeded: true, unansweredQuestions: [] }))
+        }
+        return JSON.stringify(body.messages).includes("tarifs")
+          ? [{ text: "Alors, " }, { delayMs: SLOW_REPLY_MS }, { text: "nos tarifs commencent à 25 euros." }]
+          : sayText("Bonjour, ", "que puis-je faire pour vous ?")
+      }
+    })
+  })
+  afterAll(async () => {
+    await fake?.stop()
+  })
+
+  test("while draining: /health 503, a new call hears « rappeler » and is hung up, a relay socket gets 503; the server waits for the live call", async () => {
+    const databaseUrl = join(dir, "refuse.db")
+    const drainMs = 8000
+    const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: String(drainMs) })
+    const callSid = newSid()
+    const refusedSid = newSid()
+    const ws = await liveCall(app, callSid, false)
+    const startedAt = Date.now()
+    const stopping = app.stop()
+    try {
+      // Fly stops routing here; the live call is still counted.
+      const health = await waitUntil(() => draining(app), "/health to answer 503")
+      expect(health).toMatchObject({ status: "unavailable", accepting: false, activeCalls: 1 })
+
+      // A new call is answered in French and hung up, without a relay session.
+      const voice = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid: refusedSid, from: CALLER, to: BUSINESS_NUMBER }), AUTH_TOKEN)
+      expect(voice.status).toBe(200)
+      const twiml = parseTwiml(voice.text)
+      expect(find(twiml, "ConversationRelay")).toBeUndefined()
+      expect(find(twiml, "Connect")).toBeUndefined()
+      expect(findAll(twiml, "Say").map((say) => say.text).join(" ")).toContain("rappeler")
+      expect(twiml.children.map((verb) => verb.name)).toEqual(["Say", "Hangup"])
+
+      // A relay socket opened now is refused with 503.
+      const refused = await RelayClient.connect(app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL }).then(
+        () => new Error("the handshake was accepted"),
+        (error: unknown) => error
+      )
+      expect(refused).toBeInstanceOf(RelayHandshakeError)
+      expect((refused as RelayHandshakeError).status).toBe(503)
+
+      // The live call keeps the server up…
+      expect(await within(stopping, 300)).toBe("timeout")
+      expect(ws.socket.readyState).toBe(WebSocket.OPEN)
+    } finally {
+      // …until the caller hangs up; then it stops without waiting for the drain limit.
+      await ws.close()
+      await stopping
+    }
+    expect(Date.now() - startedAt).toBeLessThan(drainMs - 2000)
+    const { call } = readCall(databaseUrl, callSid)
+    expect(call!.ended_at).not.toBeNull()
+    expect(readCall(databaseUrl, refusedSid).call).toBeNull()
+    await expect(fetch(app.baseUrl + "/health")).rejects.toThrow()
+  }, 20_000)
+
+  // Known bug (src/call/CallRegistry.ts, drain): the server's release runs uninterruptibly (a scope finaliser),
+  // so `FiberMap.awaitEmpty(...).pipe(Effect.timeout(limit))` cannot interrupt the wait: the drain limit never
+  // fires and shutdown waits for every live call to hang up by itself (on Fly, until the kill, leaving rows
+  // unfinalised). Fix: `FiberMap.awaitEmpty(fibers).pipe(Effect.interruptible, Effect.timeout(limit), Effect.ignore)`.
+  // It also needs a cancelled Claude stream to abort at once (src/llm/Claude.ts), or the cut waits for Claude.
+  test.failing("a call still streaming at the drain limit is ended there: socket closed, row finalised with reason shutdown", async () => {
+    const databaseUrl = join(dir, "limit.db")
+    const drainMs = 1200
+    const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: String(drainMs) })
+    const callSid = newSid()
+    const ws = await liveCall(app, callSid, true)
+    const startedAt = Date.now()
+    const stopping = app.stop()
+    let stoppedInTime: "done" | "timeout" = "timeout"
+    try {
+      await waitUntil(() => draining(app), "/health to answer 503")
+      stoppedInTime = await within(stopping, drainMs + 2000)
+      expect(stoppedInTime).toBe("done")
+    } finally {
+      // Never leave a server behind: if the drain did not end the call, the caller does.
+      if (stoppedInTime === "timeout") await ws.close()
+      await stopping
+    }
+    const elapsed = Date.now() - startedAt
+    expect(elapsed).toBeGreaterThanOrEqual(drainMs - 100)
+    expect(elapsed).toBeLessThan(drainMs + 2000)
+    expect((await within(ws.closed, 1000))).toBe("done")
+    const { call, ends } = readCall(databaseUrl, callSid)
+    expect(call!.ended_at).not.toBeNull()
+    expect(call!.end_reason).toBe("shutdown")
+    expect(ends).toEqual([{ reason: "shutdown", outcome: "abandoned" }])
+  }, 20_000)
+
+  // Known bug (src/call/CallRegistry.ts): `shuttingDown` is the `draining` flag, true for the whole drain, so a
+  // caller who hangs up normally during it is recorded as `shutdown` (and missing from endedByCaller). Fix: a
+  // separate flag set only when the drain limit is reached, just before `FiberMap.clear`.
+  test.failing("a call the caller ends during the drain keeps the reason caller_hangup", async () => {
+    const databaseUrl = join(dir, "early.db")
+    const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: "8000" })
+    const callSid = newSid()
+    const ws = await liveCall(app, callSid, false)
+    const stopping = app.stop()
+    try {
+      await waitUntil(() => draining(app), "/health to answer 503")
+    } finally {
+      await ws.close()
+      await stopping
+    }
+    const { call, ends } = readCall(databaseUrl, callSid)
+    expect(call!.end_reason).toBe("caller_hangup")
+    expect(ends.map((end) => end.reason)).toEqual(["caller_hangup"])
+  }, 20_000)
+})
