@@ -13,6 +13,8 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
     const fibers = yield* FiberMap.make<string>()
     const inboxes = new Map<string, Queue.Queue<string>>()
     let draining = false
+    /** Set only when the drain limit is reached: calls cut then end with reason `shutdown`. */
+    let cutting = false
     /** Calls with a live session here, so a status callback leaves their finalisation to them. */
     const liveCalls = new Set<string>()
     const runtime = yield* Effect.runtime<never>()
@@ -28,7 +30,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
           fibers,
           connectionId,
           sessions.run(socket, inbox, {
-            shuttingDown: () => draining,
+            shuttingDown: () => cutting,
             onLive: (callId) => liveCalls.add(callId),
             onGone: (callId) => liveCalls.delete(callId),
             onFinalised: summaries.enqueue
@@ -58,7 +60,10 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
         draining = true
         const active = yield* FiberMap.size(fibers)
         if (active > 0) yield* Effect.logInfo("draining live calls").pipe(Effect.annotateLogs({ active }))
-        yield* FiberMap.awaitEmpty(fibers).pipe(Effect.timeout(limit), Effect.ignore)
+        // The drain runs in a release step, which is uninterruptible: the wait must opt back in
+        // to interruption or the timeout could never cut it.
+        yield* FiberMap.awaitEmpty(fibers).pipe(Effect.interruptible, Effect.timeout(limit), Effect.ignore)
+        cutting = true
         yield* FiberMap.clear(fibers)
       })
 

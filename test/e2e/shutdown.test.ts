@@ -12,10 +12,6 @@ import { find, findAll, parametersOf, parseTwiml, RelayClient, RelayHandshakeErr
  * then stops): while draining, new calls are refused politely and /health says 503; a call that ends during the
  * drain lets the server stop early and keeps its own end reason; a call still live at the drain limit is ended
  * and its row finalised with the reason `shutdown`.
- *
- * Two tests are marked `test.failing`: they describe the contract and fail today because of bugs in
- * src/call/CallRegistry.ts (see the comments on them). Once fixed, bun reports them as failing until the
- * marker is removed.
  */
 
 const CALLER = "+33611223344"
@@ -148,12 +144,9 @@ describe("graceful shutdown", () => {
     await expect(fetch(app.baseUrl + "/health")).rejects.toThrow()
   }, 20_000)
 
-  // Known bug (src/call/CallRegistry.ts, drain): the server's release runs uninterruptibly (a scope finaliser),
-  // so `FiberMap.awaitEmpty(...).pipe(Effect.timeout(limit))` cannot interrupt the wait: the drain limit never
-  // fires and shutdown waits for every live call to hang up by itself (on Fly, until the kill, leaving rows
-  // unfinalised). Fix: `FiberMap.awaitEmpty(fibers).pipe(Effect.interruptible, Effect.timeout(limit), Effect.ignore)`.
-  // It also needs a cancelled Claude stream to abort at once (src/llm/Claude.ts), or the cut waits for Claude.
-  test.failing("a call still streaming at the drain limit is ended there: socket closed, row finalised with reason shutdown", async () => {
+  // The drain runs in a scope finaliser (uninterruptible): its wait must opt back in to interruption for the
+  // limit to fire, and a cancelled Claude stream must abort at once, or the cut would wait for Claude.
+  test("a call still streaming at the drain limit is ended there: socket closed, row finalised with reason shutdown", async () => {
     const databaseUrl = join(dir, "limit.db")
     const drainMs = 1200
     const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: String(drainMs) })
@@ -181,10 +174,8 @@ describe("graceful shutdown", () => {
     expect(ends).toEqual([{ reason: "shutdown", outcome: "abandoned" }])
   }, 20_000)
 
-  // Known bug (src/call/CallRegistry.ts): `shuttingDown` is the `draining` flag, true for the whole drain, so a
-  // caller who hangs up normally during it is recorded as `shutdown` (and missing from endedByCaller). Fix: a
-  // separate flag set only when the drain limit is reached, just before `FiberMap.clear`.
-  test.failing("a call the caller ends during the drain keeps the reason caller_hangup", async () => {
+  // Only calls cut at the drain limit are `shutdown`; a caller hanging up during the drain is still a hang-up.
+  test("a call the caller ends during the drain keeps the reason caller_hangup", async () => {
     const databaseUrl = join(dir, "early.db")
     const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: "8000" })
     const callSid = newSid()
