@@ -3,14 +3,8 @@ import { afterAll, beforeAll, expect } from "bun:test"
 import { Effect } from "effect"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
-import {
-  describeWithFixtures,
-  fixtureNames,
-  fixturesAvailable,
-  type InboundFrameJson,
-  loadFixture,
-  testWithFixtures
-} from "../support/fixtures.ts"
+import { freshFixture } from "../support/callHarness.ts"
+import { describeWithFixtures, fixtureNames, fixturesAvailable, type InboundFrameJson, testWithFixtures } from "../support/fixtures.ts"
 import { find, type OutFrame, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 
 /**
@@ -63,7 +57,7 @@ const eventually = async <A>(read: () => Promise<A>, done: (a: A) => boolean, wh
 /** The recording's inbound frames, session by session (a recording may hold a second session on the same call). */
 const sessionsOf = (name: string): Array<Array<InboundFrameJson>> => {
   const sessions = new Map<number, Array<InboundFrameJson>>()
-  for (const event of loadFixture(name)) {
+  for (const event of freshFixture(name)) {
     if (event.dir !== "in") continue
     const key = event.session ?? 1
     sessions.set(key, [...(sessions.get(key) ?? []), event.frame])

@@ -44,6 +44,9 @@ import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
 import { Tenants } from "../../src/tenants/Tenants.ts"
 import { type ToolContext, type ToolOutcome, Tools } from "../../src/tools/Tools.ts"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { type FixtureEvent, fixturesDir, type InboundFrameJson } from "./fixtures.ts"
 
 // ---------------------------------------------------------------------------------------------------
 // Scripted Claude
@@ -342,3 +345,21 @@ export const runCall = async <A>(
   }
   return exit.value
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Recorded calls, read fresh
+
+/**
+ * The events of one recording, parsed from disk on every call. `loadFixture` caches the parsed events for the
+ * whole process, and Bun 1.4.5's `toMatchObject` with asymmetric matchers writes the matchers into the object
+ * it checks: test/unit/support-fixtures.test.ts turns the cached setup's sessionId/callSid and a dtmf digit into
+ * matcher objects, and whatever reads the cache afterwards sends frames Twilio never sent.
+ */
+export const freshFixture = (name: string): ReadonlyArray<FixtureEvent> =>
+  readFileSync(join(fixturesDir, `${name}.jsonl`), "utf8")
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line) as FixtureEvent)
+
+export const freshInboundFrames = (name: string): Array<InboundFrameJson> =>
+  freshFixture(name).flatMap((e) => (e.dir === "in" ? [e.frame] : []))

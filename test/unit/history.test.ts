@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test"
 import { cutToHeard, type Line, toMessageParams } from "../../src/call/history.ts"
 import { validateMessagesBody } from "../support/fakeAnthropic.ts"
-import { describeWithFixtures, inboundFrames, loadFixture } from "../support/fixtures.ts"
+import { freshFixture, freshInboundFrames } from "../support/callHarness.ts"
+import { describeWithFixtures } from "../support/fixtures.ts"
 
 /** The call's transcript as Claude sees it, and what a barge-in does to it. */
 
@@ -180,14 +181,14 @@ describe("cutToHeard", () => {
 
 describeWithFixtures("cutToHeard against the recorded barge-in (interrupt.jsonl)", () => {
   test("the reply the recorder streamed, cut where the caller really interrupted, keeps sentence 1", () => {
-    const events = loadFixture("interrupt")
+    const events = freshFixture("interrupt")
     const interruptAt = events.findIndex((e) => e.dir === "in" && e.frame.type === "interrupt")
     // Everything the recorder streamed in that talk cycle, token by token, as our call fiber would store it.
     const streamed = events
       .slice(0, interruptAt)
       .flatMap((e) => (e.dir === "out" && e.frame?.type === "text" ? [String(e.frame.token)] : []))
       .join("")
-    const heard = inboundFrames("interrupt").find((f) => f.type === "interrupt")!.utteranceUntilInterrupt as string
+    const heard = freshInboundFrames("interrupt").find((f) => f.type === "interrupt")!.utteranceUntilInterrupt as string
     expect(heard).toBe("Sentence 2 of")
     const played = events.slice(0, interruptAt).flatMap((e) =>
       e.dir === "in" && e.frame.type === "info" && e.frame.name === "tokensPlayed" && e.ms > 13_000 ? [String(e.frame.value)] : []

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test"
 import { Either } from "effect"
 import { decodeInbound, encodeOutbound, end, type InboundFrame, type OutboundFrame, text } from "../../src/relay/frames.ts"
-import { allInboundFrames, describeWithFixtures, fixtureNames, inboundFrames, loadFixture } from "../support/fixtures.ts"
+import { freshFixture, freshInboundFrames } from "../support/callHarness.ts"
+import { describeWithFixtures, fixtureNames } from "../support/fixtures.ts"
 
 /** The ConversationRelay codec: what Twilio sends must decode, what we send must be what Twilio accepts. */
 
@@ -124,7 +125,7 @@ describe("outbound frames", () => {
 
 describeWithFixtures("recorded ConversationRelay calls", () => {
   test("every inbound frame of every recording decodes, to the type it says", () => {
-    const all = allInboundFrames()
+    const all = fixtureNames().flatMap((fixture) => freshInboundFrames(fixture).map((frame, index) => ({ fixture, index, frame })))
     expect(all.length).toBeGreaterThan(100)
     const failures: Array<string> = []
     for (const { fixture, index, frame } of all) {
@@ -138,18 +139,18 @@ describeWithFixtures("recorded ConversationRelay calls", () => {
 
   test("the recorded setup and interrupt keep their values through the codec", () => {
     for (const name of fixtureNames()) {
-      const setup = decoded(inboundFrames(name)[0])
+      const setup = decoded(freshInboundFrames(name)[0])
       if (setup.type !== "setup") throw new Error(`${name}: first frame is ${setup.type}`)
       expect(setup.callSid).toMatch(/^CA/)
       expect(setup.sessionId).toMatch(/^VX/)
     }
-    const interrupt = decoded(inboundFrames("interrupt").find((f) => f.type === "interrupt"))
+    const interrupt = decoded(freshInboundFrames("interrupt").find((f) => f.type === "interrupt"))
     expect(interrupt).toEqual({ type: "interrupt", utteranceUntilInterrupt: "Sentence 2 of", durationUntilInterruptMs: 684 })
   })
 
   test("every frame the recorder sent (and Twilio accepted) passes our outbound schema unchanged", () => {
     const sent = fixtureNames().flatMap((name) =>
-      loadFixture(name).flatMap((e) => (e.dir === "out" && e.frame !== undefined ? [e.frame] : []))
+      freshFixture(name).flatMap((e) => (e.dir === "out" && e.frame !== undefined ? [e.frame] : []))
     )
     expect(new Set(sent.map((f) => f.type))).toEqual(new Set(["text", "end"]))
     expect(sent.some((f) => f.type === "text" && f.preemptible === true)).toBe(true)
