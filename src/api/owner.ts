@@ -1,6 +1,6 @@
 import { HttpRouter, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Option } from "effect"
-import { addDays, localDateAt, localInstant, parseLocalDate } from "../scheduling/slots.ts"
+import { addDays, localDateAt, parseLocalDate, startOfLocalDay } from "../scheduling/slots.ts"
 import { Scheduling } from "../scheduling/Scheduling.ts"
 import { CallsQuery, decodeCallCursor } from "../storage/CallsQuery.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
@@ -31,10 +31,8 @@ const boundParam = (params: URLSearchParams, name: "from" | "to", tenant: Tenant
     // addDays throws on a day that does not exist (2026-02-30): refuse it here as a 400.
     if (Option.isNone(parseLocalDate(raw))) return Effect.fail(badRequest(`${name}: not a valid date`))
     const day = name === "to" ? addDays(raw, 1) : raw
-    return Option.match(localInstant(day, 0, tenant.config.timezone), {
-      onNone: () => Effect.fail(badRequest(`${name}: not a valid date`)),
-      onSome: (ms) => Effect.succeed(new Date(ms).toISOString())
-    })
+    // The day's first instant, even where DST skips midnight (America/Santiago: 00:00 → 01:00).
+    return Effect.succeed(new Date(startOfLocalDay(day, tenant.config.timezone)).toISOString())
   }
   const ms = Date.parse(raw)
   return Number.isNaN(ms)
@@ -52,8 +50,8 @@ const periodParams = (params: URLSearchParams, tenant: Tenant) =>
     const days = { today: 0, "7d": 6, "30d": 29 }[period]
     if (days === undefined) return yield* badRequest("period: expected today, 7d or 30d")
     const today = localDateAt(tenant.config.timezone, yield* Clock.currentTimeMillis)
-    const start = localInstant(addDays(today, -days), 0, tenant.config.timezone)
-    return { from: Option.isSome(start) ? new Date(start.value).toISOString() : undefined, to, period }
+    const start = startOfLocalDay(addDays(today, -days), tenant.config.timezone)
+    return { from: new Date(start).toISOString(), to, period }
   })
 
 const OUTCOMES = new Set(["booked", "transferred", "message_taken", "information_given", "abandoned"])

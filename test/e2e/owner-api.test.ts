@@ -59,10 +59,10 @@ afterAll(async () => {
 const sql = <A extends object>(query: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<A>, unknown>) =>
   app.run(Effect.flatMap(SqlClient.SqlClient, query))
 
-const tenantJson = (name: string, number: string) => ({
+const tenantJson = (name: string, number: string, timezone = "Europe/Paris") => ({
   name,
   phoneNumbers: [number],
-  timezone: "Europe/Paris",
+  timezone,
   language: "fr-FR",
   greeting: `${name}, bonjour !`,
   transferNumber: "+33600000001",
@@ -78,8 +78,8 @@ interface Created {
   readonly number: string
 }
 
-const createTenant = async (name: string, number: string): Promise<Created> => {
-  const res = await fetch(app.baseUrl + "/api/v1/admin/tenants", { method: "POST", headers: ADMIN, body: JSON.stringify(tenantJson(name, number)) })
+const createTenant = async (name: string, number: string, timezone?: string): Promise<Created> => {
+  const res = await fetch(app.baseUrl + "/api/v1/admin/tenants", { method: "POST", headers: ADMIN, body: JSON.stringify(tenantJson(name, number, timezone)) })
   expect(res.status).toBe(201)
   const body = (await res.json()) as { id: string; apiKey: string }
   return { id: body.id, apiKey: body.apiKey, number }
@@ -496,6 +496,21 @@ describe("GET /api/v1/twilio/calls and /stats", () => {
     const march = (await api(c.apiKey, "/api/v1/twilio/stats?from=2026-03-11&to=2026-03-11")).body
     expect(march).toMatchObject({ totalCalls: 1, completedCalls: 1, averageDuration: 30, successRate: 100 })
   })
+})
+
+test("date filters on a day whose midnight does not exist in the tenant's zone (Santiago: clocks jump 00:00 → 01:00)", async () => {
+  const z = await createTenant("Taller Zulu", "+56221234567", "America/Santiago")
+  // 6 September 2026 starts at 01:00 local time (04:00 UTC) in Santiago.
+  const onTheDay = await insertCall({ tenantId: z.id, to: z.number, createdAt: "2026-09-06T12:00:00.000Z", endReason: "caller_hangup" })
+  await insertCall({ tenantId: z.id, to: z.number, createdAt: "2026-09-06T03:30:00.000Z", endReason: "caller_hangup" }) // 23:30 on the 5th
+  const res = await api(z.apiKey, "/api/v1/twilio/calls?from=2026-09-06&to=2026-09-06")
+  expect(res.status).toBe(200)
+  expect((res.body.calls as Array<{ id: string }>).map((call) => call.id)).toEqual([onTheDay])
+  const stats = await api(z.apiKey, "/api/v1/twilio/stats?from=2026-09-06&to=2026-09-06")
+  expect(stats.status).toBe(200)
+  expect(stats.body.totalCalls).toBe(1)
+  // The day before ends where the 6th begins.
+  expect((await api(z.apiKey, "/api/v1/twilio/calls?to=2026-09-05")).body.count).toBe(1)
 })
 
 // ---------------------------------------------------------------------------------------------------
