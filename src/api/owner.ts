@@ -40,6 +40,9 @@ const boundParam = (params: URLSearchParams, name: "from" | "to", tenant: Tenant
     : Effect.succeed(new Date(ms).toISOString())
 }
 
+/** Days before today that a period starts. */
+const PERIOD_DAYS: ReadonlyMap<string, number> = new Map([["today", 0], ["7d", 6], ["30d", 29]])
+
 /** `period=today|7d|30d` for the usual dashboards; explicit `from`/`to` win. */
 const periodParams = (params: URLSearchParams, tenant: Tenant) =>
   Effect.gen(function*() {
@@ -47,7 +50,8 @@ const periodParams = (params: URLSearchParams, tenant: Tenant) =>
     const to = yield* boundParam(params, "to", tenant)
     const period = params.get("period")
     if (period === null || period === "" || from !== undefined) return { from, to, period: period ?? null }
-    const days = { today: 0, "7d": 6, "30d": 29 }[period]
+    // A Map, not an object literal: `period=toString` must not find Object.prototype's members.
+    const days = PERIOD_DAYS.get(period)
     if (days === undefined) return yield* badRequest("period: expected today, 7d or 30d")
     const today = localDateAt(tenant.config.timezone, yield* Clock.currentTimeMillis)
     const start = startOfLocalDay(addDays(today, -days), tenant.config.timezone)

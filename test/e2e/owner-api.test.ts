@@ -433,6 +433,7 @@ describe("GET /api/v1/twilio/calls and /stats", () => {
     for (const [query, name] of [
       ["?outcome=happy", "outcome"],
       ["?period=week", "period"],
+      ["?period=toString", "period"],
       ["?limit=0", "limit"],
       ["?limit=abc", "limit"],
       ["?limit=1000", "limit"],
@@ -445,7 +446,7 @@ describe("GET /api/v1/twilio/calls and /stats", () => {
       expect(res.body.success).toBe(false)
       expect(res.body.error.message).toContain(name)
     }
-    for (const query of ["?period=week", "?from=yesterday", "?to=2026-02-30", "?from=2026-13-01"]) {
+    for (const query of ["?period=week", "?period=constructor", "?period=__proto__", "?from=yesterday", "?to=2026-02-30", "?from=2026-13-01"]) {
       expect({ query, status: (await api(c.apiKey, `/api/v1/twilio/stats${query}`)).status }).toEqual({ query, status: 400 })
     }
     for (const query of ["?status=maybe", "?to=2026-02-30", "?from=yesterday", "?cursor=garbage!!"]) {
