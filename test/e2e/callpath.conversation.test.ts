@@ -263,7 +263,7 @@ describe("barge-in", () => {
 
   const bookingLater = (time: string): Reply => [
     { text: "Je vous réserve ça. " },
-    { delayMs: 400 },
+    { delayMs: 1_500 }, // room for the barge-in to arrive first, even on a loaded CI box
     ...callTool("book_appointment", { date: nextTuesday(), time, client_name: "Marie Dupont", service_type: "coupe-femme" })
   ]
 
@@ -291,7 +291,7 @@ describe("barge-in", () => {
   test("a transfer asked for by a cancelled turn never ends the session", async () => {
     script((_, n) =>
       n === 0
-        ? [{ text: "Je vous passe " }, { delayMs: 400 }, ...callTool("transfer_to_human", { reason: "le client le demande" })]
+        ? [{ text: "Je vous passe " }, { delayMs: 1_500 }, ...callTool("transfer_to_human", { reason: "le client le demande" })]
         : sayText("Je reste avec vous.")
     )
     const { ws } = await startCall("CA_TRANSFER_CANCELLED")
