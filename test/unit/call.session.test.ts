@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test"
-import { Deferred, Effect, Stream } from "effect"
+import { Deferred, Effect, Stream, TestClock } from "effect"
 import { ClaudeError } from "../../src/llm/Claude.ts"
 import { eventually, failWith, pause, runCall, say, silence, toolResult, useTool } from "../support/callHarness.ts"
 
@@ -35,12 +35,14 @@ describe("a turn", () => {
   test("the system prompt is French and knows today's date in the tenant's time zone", async () => {
     await runCall({}, (call) =>
       Effect.gen(function*() {
-        // TestClock starts at 0: 1 January 1970, 01:00 in Paris.
+        // 23:30 UTC on Monday 30 November is already Tuesday 1 December in Paris.
+        yield* TestClock.setTime(Date.parse("2026-11-30T23:30:00Z"))
         yield* call.prompt("Quel jour sommes-nous ?")
         yield* call.textUntilLast
         const { request } = yield* call.claudeCall(0)
         expect(request.system).toContain("Vouvoyez")
-        expect(request.system).toContain("jeudi 1 janvier 1970, 1 h 00")
+        expect(request.system).toContain("mardi 1 décembre 2026, 0 h 30")
+        expect(request.system).toContain("2026-12-01")
         expect(request.system).toContain("Europe/Paris")
         expect(request.messages).toEqual([{ role: "user", content: [{ type: "text", text: "Quel jour sommes-nous ?" }] }])
       }))
