@@ -218,7 +218,9 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 Effect.zipRight(
                   Effect.forkScoped(
                     Effect.sleep(Duration.millis(config.fillerAfterMs)).pipe(
-                      Effect.zipRight(Effect.suspend(() => (spokeThisTurn ? Effect.void : speak(SAY.filler))))
+                      Effect.zipRight(Effect.suspend(() => (spokeThisTurn ? Effect.void : speak(SAY.filler)))),
+                      // Also around an uninterruptible tool: the filler timer itself must stay cancellable.
+                      Effect.interruptible
                     )
                   ),
                   effect
@@ -274,35 +276,45 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 yield* event("tool_rounds_exhausted", { rounds: round, skipped: toolUses.map((use) => use.name) })
                 break
               }
-              // Every tool_use gets its tool_result before the model goes on, in the order asked.
-              const results: Array<{ id: string; name: string; content: string; isError: boolean }> = []
+              // Every tool_use gets its tool_result before the model goes on, in the order asked. Results are
+              // recorded as they come; a booking or transfer, once started, completes and is recorded even if
+              // the caller barges in, so the model never ignores what really happened; a tool the cut turn
+              // never started is recorded as cancelled, which keeps the history valid for the next request.
               let handoff: string | null = null
-              for (const use of toolUses) {
-                yield* event("tool_call", { name: use.name, input: use.input, round })
-                if (handoff !== null) {
-                  results.push({ id: use.id, name: use.name, content: JSON.stringify({ skipped: "transfert en cours" }), isError: true })
-                  continue
-                }
-                const outcome = yield* withFiller(tools.execute(use.name, use.input, toolContext))
-                if (outcome._tag === "Transfer") {
-                  handoff = outcome.reason
-                  results.push({ id: use.id, name: use.name, content: JSON.stringify({ transferred: true }), isError: false })
-                } else {
-                  noteOutcome(use.name, outcome.content, outcome.isError)
-                  results.push({ id: use.id, name: use.name, content: JSON.stringify(outcome.content), isError: outcome.isError })
-                }
-                yield* event("tool_result", { name: use.name, isError: results[results.length - 1]!.isError })
-              }
-              yield* addLines([
-                ...results.map((r) => ({
-                  role: "tool_use" as const,
-                  content: JSON.stringify(toolUses.find((u) => u.id === r.id)?.input ?? {}),
-                  toolName: r.name,
-                  toolUseId: r.id,
-                  turn
-                })),
-                ...results.map((r) => ({ role: "tool_result" as const, content: r.content, toolName: r.name, toolUseId: r.id, turn }))
-              ])
+              const unanswered = new Map(toolUses.map((use) => [use.id, use]))
+              const answer = (use: (typeof toolUses)[number], content: unknown, isError: boolean) =>
+                Effect.gen(function*() {
+                  unanswered.delete(use.id)
+                  yield* addLines([{ role: "tool_result", content: JSON.stringify(content), toolName: use.name, toolUseId: use.id, turn }])
+                  yield* event("tool_result", { name: use.name, isError })
+                })
+              yield* addLines(toolUses.map((use) => ({
+                role: "tool_use" as const,
+                content: JSON.stringify(use.input ?? {}),
+                toolName: use.name,
+                toolUseId: use.id,
+                turn
+              })))
+              yield* Effect.forEach(toolUses, (use) =>
+                Effect.gen(function*() {
+                  yield* event("tool_call", { name: use.name, input: use.input, round })
+                  if (handoff !== null) return yield* answer(use, { skipped: "transfert en cours" }, true)
+                  const step = Effect.flatMap(withFiller(tools.execute(use.name, use.input, toolContext)), (outcome) => {
+                    if (outcome._tag === "Transfer") {
+                      handoff = outcome.reason
+                      return answer(use, { transferred: true }, false)
+                    }
+                    noteOutcome(use.name, outcome.content, outcome.isError)
+                    return answer(use, outcome.content, outcome.isError)
+                  })
+                  yield* tools.isSideEffecting(use.name) ? Effect.uninterruptible(step) : step
+                }), { discard: true }).pipe(
+                  Effect.ensuring(Effect.suspend(() =>
+                    Effect.forEach([...unanswered.values()], (use) => answer(use, { cancelled: "l'appelant a interrompu" }, true), {
+                      discard: true
+                    })
+                  ))
+                )
               if (handoff !== null) {
                 if (spokeThisTurn) yield* send(text("", true))
                 return yield* transfer("tool", handoff)

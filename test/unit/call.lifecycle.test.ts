@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test"
-import { Deferred, Effect, Stream } from "effect"
+import { Deferred, Effect, Fiber, Stream } from "effect"
 import { eventually, pause, runCall, say, silence, toolResult, useTool } from "../support/callHarness.ts"
 
 /**
@@ -100,6 +100,31 @@ describe("barge-in", () => {
         yield* call.advance("500 millis", { sleeps: 2 })
         expect(yield* call.textUntilLast).toBe("C'est réservé.")
         expect(call.toolRuns.map((r) => r.name)).toEqual(["book_appointment"])
+      }))
+  })
+
+  test("a booking already under way when the caller barges in completes and is recorded for the next turn", async () => {
+    await runCall({
+      claude: (_, index) =>
+        index === 0 ? Stream.concat(say("Je réserve. ").pipe(Stream.take(1)), useTool("book_appointment", { time: "10:00" })) : say("Autre chose ?"),
+      tools: (name) =>
+        name === "book_appointment"
+          ? Effect.as(Effect.sleep("200 millis"), toolResult({ appointmentId: "apt-1", message: "Rendez-vous confirmé." }))
+          : Effect.succeed(toolResult({}))
+    }, (call) =>
+      Effect.gen(function*() {
+        yield* call.prompt("Réservez mardi 10 h")
+        yield* call.nextFrame
+        yield* eventually(Effect.sync(() => call.toolRuns.length), (runs) => runs === 1, "the booking to start")
+        // The barge-in lands while the booking is being written: it finishes, and its result is kept.
+        const interrupted = yield* Effect.fork(call.interrupt("Je réserve."))
+        yield* call.advance("200 millis", { sleeps: 2 })
+        yield* Fiber.join(interrupted)
+        yield* call.prompt("C'est bon ?")
+        expect(yield* call.textUntilLast).toBe("Autre chose ?")
+        const history = JSON.stringify(call.claudeCalls[1]!.request.messages)
+        expect(history).toContain("apt-1")
+        expect(history).toContain("book_appointment")
       }))
   })
 
