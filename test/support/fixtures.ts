@@ -115,8 +115,10 @@ const cache = new Map<string, ReadonlyArray<FixtureEvent>>()
 export const loadFixture = (name: string): ReadonlyArray<FixtureEvent> => {
   requireFixtures()
   const base = name.endsWith(".jsonl") ? name.slice(0, -".jsonl".length) : name
+  // Callers get their own copy: a test that mutates what it read (bun's toMatchObject with asymmetric
+  // matchers writes into the received value) must not change the recording for the next test.
   const cached = cache.get(base)
-  if (cached !== undefined) return cached
+  if (cached !== undefined) return structuredClone(cached) as ReadonlyArray<FixtureEvent>
   const file = join(fixturesDir, `${base}.jsonl`)
   if (!existsSync(file)) throw new Error(`fixture ${base} not found in ${fixturesDir}; have: ${fixtureNames().join(", ")}`)
   const events = readFileSync(file, "utf8")
@@ -130,7 +132,7 @@ export const loadFixture = (name: string): ReadonlyArray<FixtureEvent> => {
       }
     })
   cache.set(base, events)
-  return events
+  return structuredClone(events) as ReadonlyArray<FixtureEvent>
 }
 
 /** The frames Twilio sent during one recording (`dir: "in"`), in order. */
