@@ -38,7 +38,7 @@ describeWithFixtures("recorded ConversationRelay calls", () => {
         expect(["http", "ws", "in", "out", "note"]).toContain(e.dir)
         expect(typeof e.ms).toBe("number")
       }
-      expect(loadFixture(`${name}.jsonl`)).toBe(events)
+      expect(loadFixture(`${name}.jsonl`)).toEqual(events)
     }
   })
 
