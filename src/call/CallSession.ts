@@ -94,8 +94,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
       inbound: Queue.Dequeue<string>,
       setup: SetupFrame,
       call: CallRow,
-      tenant: Tenant
-      , hooks: SessionHooks
+      tenant: Tenant,
+      hooks: SessionHooks
     ) =>
       Effect.gen(function*() {
         const callId = call.id
