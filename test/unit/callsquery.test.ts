@@ -90,7 +90,7 @@ describe("CallsQuery.list", () => {
       const seen: Array<string> = []
       let cursor: { createdAt: string; id: string } | undefined
       const sizes: Array<number> = []
-      for (;;) {
+      for (let pages = 0; pages < 10; pages++) {
         const page = yield* query.list("t1", { limit: 3, cursor })
         sizes.push(page.calls.length)
         seen.push(...page.calls.map((c) => c.id))
