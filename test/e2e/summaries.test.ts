@@ -83,6 +83,14 @@ const endEvents = (app: TestApp, sid: string) =>
     sql<{ n: number }>`SELECT COUNT(*) AS n FROM call_events e JOIN calls c ON c.id = e.call_id
       WHERE c.twilio_call_sid = ${sid} AND e.type = 'end'`)).then((rows) => rows[0]!.n)
 
+/** From /metrics: calls ended (all outcomes) and calls active. */
+const callsEnded = async (app: TestApp) => {
+  const text = await (await fetch(app.baseUrl + "/metrics")).text()
+  const total = [...text.matchAll(/^coccinelle_calls_total\{outcome="[a-z_]+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+  const active = Number(/^coccinelle_active_calls (\d+)$/m.exec(text)?.[1])
+  return { total, active }
+}
+
 let sidCounter = 0
 const newSid = () => `CA${String(Date.now()).padStart(16, "0")}${String(++sidCounter).padStart(16, "0")}`
 
@@ -154,6 +162,7 @@ describe("post-call summaries", () => {
 
   test("status callback and socket close racing, several times: every call is finalised and summarised exactly once", async () => {
     behaviour = okSummary
+    const endedBefore = await callsEnded(app)
     const calls: Array<{ sid: string; n: number }> = []
     for (let i = 0; i < 6; i++) {
       const n = 10 + i
@@ -179,6 +188,8 @@ describe("post-call summaries", () => {
     for (const { sid, n } of calls) await expectOneSummary(app, fake, sid, n)
     // Nothing is queued or running any more: a second summary would have been written by now.
     await app.run(Effect.flatMap(Summaries, (summaries) => summaries.idle))
+    // Each call was counted as ended once, and none is left counted as active.
+    expect(await callsEnded(app)).toEqual({ total: endedBefore.total + calls.length, active: 0 })
     for (const { sid, n } of calls) {
       expect((await summaryRows(app, sid)).length).toBe(1)
       expect({ n, requests: summaryRequestsFor(fake, n).length }).toEqual({ n, requests: 1 })
