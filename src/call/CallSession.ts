@@ -426,6 +426,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         }
 
         // ---- The end, however it comes: hang-up (socket closed), transfer, goodbye, shutdown.
+        // Counted live before the finaliser exists, so the finaliser's decrement always has its increment.
+        yield* metrics.callStarted()
         yield* Effect.addFinalizer((exit) =>
           Effect.gen(function*() {
             yield* FiberHandle.clear(turns)
@@ -435,8 +437,9 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             yield* Effect.forEach(yield* Queue.takeAll(journal), (pendingWrite) => Effect.ignore(pendingWrite), { discard: true })
             yield* calls.appendEvent(callId, "end", { reason, outcome })
             const finalised = yield* calls.finalize(callId, { endReason: reason, outcome })
+            // The gauge always comes down; the outcome is counted by whoever finalised the call.
+            yield* finalised ? metrics.callEnded(outcome) : metrics.sessionClosed()
             if (finalised) {
-              yield* metrics.callEnded(outcome)
               yield* Effect.logInfo("call ended").pipe(Effect.annotateLogs({ reason, outcome }))
               if (hooks.onFinalised) yield* hooks.onFinalised(callId)
             }
@@ -447,7 +450,6 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         )
         hooks.onLive?.(callId)
 
-        yield* metrics.callStarted()
         yield* event("setup", {
           sessionId: setup.sessionId,
           callStatus: setup.callStatus,

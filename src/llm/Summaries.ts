@@ -33,6 +33,8 @@ Répondez UNIQUEMENT par un objet JSON, sans texte autour, de la forme :
 outcome : booked si un rendez-vous a été confirmé, transferred si l'appel a été transféré, message_taken si un message a été noté pour l'équipe, information_given si le client a obtenu l'information demandée, abandoned sinon.
 callbackNeeded : true si l'équipe doit rappeler le client (message laissé, demande non traitée, transfert sans réponse).`
 
+const SUMMARY_WORKERS = 3
+
 class SummaryUnusable extends Schema.TaggedError<SummaryUnusable>()("SummaryUnusable", { reason: Schema.String }) {}
 
 export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
@@ -156,7 +158,11 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
         return Queue.offer(queue, callId)
       })
 
-    yield* Queue.take(queue).pipe(Effect.flatMap(summarise), Effect.forever, Effect.forkScoped)
+    // A few workers, so one summary stuck in its retries does not hold back every other call's.
+    yield* Effect.replicateEffect(
+      Queue.take(queue).pipe(Effect.flatMap(summarise), Effect.forever, Effect.forkScoped),
+      SUMMARY_WORKERS
+    )
 
     // Calls that ended without a summary (crash, restart during retries) are picked up again.
     const missing = yield* sql<{ id: string }>`SELECT c.id FROM calls c LEFT JOIN call_summaries s ON s.call_id = c.id

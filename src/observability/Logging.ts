@@ -244,15 +244,36 @@ export const LogLevelConfig: Config.Config<LogLevel.LogLevel> = Config.string("L
   })
 )
 
+/** The configured secrets themselves: masked wherever they appear, whatever their shape. */
+const SECRET_VARIABLES = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "TWILIO_AUTH_TOKEN", "ADMIN_TOKEN"] as const
+const MIN_MASKED_SECRET = 8
+
+export const ConfiguredSecrets: Config.Config<ReadonlyArray<string>> = Config.map(
+  Config.all(SECRET_VARIABLES.map((name) => Config.option(Config.string(name)))),
+  (values) => values.flatMap((value) => (Option.isSome(value) && value.value.length >= MIN_MASKED_SECRET ? [value.value] : []))
+)
+
+/** Replaces each secret (raw or JSON-escaped) in a finished line. */
+export const maskValues = (line: string, secrets: ReadonlyArray<string>): string =>
+  secrets.reduce(
+    (masked, secret) => masked.split(secret).join(REDACTED).split(JSON.stringify(secret).slice(1, -1)).join(REDACTED),
+    line
+  )
+
 /** Replaces Effect's default logger with the JSON-line logger (on the Console service: stdout) at `level`. */
-export const jsonLogging = (level: LogLevel.LogLevel): Layer.Layer<never> =>
+export const jsonLogging = (level: LogLevel.LogLevel, secrets: ReadonlyArray<string> = []): Layer.Layer<never> =>
   Layer.merge(
-    Logger.replace(Logger.defaultLogger, Logger.withConsoleLog(jsonLineLogger)),
+    Logger.replace(
+      Logger.defaultLogger,
+      Logger.withConsoleLog(secrets.length === 0 ? jsonLineLogger : Logger.map(jsonLineLogger, (line) => maskValues(line, secrets)))
+    ),
     Logger.minimumLogLevel(level)
   )
 
 /** Production logging: JSON lines, level from `LOG_LEVEL` (an invalid value fails at boot with a ConfigError). */
-export const LoggingLive: Layer.Layer<never, ConfigError.ConfigError> = Layer.unwrapEffect(Effect.map(LogLevelConfig, jsonLogging))
+export const LoggingLive: Layer.Layer<never, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(Config.all([LogLevelConfig, ConfiguredSecrets]), ([level, secrets]) => jsonLogging(level, secrets))
+)
 
 /**
  * For tests: the production line format, captured in memory. Provide `layer` and read `lines` (raw JSON strings)

@@ -104,6 +104,8 @@ export const TOOL_DURATION_BUCKETS: ReadonlyArray<number> = [0.005, 0.01, 0.025,
 export interface MetricsRecorders {
   readonly callStarted: () => void
   readonly callEnded: (outcome: LabelInput<CallOutcome>) => void
+  readonly sessionClosed: () => void
+  readonly callFinalised: (outcome: LabelInput<CallOutcome>) => void
   readonly turnLatency: (seconds: number) => void
   readonly claudeFirstToken: (seconds: number) => void
   readonly toolDuration: (tool: LabelInput<ToolName>, seconds: number) => void
@@ -379,6 +381,8 @@ export const makeMetrics = (options: MetricsOptions) =>
         activeCalls.dec()
         callsTotal.inc({ outcome: toCallOutcome(outcome) })
       },
+      sessionClosed: () => activeCalls.dec(),
+      callFinalised: (outcome) => callsTotal.inc({ outcome: toCallOutcome(outcome) }),
       turnLatency: (seconds) => {
         if (isObservable(seconds)) turnLatency.observe(seconds)
       },
@@ -404,6 +408,11 @@ export const makeMetrics = (options: MetricsOptions) =>
       callStarted: (): Effect.Effect<void> => Effect.sync(recorders.callStarted),
       /** A call ended: `coccinelle_active_calls` − 1 and `coccinelle_calls_total{outcome}` + 1. */
       callEnded: (outcome: LabelInput<CallOutcome>): Effect.Effect<void> => Effect.sync(() => recorders.callEnded(outcome)),
+      /** A relay session closed without this process finalising its call: `coccinelle_active_calls` − 1 only. */
+      sessionClosed: (): Effect.Effect<void> => Effect.sync(recorders.sessionClosed),
+      /** A call finalised without a live session here (it never reached the relay): counted by outcome only. */
+      callFinalised: (outcome: LabelInput<CallOutcome>): Effect.Effect<void> =>
+        Effect.sync(() => recorders.callFinalised(outcome)),
       /** Final prompt → first token sent. Negative or non-finite values are dropped. */
       turnLatency: (seconds: number): Effect.Effect<void> => Effect.sync(() => recorders.turnLatency(seconds)),
       claudeFirstToken: (seconds: number): Effect.Effect<void> =>

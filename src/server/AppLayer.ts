@@ -37,6 +37,28 @@ const Calls = CallRegistry.Default.pipe(
 
 const DemoSeed = Layer.effectDiscard(seedDemoTenant)
 
+/**
+ * Calls left open by a process that died (crash, kill) are closed at start with the reason
+ * `server_restart` and get their summary. One instance owns the SQLite file, so at this point no
+ * call of that database can still be live; the Postgres backend will need an owner per call.
+ */
+const RecoverUnfinishedCalls = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const calls = yield* CallsRepo
+    const summaries = yield* Summaries
+    const unfinished = yield* calls.unfinished()
+    for (const call of unfinished) {
+      yield* calls.appendEvent(call.id, "end", { reason: "server_restart" })
+      if (yield* calls.finalize(call.id, { endReason: "server_restart", outcome: call.outcome ?? "abandoned" })) {
+        yield* summaries.enqueue(call.id)
+      }
+    }
+    if (unfinished.length > 0) {
+      yield* Effect.logWarning("closed calls left open by the previous process").pipe(Effect.annotateLogs({ count: unfinished.length }))
+    }
+  })
+)
+
 /** Loads every tenant's search index in the background, so no caller pays for the first load. */
 const WarmKnowledge = Layer.scopedDiscard(
   Effect.gen(function*() {
@@ -51,7 +73,7 @@ const WarmKnowledge = Layer.scopedDiscard(
 )
 
 /** Everything but the listening socket: tests build servers on top of it. */
-export const AppServices = Layer.merge(DemoSeed, WarmKnowledge).pipe(
+export const AppServices = Layer.mergeAll(DemoSeed, WarmKnowledge, RecoverUnfinishedCalls).pipe(
   Layer.provideMerge(Calls),
   Layer.provideMerge(Metrics.Default),
   Layer.provideMerge(AppConfig.Default)

@@ -146,6 +146,7 @@ const status = withSignedForm("status", (form) =>
     const calls = yield* CallsRepo
     const registry = yield* CallRegistry
     const summaries = yield* Summaries
+    const metrics = yield* Metrics
     const sequence = Number(form.SequenceNumber ?? "0")
     const duration = form.CallDuration !== undefined && form.CallDuration !== "" ? Number(form.CallDuration) : null
     const callStatus = form.CallStatus ?? ""
@@ -160,7 +161,10 @@ const status = withSignedForm("status", (form) =>
     if (Option.isSome(applied) && applied.value.ended_at === null && TERMINAL_STATUSES.has(callStatus)) {
       if (!(yield* registry.hasCall(applied.value.id))) {
         const finalised = yield* calls.finalize(applied.value.id, { endReason: "caller_hangup", outcome: "abandoned" })
-        if (finalised) yield* summaries.enqueue(applied.value.id)
+        if (finalised) {
+          yield* metrics.callFinalised("abandoned")
+          yield* summaries.enqueue(applied.value.id)
+        }
       }
     }
     return HttpServerResponse.empty({ status: 200 })

@@ -203,18 +203,19 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
         ended_by_agent: number
         resolved: number
       }>`SELECT COUNT(*) AS total,
-                COALESCE(SUM(status = 'completed'), 0) AS completed,
+                SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed,
                 AVG(duration) AS average_duration,
-                COALESCE(SUM(outcome = 'transferred'), 0) AS transfers,
-                COALESCE(SUM(end_reason = 'caller_hangup'), 0) AS ended_by_caller,
-                COALESCE(SUM(end_reason IN ('agent_hangup', 'transfer')), 0) AS ended_by_agent,
-                COALESCE(SUM(outcome IN ('booked', 'transferred', 'message_taken', 'information_given')), 0) AS resolved
+                SUM(CASE WHEN outcome = 'transferred' THEN 1 ELSE 0 END) AS transfers,
+                SUM(CASE WHEN end_reason = 'caller_hangup' THEN 1 ELSE 0 END) AS ended_by_caller,
+                SUM(CASE WHEN end_reason IN ('agent_hangup', 'transfer') THEN 1 ELSE 0 END) AS ended_by_agent,
+                SUM(CASE WHEN outcome IN ('booked', 'transferred', 'message_taken', 'information_given') THEN 1 ELSE 0 END) AS resolved
          FROM calls WHERE ${where}`
       const [bookings] = yield* sql<{ n: number }>`
         SELECT COUNT(*) AS n FROM appointments a JOIN calls c ON c.id = a.call_id
         WHERE a.tenant_id = ${tenantId} AND c.tenant_id = ${tenantId}
           ${period.from ? sql`AND c.created_at >= ${period.from}` : sql``}
           ${period.to ? sql`AND c.created_at < ${period.to}` : sql``}`
+      // json_extract is SQLite's; the Postgres backend reads the same field as (e.data::json->>'ms')::float.
       const latencies = yield* sql<{ ms: number }>`
         SELECT CAST(json_extract(e.data, '$.ms') AS REAL) AS ms
         FROM call_events e JOIN calls c ON c.id = e.call_id

@@ -238,5 +238,27 @@ describe("LOG_LEVEL", () => {
       expect.objectContaining({ level: "warn", message: `warn line cocc_${REDACTED}`, annotations: { callSid: CALL_SID } })
     )
   })
-})
 
+  const MESSAGE_WITH_SECRETS = 'upstream said: invalid x-api-key short-key-1 for admin tok"en-42'
+  test("LoggingLive masks the configured secrets themselves, even short or oddly shaped ones", () => {
+    const logging = fileURLToPath(new URL("../../src/observability/Logging.ts", import.meta.url))
+    const script = `
+      import { Effect } from "effect"
+      import { LoggingLive } from ${JSON.stringify(logging)}
+      await Effect.runPromise(
+        Effect.logError(${JSON.stringify(MESSAGE_WITH_SECRETS)}).pipe(Effect.provide(LoggingLive))
+      )
+    `
+    const child = Bun.spawnSync([process.execPath, "--eval", script], {
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
+      env: { ...process.env, LOG_LEVEL: "info", ANTHROPIC_API_KEY: "short-key-1", ADMIN_TOKEN: 'tok"en-42' },
+      stdout: "pipe",
+      stderr: "pipe"
+    })
+    expect(child.stderr.toString()).toBe("")
+    const line = child.stdout.toString().trim()
+    expect(line).not.toContain("short-key-1")
+    expect(line).not.toContain("en-42")
+    expect(JSON.parse(line).message).toBe(`upstream said: invalid x-api-key ${REDACTED} for admin ${REDACTED}`)
+  })
+})
