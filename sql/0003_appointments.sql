@@ -14,7 +14,7 @@
 CREATE TABLE appointments (
   id               TEXT PRIMARY KEY,
   tenant_id        TEXT NOT NULL REFERENCES tenants(id),
-  call_id          TEXT REFERENCES calls(id),          -- the call that booked it, when known
+  call_id          TEXT REFERENCES calls(id),          -- the call that booked it (its row exists before any tool runs); NULL when not booked by a call
   service_type     TEXT NOT NULL,
   service_name     TEXT NOT NULL,
   client_name      TEXT NOT NULL,

@@ -412,12 +412,12 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
         if (conflicts.length > 0) {
           return yield* new SlotTaken({ tenantId: row.tenantId, startsAt: row.startsAt })
         }
-        // The call row is written by the call fiber in the background and may not exist yet: link it when
-        // it does rather than failing the booking on the foreign key (the idempotency key still names the call).
+        // The voice webhook writes the call row before it answers Twilio, so it exists whenever a tool runs:
+        // a missing one is a defect (foreign key), not something to paper over with a null.
         const inserted = yield* sql<AppointmentRow>`
           INSERT INTO appointments (id, tenant_id, call_id, service_type, service_name, client_name, client_phone,
             starts_at, ends_at, time_zone, status, idempotency_key, created_at, cancelled_at)
-          VALUES (${row.id}, ${row.tenantId}, (SELECT id FROM calls WHERE id = ${row.callId}),
+          VALUES (${row.id}, ${row.tenantId}, ${row.callId},
             ${row.service.type}, ${row.service.name}, ${row.clientName}, ${row.clientPhone},
             ${row.startsAt}, ${row.endsAt}, ${row.timeZone}, 'booked', ${row.idempotencyKey}, ${row.createdAt}, NULL)
           RETURNING *`

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "bun:test"
-import { Cause, Effect, Exit, Layer, Logger, Schema, TestClock, TestContext } from "effect"
+import { Cause, Effect, Exit, Layer, Logger, Option, Schema, TestClock, TestContext } from "effect"
 import { type Appointment, Scheduling } from "../../src/scheduling/Scheduling.ts"
 import { sqliteLayer } from "../../src/storage/Database.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
@@ -50,6 +50,16 @@ const addTenant = (id: string, overrides: Partial<TenantConfigInput> = {}) =>
   })
 
 const setNow = (iso: string) => TestClock.setTime(Date.parse(iso))
+
+/** The call row the voice webhook writes before any tool can run, and the context a tool then gets. */
+const inCall = (callId: string, callerNumber = "+33612345678", tenantId = "t1") =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const now = "2026-01-01T00:00:00.000Z"
+    yield* sql`INSERT INTO calls (id, tenant_id, twilio_call_sid, from_number, to_number, direction, status, started_at, created_at)
+      VALUES (${callId}, ${tenantId}, ${`CA-${callId}`}, ${callerNumber}, '+33939035760', 'inbound', 'in-progress', ${now}, ${now})`
+    return { callId, callerNumber }
+  })
 
 /** Friday 20 November 2026, 11:00 in Paris. */
 const NOW = "2026-11-20T10:00:00.000Z"
@@ -258,10 +268,11 @@ describe("book", () => {
       yield* setNow(NOW)
       const tenant = yield* addTenant("t1")
       const scheduling = yield* Scheduling
+      const [a, b] = [yield* inCall("call-a", "+33611111111"), yield* inCall("call-b", "+33622222222")]
       const results = yield* Effect.all(
         [
-          scheduling.book(tenant, { callId: "call-a", callerNumber: "+33611111111" }, booking("14:00", "Alice")),
-          scheduling.book(tenant, { callId: "call-b", callerNumber: "+33622222222" }, booking("14:00", "Bruno"))
+          scheduling.book(tenant, a, booking("14:00", "Alice")),
+          scheduling.book(tenant, b, booking("14:00", "Bruno"))
         ],
         { concurrency: "unbounded" }
       )
@@ -285,10 +296,11 @@ describe("book", () => {
       yield* setNow(NOW)
       const tenant = yield* addTenant("t1")
       const scheduling = yield* Scheduling
+      const [a, b] = [yield* inCall("call-a", "+33611111111"), yield* inCall("call-b", "+33622222222")]
       const results = yield* Effect.all(
         [
-          scheduling.book(tenant, { callId: "call-a", callerNumber: "+33611111111" }, booking("14:00", "Alice")),
-          scheduling.book(tenant, { callId: "call-b", callerNumber: "+33622222222" }, booking("14:30", "Bruno"))
+          scheduling.book(tenant, a, booking("14:00", "Alice")),
+          scheduling.book(tenant, b, booking("14:30", "Bruno"))
         ],
         { concurrency: "unbounded" }
       )
@@ -306,10 +318,9 @@ describe("book", () => {
       const tenant = yield* addTenant("t1")
       const scheduling = yield* Scheduling
       const times = ["14:00", "14:15", "14:30", "14:45", "15:00", "15:15", "15:30", "15:45"]
+      const calls = yield* Effect.forEach(times, (_, i) => inCall(`call-${i}`, "+33611111111"))
       yield* Effect.all(
-        times.map((time, i) =>
-          scheduling.book(tenant, { callId: `call-${i}`, callerNumber: "+33611111111" }, booking(time, `C${i}`))
-        ),
+        times.map((time, i) => scheduling.book(tenant, calls[i]!, booking(time, `C${i}`))),
         { concurrency: "unbounded" }
       )
       const sql = yield* SqlClient.SqlClient
@@ -366,14 +377,15 @@ describe("book", () => {
       yield* setNow(NOW)
       const tenant = yield* addTenant("t1")
       const scheduling = yield* Scheduling
-      const context = { callId: "call-1", callerNumber: "+33612345678" }
+      const context = yield* inCall("call-1")
       const first = yield* scheduling.book(tenant, context, booking("14:00"))
       // Same phone, given explicitly in national format this time.
       const again = yield* scheduling.book(tenant, context, { ...booking("14:00"), client_phone: "06 12 34 56 78" })
+      const luc = yield* inCall("call-2", "+33699999999")
       const concurrent = yield* Effect.all(
         [
-          scheduling.book(tenant, { callId: "call-2", callerNumber: "+33699999999" }, booking("16:00", "Luc")),
-          scheduling.book(tenant, { callId: "call-2", callerNumber: "+33699999999" }, booking("16:00", "Luc"))
+          scheduling.book(tenant, luc, booking("16:00", "Luc")),
+          scheduling.book(tenant, luc, booking("16:00", "Luc"))
         ],
         { concurrency: "unbounded" }
       )
@@ -397,7 +409,7 @@ describe("book", () => {
       yield* setNow("2026-12-01T11:00:00.000Z") // 12:00 local
       const tenant = yield* addTenant("t1")
       const scheduling = yield* Scheduling
-      const context = { callId: "call-1", callerNumber: "+33612345678" }
+      const context = yield* inCall("call-1")
       yield* scheduling.book(tenant, context, booking("14:00"))
       yield* TestClock.adjust("65 minutes")
       return yield* scheduling.book(tenant, context, booking("14:00"))
@@ -405,19 +417,34 @@ describe("book", () => {
     expect(again).toMatchObject({ status: "booked", alreadyBooked: true })
   })
 
-  test("the call is linked when its row exists", async () => {
+  test("the appointment is linked to its call", async () => {
     const callId = await run(Effect.gen(function*() {
       yield* setNow(NOW)
       const tenant = yield* addTenant("t1")
       const sql = yield* SqlClient.SqlClient
-      yield* sql`INSERT INTO calls (id, tenant_id, twilio_call_sid, from_number, to_number, direction, status, started_at, created_at)
-        VALUES ('call-1', 't1', 'CA1', '+33612345678', '+33939035760', 'inbound', 'in-progress', ${NOW}, ${NOW})`
-      const result = yield* (yield* Scheduling).book(tenant, { callId: "call-1", callerNumber: "+33612345678" }, booking("14:00"))
+      const result = yield* (yield* Scheduling).book(tenant, yield* inCall("call-1"), booking("14:00"))
       if (result.status !== "booked") return yield* Effect.die(result)
       const rows = yield* sql<{ call_id: string | null }>`SELECT call_id FROM appointments WHERE id = ${result.appointmentId}`
       return rows[0]!.call_id
     }))
     expect(callId).toBe("call-1")
+  })
+
+  test("a call id without its call row is a defect, not a booking silently unlinked from its call", async () => {
+    // The voice webhook writes the call row before the TwiML goes back, so a tool never runs without it.
+    const [exit, count] = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const sql = yield* SqlClient.SqlClient
+      const exit = yield* (yield* Scheduling).book(tenant, { callId: "ghost", callerNumber: "+33612345678" }, booking("14:00"))
+        .pipe(Effect.exit)
+      const rows = yield* sql<{ n: number }>`SELECT count(*) AS n FROM appointments`
+      return [exit, rows[0]!.n] as const
+    }))
+    const defect = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
+    expect((defect as { _tag?: string } | undefined)?._tag).toBe("SqlError")
+    expect(String((defect as { cause?: { message?: string } }).cause?.message)).toContain("FOREIGN KEY")
+    expect(count).toBe(0)
   })
 
   test("phone: normalised, defaults to the caller, error when neither is usable", async () => {
@@ -508,7 +535,7 @@ describe("listAppointments and cancel", () => {
       yield* setNow(NOW)
       const tenant = yield* addTenant("t1")
       const scheduling = yield* Scheduling
-      const context = { callId: "call-1", callerNumber: "+33612345678" }
+      const context = yield* inCall("call-1")
       const booked = yield* scheduling.book(tenant, context, booking("14:00"))
       if (booked.status !== "booked") return yield* Effect.die(booked)
       const before = yield* scheduling.checkAvailability(tenant, { date: TUESDAY, service_type: "coupe-femme" })
