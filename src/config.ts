@@ -22,6 +22,7 @@ export class AppConfig extends Effect.Service<AppConfig>()("app/AppConfig", {
     const adminToken = yield* Config.option(Config.redacted("ADMIN_TOKEN"))
     const maxToolRounds = yield* Config.integer("MAX_TOOL_ROUNDS").pipe(Config.withDefault(4))
     const firstTokenTimeoutMs = yield* Config.integer("FIRST_TOKEN_TIMEOUT_MS").pipe(Config.withDefault(8000))
+    const claudeAttemptTimeoutMs = yield* Config.integer("CLAUDE_ATTEMPT_TIMEOUT_MS").pipe(Config.withDefault(3000))
     const fillerAfterMs = yield* Config.integer("FILLER_AFTER_MS").pipe(Config.withDefault(1500))
     const drainTimeoutMs = yield* Config.integer("DRAIN_TIMEOUT_MS").pipe(Config.withDefault(25_000))
     const demoTenantFile = yield* Config.string("DEMO_TENANT_FILE").pipe(Config.withDefault(""))
@@ -41,6 +42,7 @@ export class AppConfig extends Effect.Service<AppConfig>()("app/AppConfig", {
       maxToolRounds,
       firstTokenTimeoutMs,
       fillerAfterMs,
+      claudeAttemptTimeoutMs,
       drainTimeoutMs,
       demoTenantFile
     } as const

@@ -15,15 +15,16 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
     let draining = false
     /** Set only when the drain limit is reached: calls cut then end with reason `shutdown`. */
     let cutting = false
-    /** Calls with a live session here, so a status callback leaves their finalisation to them. */
-    const liveCalls = new Set<string>()
+    /** Call id → the connection whose session owns it: one session per call, and a status callback
+     * leaves the finalisation of a live call to its session. */
+    const liveCalls = new Map<string, string>()
     const runtime = yield* Effect.runtime<never>()
     const runSync = Runtime.runSync(runtime)
     const runFork = Runtime.runFork(runtime)
 
     /** Called from the socket's `open`: starts the call fiber. */
     const open = (connectionId: string, socket: RelaySocket): void => {
-      const inbox = Effect.runSync(Queue.unbounded<string>())
+      const inbox = runSync(Queue.unbounded<string>())
       inboxes.set(connectionId, inbox)
       runSync(
         FiberMap.run(
@@ -31,8 +32,14 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
           connectionId,
           sessions.run(socket, inbox, {
             shuttingDown: () => cutting,
-            onLive: (callId) => liveCalls.add(callId),
-            onGone: (callId) => liveCalls.delete(callId),
+            claim: (callId) => {
+              if (liveCalls.has(callId)) return false
+              liveCalls.set(callId, connectionId)
+              return true
+            },
+            onGone: (callId) => {
+              if (liveCalls.get(callId) === connectionId) liveCalls.delete(callId)
+            },
             onFinalised: summaries.enqueue
           }).pipe(
             Effect.ensuring(Effect.sync(() => inboxes.delete(connectionId)))
@@ -63,8 +70,10 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
         // The drain runs in a release step, which is uninterruptible: the wait must opt back in
         // to interruption or the timeout could never cut it.
         yield* FiberMap.awaitEmpty(fibers).pipe(Effect.interruptible, Effect.timeout(limit), Effect.ignore)
+        const cut = yield* FiberMap.size(fibers)
         cutting = true
         yield* FiberMap.clear(fibers)
+        return cut
       })
 
     const hasCall = (callId: string) => Effect.sync(() => liveCalls.has(callId))

@@ -30,6 +30,7 @@ export type EndReason = "caller_hangup" | "agent_hangup" | "transfer" | "error" 
 export type Outcome = "booked" | "transferred" | "message_taken" | "information_given" | "abandoned"
 
 const SETUP_TIMEOUT = Duration.seconds(10)
+const MAX_FAILED_TURNS = 2
 const SAY = {
   technicalIssue: "Excusez-moi, je rencontre un petit souci technique. Pouvez-vous répéter, s'il vous plaît ?",
   filler: "Un instant, s'il vous plaît. ",
@@ -38,6 +39,9 @@ const SAY = {
   noTransfer:
     "Personne ne peut prendre l'appel pour le moment. Je peux noter un message : quels sont votre nom et votre demande ?",
   goodbye: "Merci de votre appel, au revoir.",
+  keepsFailing: "Je suis désolée, je rencontre un problème technique et je ne peux pas vous aider correctement.",
+  goodbyeAfterFailure: "Merci de rappeler un peu plus tard. Au revoir.",
+  maintenance: "Excusez-moi, je dois interrompre notre échange pour une courte maintenance.",
   unknownCall: "Excusez-moi, je ne parviens pas à retrouver votre appel. Merci de rappeler dans un instant."
 } as const
 
@@ -80,6 +84,22 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           return
         }
         const [call, tenant] = found.value
+        // The handshake signature covers a fixed URL, so it proves little on its own: the session must also
+        // carry the call id we gave Twilio in <Parameter>, for a call that is still open and not already live.
+        const refusal = setup.value.customParameters["callId"] !== call.id
+          ? "call id parameter does not match"
+          : call.ended_at !== null
+          ? "call already ended"
+          : !(hooks.claim?.(call.id) ?? true)
+          ? "call already has a live session"
+          : null
+        if (refusal !== null) {
+          yield* metrics.error("relay")
+          yield* Effect.logWarning("relay session refused").pipe(
+            Effect.annotateLogs({ callSid: call.twilio_call_sid, reason: refusal })
+          )
+          return yield* socket.close(1008, "session refused")
+        }
         yield* Effect.scoped(conversation(socket, inbound, setup.value, call, tenant, hooks)).pipe(
           Effect.annotateLogs({ callSid: call.twilio_call_sid, tenantId: tenant.id })
         )
@@ -117,6 +137,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         /** Text lines of the latest reply, so a barge-in can cut them to what was heard. */
         let lastReply: Array<Line> = []
         let endReason: EndReason | null = null
+        /** Turns in a row that ended in an apology: the second one hands over instead. */
+        let failedTurns = 0
         const outcomes = new Set<Outcome>()
         const agentSpeaking = yield* SubscriptionRef.make(false)
 
@@ -176,7 +198,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             yield* send(end({ reason, callId }))
           })
 
-        const transfer = (via: "tool" | "dtmf", why: string) =>
+        const transfer = (via: "tool" | "dtmf" | "failure", why: string) =>
           tenant.config.transferNumber
             ? endSession("transfer", SAY.handoff, { via, reason: why })
             : Effect.gen(function*() {
@@ -199,13 +221,17 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               lastReply.push(...added)
             })
           })
+          let modelAnswered = false
           return Effect.gen(function*() {
             yield* addLines([{ role: "user", content: utterance, turn }])
             lastReply = []
-            const speak = (token: string) =>
+            let modelSpoke = false
+            /** Sends a token; the turn's latency is measured on the model's first one, never on a filler. */
+            const speak = (token: string, fromModel: boolean) =>
               Effect.gen(function*() {
-                if (!spokeThisTurn) {
-                  spokeThisTurn = true
+                spokeThisTurn = true
+                if (fromModel && !modelSpoke) {
+                  modelSpoke = true
                   const now = yield* Clock.currentTimeMillis
                   yield* metrics.turnLatency((now - promptAt) / 1000)
                   yield* event("turn_latency", { turn, ms: now - promptAt })
@@ -218,7 +244,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 Effect.zipRight(
                   Effect.forkScoped(
                     Effect.sleep(Duration.millis(config.fillerAfterMs)).pipe(
-                      Effect.zipRight(Effect.suspend(() => (spokeThisTurn ? Effect.void : speak(SAY.filler)))),
+                      Effect.zipRight(Effect.suspend(() => (spokeThisTurn ? Effect.void : speak(SAY.filler, false)))),
                       // Also around an uninterruptible tool: the filler timer itself must stay cancellable.
                       Effect.interruptible
                     )
@@ -253,7 +279,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                   for (const item of chunk.value) {
                     if (item._tag === "TextDelta") {
                       pending += item.text
-                      yield* speak(item.text)
+                      yield* speak(item.text, true)
                     } else if (item._tag === "ToolUse") {
                       toolUses.push(item)
                     }
@@ -266,6 +292,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               const startedAt = yield* Clock.currentTimeMillis
               const toolUses = yield* withFiller(streamRound(startedAt))
               yield* commitPending
+              modelAnswered = true
               if (toolUses.length === 0) {
                 yield* send(text("", true))
                 return
@@ -331,13 +358,25 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               Cause.isInterruptedOnly(cause)
                 ? Effect.interrupt
                 : Effect.gen(function*() {
-                  yield* metrics.error(Cause.failureOption(cause).pipe(Option.map(errorKind), Option.getOrElse(() => "other")))
+                  const failure = Cause.failureOption(cause)
+                  yield* metrics.error(Option.match(failure, { onNone: () => "other", onSome: errorKind }))
                   yield* Effect.logError("turn failed; apologising to the caller", cause)
-                  yield* event("error", { kind: "turn", message: Cause.pretty(cause).slice(0, 500) })
+                  // Owners read events: the error's kind and message, never a stack trace.
+                  yield* event("error", { kind: "turn", error: describeFailure(cause) })
+                  failedTurns++
+                  if (failedTurns >= MAX_FAILED_TURNS) {
+                    // Asking to repeat again would loop forever: hand over, or end politely.
+                    lastReply.push(...yield* addLines([{ role: "assistant", content: SAY.keepsFailing, turn: turnNumber }]))
+                    yield* send(text(SAY.keepsFailing + " ", false))
+                    return yield* tenant.config.transferNumber
+                      ? transfer("failure", "échecs techniques répétés")
+                      : endSession("hangup", SAY.goodbyeAfterFailure, { via: "failure" })
+                  }
                   lastReply.push(...yield* addLines([{ role: "assistant", content: SAY.technicalIssue, turn: turnNumber }]))
                   yield* say(SAY.technicalIssue)
                 })
-            )
+            ),
+            Effect.tap(() => Effect.sync(() => { if (modelAnswered) failedTurns = 0 }))
           )
         }
 
@@ -431,24 +470,38 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         yield* Effect.addFinalizer((exit) =>
           Effect.gen(function*() {
             yield* FiberHandle.clear(turns)
+            const reason: EndReason = endReason ??
+              (hooks.shuttingDown?.() ? "shutdown" : Exit.isFailure(exit) && !Exit.isInterrupted(exit) ? "error" : "caller_hangup")
+            if (reason === "shutdown") {
+              // Cut by a deploy at the drain limit: say so and hand over rather than go silent. The socket
+              // is still open (only this fiber is interrupted), and the connect action will dial or hang up.
+              const handOver = tenant.config.transferNumber !== undefined
+              yield* say(`${SAY.maintenance} ${handOver ? SAY.handoff : SAY.goodbyeAfterFailure}`)
+              yield* send(end({ reason: handOver ? "transfer" : "hangup", callId }))
+              if (handOver) outcomes.add("transferred")
+            }
             yield* Fiber.interrupt(journalFiber)
-            const reason: EndReason = endReason ?? (hooks.shuttingDown?.() ? "shutdown" : Exit.isFailure(exit) && !Exit.isInterrupted(exit) ? "error" : "caller_hangup")
+            // Every pending write is tried, one failure never stops the others nor the finalisation.
+            yield* Effect.forEach(yield* Queue.takeAll(journal), (pendingWrite) =>
+              pendingWrite.pipe(Effect.catchAllCause((cause) => Effect.logError("journal write failed at hang-up", cause))), {
+              discard: true
+            })
             const outcome = decideOutcome(outcomes)
-            yield* Effect.forEach(yield* Queue.takeAll(journal), (pendingWrite) => Effect.ignore(pendingWrite), { discard: true })
-            yield* calls.appendEvent(callId, "end", { reason, outcome })
-            const finalised = yield* calls.finalize(callId, { endReason: reason, outcome })
-            // The gauge always comes down; the outcome is counted by whoever finalised the call.
-            yield* finalised ? metrics.callEnded(outcome) : metrics.sessionClosed()
+            const finalised = yield* calls.finalize(callId, { endReason: reason, outcome }).pipe(
+              Effect.catchAllCause((cause) => Effect.as(Effect.logError("call finalisation failed", cause), false))
+            )
             if (finalised) {
+              yield* calls.appendEvent(callId, "end", { reason, outcome }).pipe(Effect.catchAllCause(() => Effect.void))
               yield* Effect.logInfo("call ended").pipe(Effect.annotateLogs({ reason, outcome }))
               if (hooks.onFinalised) yield* hooks.onFinalised(callId)
             }
+            // The gauge always comes down; the outcome is counted by whoever finalised the call.
+            yield* finalised ? metrics.callEnded(outcome) : metrics.sessionClosed()
           }).pipe(
             Effect.catchAllCause((cause) => Effect.logError("call finalisation failed", cause)),
             Effect.ensuring(Effect.sync(() => hooks.onGone?.(callId)))
           )
         )
-        hooks.onLive?.(callId)
 
         yield* event("setup", {
           sessionId: setup.sessionId,
@@ -482,8 +535,9 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
 export interface SessionHooks {
   /** True while the server drains for shutdown: calls cut then end with reason `shutdown`. */
   readonly shuttingDown?: () => boolean
-  /** The call has a live session (from setup until it is finalised). */
-  readonly onLive?: (callId: string) => void
+  /** Claims the call for this session; false when another session of this process already has it. */
+  readonly claim?: (callId: string) => boolean
+  /** The session let go of the call (after its finalisation). */
   readonly onGone?: (callId: string) => void
   /** Runs once, after the call row is finalised (the post-call summary starts here). */
   readonly onFinalised?: (callId: string) => Effect.Effect<void>
@@ -500,6 +554,20 @@ class FirstTokenTimeout {
   readonly _tag = "FirstTokenTimeout"
 }
 type TurnError = ClaudeError | ClaudeNotConfigured | FirstTokenTimeout
+
+/** A failure as owners may read it: its tag and message, no stack. */
+const describeFailure = (cause: Cause.Cause<unknown>): string =>
+  Option.match(Cause.failureOption(cause), {
+    onNone: () => (Cause.isDie(cause) ? "unexpected error" : "interrupted"),
+    onSome: (error) => {
+      if (typeof error === "object" && error !== null) {
+        const tag = "_tag" in error ? String(error._tag) : "Error"
+        const message = "message" in error && typeof error.message === "string" ? `: ${error.message}` : ""
+        return (tag + message).slice(0, 300)
+      }
+      return String(error).slice(0, 300)
+    }
+  })
 
 const errorKind = (error: unknown): string => {
   if (typeof error === "object" && error !== null && "_tag" in error) {

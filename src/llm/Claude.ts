@@ -1,6 +1,6 @@
 import Anthropic from "@anthropic-ai/sdk"
 import type { MessageParam, RawMessageStreamEvent, Tool } from "@anthropic-ai/sdk/resources/messages"
-import { Chunk, Data, Effect, Option, Redacted, Schedule, Stream } from "effect"
+import { Chunk, Data, Duration, Effect, ExecutionStrategy, Exit, Option, Redacted, Schedule, Scope, Stream } from "effect"
 import { AppConfig } from "../config.ts"
 import { Metrics } from "../observability/Metrics.ts"
 
@@ -12,6 +12,8 @@ export interface ClaudeRequest {
   readonly maxTokens?: number
   /** Overrides ANTHROPIC_MODEL (summaries use their own model); the fallback stays the same. */
   readonly model?: string
+  /** How long one attempt may stay silent before the fallback model is asked (default CLAUDE_ATTEMPT_TIMEOUT_MS). */
+  readonly attemptTimeoutMs?: number
 }
 
 /** What a turn reads back, already reassembled: text as it streams, each tool call whole. */
@@ -24,6 +26,8 @@ export class ClaudeError extends Data.TaggedError("ClaudeError")<{
   readonly status: number | undefined
   readonly transient: boolean
   readonly message: string
+  /** The model said nothing in time: retrying it would only wait again, the fallback may answer. */
+  readonly stalled?: boolean
 }> {}
 
 export class ClaudeNotConfigured extends Data.TaggedError("ClaudeNotConfigured")<{}> {}
@@ -48,7 +52,7 @@ export const claudeRetryPolicy = Schedule.exponential("200 millis").pipe(
   Schedule.jittered,
   Schedule.union(Schedule.spaced("2 seconds")),
   Schedule.intersect(Schedule.recurs(2)),
-  Schedule.whileInput((error: ClaudeError) => error.transient)
+  Schedule.whileInput((error: ClaudeError) => error.transient && error.stalled !== true)
 )
 
 /**
@@ -142,32 +146,53 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
         })
       )
 
-    /** Retried only until its first event: once words are spoken, a retry would repeat them. */
+    /**
+     * Retried only until its first event: once words are spoken, a retry would repeat them. Each attempt
+     * has its own scope, so a failed or silent one has its HTTP request aborted at once.
+     */
     const withRetries = (anthropic: Anthropic, model: string, request: ClaudeRequest) =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
-          const pull = yield* Stream.toPull(openStream(anthropic, model, request))
-          // Up to the first text or tool call nothing was said (message_start and ping fold to nothing),
-          // so an error among those events, such as an in-stream overloaded_error, is still retried.
-          const first = yield* Effect.mapError(
-            pull,
-            Option.getOrElse(() => new ClaudeError({ status: undefined, transient: true, message: "empty stream" }))
-          ).pipe(Effect.repeat({ until: Chunk.isNonEmpty }))
-          // A failure after words went out is final: neither a retry nor the fallback may repeat them.
-          const rest = Effect.mapError(pull, Option.map((error) => new ClaudeError({ ...error, transient: false })))
-          return Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(rest))
-        }).pipe(
-          Effect.retry(
-            claudeRetryPolicy.pipe(
-              Schedule.tapInput((error: ClaudeError) =>
-                Effect.zipRight(
-                  metrics.retry("claude"),
-                  Effect.logWarning("Claude failed, retrying").pipe(Effect.annotateLogs({ status: error.status, model }))
+          const streamScope = yield* Effect.scope
+          const attempt = Effect.gen(function*() {
+            const attemptScope = yield* Scope.fork(streamScope, ExecutionStrategy.sequential)
+            return yield* Effect.gen(function*() {
+              const pull = yield* Stream.toPull(openStream(anthropic, model, request))
+              // Up to the first text or tool call nothing was said (message_start and ping fold to nothing),
+              // so an error among those events, such as an in-stream overloaded_error, is still retried.
+              const first = yield* Effect.mapError(
+                pull,
+                Option.getOrElse(() => new ClaudeError({ status: undefined, transient: true, message: "empty stream" }))
+              ).pipe(
+                Effect.repeat({ until: Chunk.isNonEmpty }),
+                Effect.timeoutFail({
+                  duration: Duration.millis(request.attemptTimeoutMs ?? config.claudeAttemptTimeoutMs),
+                  onTimeout: () =>
+                    new ClaudeError({ status: undefined, transient: true, stalled: true, message: "no first event in time" })
+                })
+              )
+              return { first, pull }
+            }).pipe(
+              Scope.extend(attemptScope),
+              Effect.onError((cause) => Scope.close(attemptScope, Exit.failCause(cause)))
+            )
+          })
+          const { first, pull } = yield* attempt.pipe(
+            Effect.retry(
+              claudeRetryPolicy.pipe(
+                Schedule.tapInput((error: ClaudeError) =>
+                  Effect.zipRight(
+                    metrics.retry("claude"),
+                    Effect.logWarning("Claude failed, retrying").pipe(Effect.annotateLogs({ status: error.status, model }))
+                  )
                 )
               )
             )
           )
-        )
+          // A failure after words went out is final: neither a retry nor the fallback may repeat them.
+          const rest = Effect.mapError(pull, Option.map((error) => new ClaudeError({ ...error, transient: false })))
+          return Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(rest))
+        })
       )
 
     const stream = (request: ClaudeRequest): Stream.Stream<ClaudeEvent, ClaudeError | ClaudeNotConfigured> =>
@@ -181,7 +206,7 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
                 ? Stream.unwrap(
                   Effect.as(
                     Effect.logWarning("Claude primary model unavailable, using fallback").pipe(
-                      Effect.annotateLogs({ status: error.status, fallback: config.anthropicFallbackModel })
+                      Effect.annotateLogs({ status: error.status, stalled: error.stalled === true, fallback: config.anthropicFallbackModel })
                     ),
                     withRetries(anthropic, config.anthropicFallbackModel, request)
                   )

@@ -110,6 +110,8 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
           }
           : yield* claude.complete({
             model,
+            // Off the call's path: a long transcript may take its time to start.
+            attemptTimeoutMs: 30_000,
             system: SUMMARY_SYSTEM,
             maxTokens: 700,
             messages: [{

@@ -65,7 +65,10 @@ const WarmKnowledge = Layer.scopedDiscard(
     const tenants = yield* Tenants
     const knowledge = yield* Knowledge
     yield* Effect.forkScoped(
-      Effect.flatMap(tenants.ids, (ids) => Effect.forEach(ids, knowledge.warm, { discard: true })).pipe(
+      Effect.flatMap(tenants.ids, (ids) =>
+        Effect.forEach(ids, (id) =>
+          // Chunks whose embedding failed at ingestion get it now (a no-op without OPENAI_API_KEY).
+          Effect.zipRight(knowledge.warm(id), Effect.ignore(knowledge.backfillEmbeddings(id))), { discard: true })).pipe(
         Effect.catchAllCause((cause) => Effect.logWarning("knowledge warm-up failed", cause))
       )
     )

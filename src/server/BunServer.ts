@@ -26,6 +26,9 @@ interface SocketData {
 // Twilio keeps a silent call open for minutes (88 s seen); Bun's maximum idle timeout keeps it alive.
 const SOCKET_IDLE_TIMEOUT_SECONDS = 960
 const MAX_FRAME_BYTES = 64 * 1024
+// Twilio's webhooks are small forms; refuse anything larger before reading it.
+const MAX_REQUEST_BYTES = 256 * 1024
+const CONNECT_ACTION_GRACE = Duration.seconds(3)
 
 export class BunServer extends Effect.Service<BunServer>()("app/BunServer", {
   scoped: Effect.gen(function*() {
@@ -52,6 +55,7 @@ export class BunServer extends Effect.Service<BunServer>()("app/BunServer", {
         Bun.serve<SocketData, never>({
           port: config.port,
           hostname: "0.0.0.0",
+          maxRequestBodySize: MAX_REQUEST_BYTES,
           fetch: (request, bunServer) => {
             const url = new URL(request.url)
             if (url.pathname !== RELAY_PATH) return handleHttp(request)
@@ -80,7 +84,14 @@ export class BunServer extends Effect.Service<BunServer>()("app/BunServer", {
             maxPayloadLength: MAX_FRAME_BYTES,
             open: (ws: ServerWebSocket<SocketData>) => {
               registry.open(ws.data.connectionId, {
-                send: (frame) => Effect.sync(() => void ws.send(encodeOutbound(frame))),
+                send: (frame) =>
+                  Effect.suspend(() => {
+                    // 0: Bun dropped the frame (socket closing); -1: queued under backpressure, still sent.
+                    const status = ws.send(encodeOutbound(frame))
+                    return status === 0
+                      ? Effect.zipRight(metrics.error("relay"), Effect.logWarning("relay frame dropped by the socket"))
+                      : Effect.void
+                  }),
                 close: (code, reason) => Effect.sync(() => ws.close(code, reason))
               })
             },
@@ -96,7 +107,10 @@ export class BunServer extends Effect.Service<BunServer>()("app/BunServer", {
       (server) =>
         Effect.gen(function*() {
           yield* Effect.logInfo("shutting down: no new calls, draining live ones")
-          yield* registry.drain(Duration.millis(config.drainTimeoutMs))
+          const cut = yield* registry.drain(Duration.millis(config.drainTimeoutMs))
+          // Calls cut at the limit were handed over with an `end` frame: Twilio now posts the connect
+          // action (about a second later), which must still find us listening to answer <Dial>.
+          if (cut > 0) yield* Effect.sleep(CONNECT_ACTION_GRACE)
           yield* Effect.promise(() => server.stop(true))
           yield* Effect.logInfo("server stopped")
         })

@@ -78,8 +78,10 @@ const voice = withSignedForm("voice", (form) =>
     const forwardedFrom = form.ForwardedFrom && form.ForwardedFrom !== "" ? form.ForwardedFrom : null
     if (!registry.isAccepting()) return twiml(sayThenHangupTwiml("Nous ne pouvons pas prendre votre appel pour le moment. Merci de rappeler dans quelques minutes."))
     if (callSid === "") return HttpServerResponse.text("CallSid missing", { status: 400 })
-    let tenant = yield* tenants.byNumber(to)
-    if (Option.isNone(tenant) && forwardedFrom) tenant = yield* tenants.byNumber(forwardedFrom)
+    // A business forwarding its own line to us is known by ForwardedFrom: it wins over the number
+    // Twilio received the call on, which may be shared (the demo number, for one).
+    let tenant = forwardedFrom ? yield* tenants.byNumber(forwardedFrom) : Option.none()
+    if (Option.isNone(tenant)) tenant = yield* tenants.byNumber(to)
     if (Option.isNone(tenant)) {
       yield* Effect.logWarning("call to a number no tenant owns").pipe(Effect.annotateLogs({ callSid }))
       return twiml(unknownNumberTwiml())
@@ -119,7 +121,12 @@ const connectAction = withSignedForm("connect_action", (form) =>
       return twiml(dialTwiml({ transferNumber: transferNumber.value, publicUrl: config.publicUrl }))
     }
     if (sessionStatus === "failed" && callLive) {
-      // Our socket dropped while the caller is still there: never leave them in silence.
+      // Our socket dropped while the caller is still there: never leave them in silence. The session
+      // recorded a hang-up when its socket closed; the owner should see what really happened.
+      yield* calls.reviseEnd(call.value.id, {
+        endReason: "socket_failed",
+        outcome: Option.isSome(transferNumber) ? "transferred" : "abandoned"
+      })
       return twiml(
         Option.match(transferNumber, {
           onNone: () => sayThenHangupTwiml("Excusez-moi, un problème technique interrompt notre échange. Merci de rappeler dans un instant."),

@@ -150,8 +150,14 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       return rows.length > 0
     }, Effect.orDie)
 
-    const setOutcome = Effect.fn("CallsRepo.setOutcome")(function*(callId: string, outcome: string) {
-      yield* sql`UPDATE calls SET outcome = ${outcome} WHERE id = ${callId}`
+    /** Corrects how a finalised call ended, when a later webhook tells more (a dropped socket then a transfer). */
+    const reviseEnd = Effect.fn("CallsRepo.reviseEnd")(function*(
+      callId: string,
+      input: { readonly endReason: string; readonly outcome: string }
+    ) {
+      const now = yield* nowIso
+      yield* sql`UPDATE calls SET end_reason = ${input.endReason}, outcome = ${input.outcome},
+        ended_at = COALESCE(ended_at, ${now}) WHERE id = ${callId}`
     }, Effect.orDie)
 
     /**
@@ -187,7 +193,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       markInterrupted,
       appendEvent,
       finalize,
-      setOutcome,
+      reviseEnd,
       applyStatus,
       unfinished
     } as const

@@ -1,6 +1,6 @@
 import { Migrator, SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-bun"
-import { Config, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -74,5 +74,3 @@ export const sqliteLayer = (filename: string) => {
   )
   return prepare.pipe(Layer.provideMerge(client))
 }
-
-export const DatabaseUrl = Config.string("DATABASE_URL").pipe(Config.withDefault("./data/coccinelle.db"))

@@ -84,7 +84,10 @@ export class Tenants extends Effect.Service<Tenants>()("app/Tenants", {
         }`
         yield* claimNumbers(id, config.phoneNumbers)
       })).pipe(Effect.catchTag("SqlError", Effect.die))
-      const indexed = yield* knowledge.replaceAll(id, config.knowledge)
+      // The key is shown only once: if indexing fails, the tenant is removed so a retry can start clean.
+      const indexed = yield* knowledge.replaceAll(id, config.knowledge).pipe(
+        Effect.onError(() => Effect.orDie(sql`DELETE FROM tenants WHERE id = ${id}`))
+      )
       return { tenant: { id, config } satisfies Tenant, apiKey, indexed }
     })
 

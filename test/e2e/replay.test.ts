@@ -71,11 +71,17 @@ interface Expectation {
   readonly endReason: string
   /** Twilio error frames in the recording, recorded as relay_error events. */
   readonly relayErrors?: number
+  /**
+   * A later session on a call whose first session is over is refused: we never answer the connect action
+   * with a new <Connect>, so such a socket can only be a replay, and it must not reopen the call.
+   */
+  readonly laterSessionsRefused?: boolean
 }
 const EXPECTED: Record<string, Expectation> = {
   "greeting-dtmf": { endFrame: "hangup", endReason: "agent_hangup" },
   "preempt-marked": { endFrame: "transfer", endReason: "transfer" },
-  "malformed-frames": { endReason: "caller_hangup", relayErrors: 10 }
+  "malformed-frames": { endReason: "caller_hangup", relayErrors: 10 },
+  "end-then-reconnect": { endReason: "caller_hangup", laterSessionsRefused: true }
 }
 
 let sidCounter = 0
@@ -95,6 +101,13 @@ const replay = async (name: string) => {
 
   for (const [s, frames] of sessions.entries()) {
     const ws = await RelayClient.connect(app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
+    if (s > 0 && expected.laterSessionsRefused) {
+      const setup = frames.find((frame) => frame.type === "setup")!
+      ws.send({ ...setup, callSid, to: BUSINESS_NUMBER, customParameters: params })
+      expect((await ws.closed).code).toBe(1008)
+      expect(ws.frames).toEqual([])
+      continue
+    }
     try {
       for (const frame of frames) {
         if (frame.type === "setup") {
@@ -140,14 +153,14 @@ const replay = async (name: string) => {
   expect(row[0]!.end_reason).toBe(expected.endReason)
   const events = await eventually(
     () => query((sql) => sql<{ type: string; data: string }>`SELECT type, data FROM call_events WHERE call_id = ${callId} ORDER BY id`),
-    (rows) => rows.filter((e) => e.type === "end").length === sessions.length,
-    `${name}: one end event per session`
+    (rows) => rows.filter((e) => e.type === "end").length === 1,
+    `${name}: one end event`
   )
   // Every frame Twilio really sends decoded: nothing was recorded as malformed, no turn failed.
   expect(events.filter((e) => e.type === "malformed_frame")).toEqual([])
   expect(events.filter((e) => e.type === "error")).toEqual([])
   expect(events.filter((e) => e.type === "relay_error")).toHaveLength(expected.relayErrors ?? 0)
-  expect(events.filter((e) => e.type === "setup")).toHaveLength(sessions.length)
+  expect(events.filter((e) => e.type === "setup")).toHaveLength(expected.laterSessionsRefused ? 1 : sessions.length)
   return { callId, replies, repeats, events, endFrame }
 }
 

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
-import { find, findAll, parametersOf, parseTwiml, RelayClient, RelayHandshakeError, signedPost, voiceForm } from "../support/twilioClient.ts"
+import { actionForm, find, findAll, parametersOf, parseTwiml, RelayClient, RelayHandshakeError, signedPost, voiceForm } from "../support/twilioClient.ts"
 
 /**
  * Graceful shutdown through the real server (`app.stop()` disposes the runtime: the server's release drains,
@@ -146,9 +146,10 @@ describe("graceful shutdown", () => {
 
   // The drain runs in a scope finaliser (uninterruptible): its wait must opt back in to interruption for the
   // limit to fire, and a cancelled Claude stream must abort at once, or the cut would wait for Claude.
-  test("a call still streaming at the drain limit is ended there: socket closed, row finalised with reason shutdown", async () => {
+  test("a call still live at the drain limit is told, handed over, and finalised with reason shutdown", async () => {
     const databaseUrl = join(dir, "limit.db")
     const drainMs = 1200
+    const graceMs = 3000
     const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: String(drainMs) })
     const callSid = newSid()
     const ws = await liveCall(app, callSid, true)
@@ -157,7 +158,20 @@ describe("graceful shutdown", () => {
     let stoppedInTime: "done" | "timeout" = "timeout"
     try {
       await waitUntil(() => draining(app), "/health to answer 503")
-      stoppedInTime = await within(stopping, drainMs + 2000)
+      // The caller is not left in silence: a sentence, then the session ends with a handoff…
+      const ended = await ws.waitFor((frame) => frame.type === "end", drainMs + 2000)
+      expect(JSON.parse(String(ended.handoffData)).reason).toBe("transfer")
+      const said = ws.frames.filter((frame) => frame.type === "text").map((frame) => String(frame.token)).join("")
+      expect(said).toContain("maintenance")
+      // …and the connect action Twilio then posts still finds the server, which dials the business.
+      const action = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/connect-action", actionForm({
+        callSid,
+        sessionStatus: "ended",
+        handoffData: String(ended.handoffData),
+        callStatus: "in-progress"
+      }), AUTH_TOKEN)
+      expect(find(parseTwiml(action.text), "Dial")).toBeDefined()
+      stoppedInTime = await within(stopping, drainMs + graceMs + 2000)
       expect(stoppedInTime).toBe("done")
     } finally {
       // Never leave a server behind: if the drain did not end the call, the caller does.
@@ -166,12 +180,12 @@ describe("graceful shutdown", () => {
     }
     const elapsed = Date.now() - startedAt
     expect(elapsed).toBeGreaterThanOrEqual(drainMs - 100)
-    expect(elapsed).toBeLessThan(drainMs + 2000)
+    expect(elapsed).toBeLessThan(drainMs + graceMs + 2000)
     expect((await within(ws.closed, 1000))).toBe("done")
     const { call, ends } = readCall(databaseUrl, callSid)
     expect(call!.ended_at).not.toBeNull()
     expect(call!.end_reason).toBe("shutdown")
-    expect(ends).toEqual([{ reason: "shutdown", outcome: "abandoned" }])
+    expect(ends).toEqual([{ reason: "shutdown", outcome: "transferred" }])
   }, 20_000)
 
   // Only calls cut at the drain limit are `shutdown`; a caller hanging up during the drain is still a hang-up.
