@@ -10,6 +10,10 @@
 -- SQLite-specific: RAISE() in triggers and GLOB checks. The planned Postgres backend expresses the same
 -- guarantee with an exclusion constraint: EXCLUDE USING gist (tenant_id WITH =, tstzrange(starts_at, ends_at) WITH &&)
 -- WHERE (status = 'booked').
+--
+-- A change of time during the call (same call, client and service, another time) is a move made by the
+-- application: the old row is cancelled and the new one inserted in one transaction (appointments_call
+-- finds what the call already holds).
 
 CREATE TABLE appointments (
   id               TEXT PRIMARY KEY,

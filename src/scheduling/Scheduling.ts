@@ -84,6 +84,12 @@ export type CheckAvailabilityResult =
 
 export type BookingRefusalReason = "closed_weekday" | "closed_exceptionally" | "outside_hours" | "past_time" | "too_soon"
 
+/** A local date and time in the tenant's zone. */
+export interface LocalDateTime {
+  readonly date: string
+  readonly time: string
+}
+
 export type BookAppointmentResult =
   | {
     readonly status: "booked"
@@ -105,6 +111,29 @@ export type BookAppointmentResult =
     readonly message: string
   }
   | {
+    /**
+     * This call had already booked this service for this client at another time: that appointment was
+     * cancelled and this one booked, in one transaction. Nothing else of the caller's is left behind.
+     */
+    readonly status: "rescheduled"
+    readonly appointmentId: string
+    /** UTC instants, ISO-8601. */
+    readonly startsAt: string
+    readonly endsAt: string
+    /** Local date and time in `timeZone`. */
+    readonly date: string
+    readonly time: string
+    readonly dayLabel: string
+    readonly timeZone: string
+    readonly service: ServiceInfo
+    readonly clientName: string
+    readonly clientPhone: string
+    /** Where the appointment was before the move (now cancelled). */
+    readonly previous: LocalDateTime
+    /** The confirmation to read back to the caller. */
+    readonly message: string
+  }
+  | {
     readonly status: "slot_taken"
     readonly date: string
     readonly time: string
@@ -115,6 +144,8 @@ export type BookAppointmentResult =
     readonly alternatives: ReadonlyArray<string>
     /** Next days with free slots, when the day has none left. */
     readonly suggestions: ReadonlyArray<DaySuggestion>
+    /** When this was an attempt to move the client's appointment: the one still booked, unchanged. */
+    readonly keptAppointment?: LocalDateTime
     readonly message: string
   }
   | {
@@ -127,6 +158,8 @@ export type BookAppointmentResult =
     readonly service: ServiceInfo
     readonly alternatives: ReadonlyArray<string>
     readonly suggestions: ReadonlyArray<DaySuggestion>
+    /** When this was an attempt to move the client's appointment: the one still booked, unchanged. */
+    readonly keptAppointment?: LocalDateTime
     readonly message: string
   }
   | SchedulingErrorResult
@@ -232,6 +265,22 @@ const serviceInfo = (service: Service): ServiceInfo => ({
 
 const slugOf = (text: string): string =>
   text.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "")
+
+/**
+ * A client's name compared as a person, not as a spelling: case, accents, ligatures, punctuation and spacing
+ * folded ("Hélène  Lefèvre-Dupont" = "helene lefevre dupont"). Letters of every script are kept, so two
+ * names written in a non-Latin script never fold to the same empty key.
+ */
+export const clientNameKey = (name: string): string =>
+  name
+    .normalize("NFKD")
+    .replace(/\p{M}/gu, "")
+    .toLowerCase()
+    .replace(/œ/g, "oe")
+    .replace(/æ/g, "ae")
+    .replace(/ß/g, "ss")
+    .replace(/[^\p{L}\p{N}]+/gu, " ")
+    .trim()
 
 /** The exact type first, then a forgiving match on the type or the name ("Coupe femme", "coupe_femme"). */
 const findService = (config: TenantConfig, requested: string): Option.Option<Service> => {
@@ -350,31 +399,52 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
 
     // -- repository (SqlError is a defect here, except the constraint violations translated in `insert`) --
 
-    /** Booked intervals of a tenant overlapping [fromMs, toMs). */
-    const busyBetween = (tenantId: string, fromMs: number, toMs: number) =>
-      sql<{ starts_at: string; ends_at: string }>`
-        SELECT starts_at, ends_at FROM appointments
+    /**
+     * Booked intervals of a tenant overlapping [fromMs, toMs), leaving out `except` (the appointment being
+     * moved: its own time is free for its move).
+     */
+    const busyBetween = (tenantId: string, fromMs: number, toMs: number, except: string | null) =>
+      sql<{ id: string; starts_at: string; ends_at: string }>`
+        SELECT id, starts_at, ends_at FROM appointments
         WHERE tenant_id = ${tenantId} AND status = 'booked'
           AND starts_at >= ${isoOf(fromMs - MAX_APPOINTMENT_MS)} AND starts_at < ${isoOf(toMs)}
           AND ends_at > ${isoOf(fromMs)}
         ORDER BY starts_at`.pipe(
         Effect.map((rows): Array<BusyInterval> =>
-          rows.map((r) => ({ startMs: msOf(r.starts_at), endMs: msOf(r.ends_at) }))
+          rows.filter((r) => r.id !== except).map((r) => ({ startMs: msOf(r.starts_at), endMs: msOf(r.ends_at) }))
         ),
         Effect.orDie
       )
 
-    const busyOnDays = (tenant: Tenant, firstDate: string, lastDate: string) =>
+    const busyOnDays = (tenant: Tenant, firstDate: string, lastDate: string, except: string | null) =>
       busyBetween(
         tenant.id,
         startOfLocalDay(firstDate, tenant.config.timezone),
-        startOfLocalDay(addDays(lastDate, 1), tenant.config.timezone)
+        startOfLocalDay(addDays(lastDate, 1), tenant.config.timezone),
+        except
       )
 
     const findByIdempotencyKey = (key: string) =>
       sql<AppointmentRow>`
         SELECT * FROM appointments WHERE idempotency_key = ${key} AND status = 'booked'`.pipe(
         Effect.map((rows) => Option.fromNullable(rows[0])),
+        Effect.orDie
+      )
+
+    /**
+     * The appointment this call already holds for this client and service, if any: same call, same service,
+     * same normalised phone and the same name as a person (`clientNameKey`). The latest one if a race left two.
+     */
+    const findHeldByCall = (tenantId: string, callId: string, serviceType: string, clientPhone: string, clientName: string) =>
+      sql<AppointmentRow>`
+        SELECT * FROM appointments
+        WHERE call_id = ${callId} AND tenant_id = ${tenantId} AND status = 'booked'
+          AND service_type = ${serviceType} AND client_phone = ${clientPhone}
+        ORDER BY created_at DESC, rowid DESC`.pipe(
+        Effect.map((rows) => {
+          const key = clientNameKey(clientName)
+          return Option.fromNullable(rows.find((r) => clientNameKey(r.client_name) === key))
+        }),
         Effect.orDie
       )
 
@@ -396,13 +466,23 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
      * Re-checks the slot and inserts, in one transaction. The triggers and the unique index are the final
      * guard (another process, or a check that raced): their refusal becomes `SlotTaken`.
      * Answers the existing row when the same idempotency key is already booked.
+     *
+     * With `replacing`, the move of an appointment: the old one is cancelled in the same transaction, before
+     * the check (so the new time may overlap the old one), and comes back untouched when the new slot is
+     * refused. `replaced` is the old row as cancelled, none when it was no longer booked (cancelled meanwhile).
      */
-    const insert = (row: NewAppointment) =>
+    const insert = (row: NewAppointment, replacing: string | null) =>
       Effect.gen(function*() {
         if (row.idempotencyKey !== null) {
           const existing = yield* findByIdempotencyKey(row.idempotencyKey)
-          if (Option.isSome(existing)) return { row: existing.value, created: false }
+          if (Option.isSome(existing)) {
+            return { row: existing.value, created: false, replaced: Option.none<AppointmentRow>() }
+          }
         }
+        const replaced = replacing === null ? [] : yield* sql<AppointmentRow>`
+          UPDATE appointments SET status = 'cancelled', cancelled_at = ${row.createdAt}
+          WHERE id = ${replacing} AND tenant_id = ${row.tenantId} AND status = 'booked'
+          RETURNING *`
         const conflicts = yield* sql`
           SELECT id FROM appointments
           WHERE tenant_id = ${row.tenantId} AND status = 'booked'
@@ -421,7 +501,7 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
             ${row.service.type}, ${row.service.name}, ${row.clientName}, ${row.clientPhone},
             ${row.startsAt}, ${row.endsAt}, ${row.timeZone}, 'booked', ${row.idempotencyKey}, ${row.createdAt}, NULL)
           RETURNING *`
-        return { row: inserted[0]!, created: true }
+        return { row: inserted[0]!, created: true, replaced: Option.fromNullable(replaced[0]) }
       }).pipe(
         sql.withTransaction,
         Effect.catchTag("SqlError", (error) => {
@@ -433,7 +513,8 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
               return findByIdempotencyKey(row.idempotencyKey ?? "").pipe(
                 Effect.flatMap(Option.match({
                   onNone: () => Effect.die(error),
-                  onSome: (existing) => Effect.succeed({ row: existing, created: false })
+                  onSome: (existing) =>
+                    Effect.succeed({ row: existing, created: false, replaced: Option.none<AppointmentRow>() })
                 }))
               )
             default:
@@ -512,8 +593,9 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
     const isError = (value: DayContext | SchedulingErrorResult): value is SchedulingErrorResult =>
       "status" in value && value.status === "error"
 
-    const daySlots = (tenant: Tenant, day: DayContext) =>
-      Effect.map(busyOnDays(tenant, day.date, day.date), (busy) =>
+    /** Free slots of the day; `except` is an appointment being moved, whose time counts as free. */
+    const daySlots = (tenant: Tenant, day: DayContext, except: string | null = null) =>
+      Effect.map(busyOnDays(tenant, day.date, day.date, except), (busy) =>
         freeSlots({
           config: tenant.config,
           date: day.date,
@@ -523,7 +605,7 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
         }))
 
     /** The next open days with free slots after `day`, reading the bookings a week at a time up to the horizon. */
-    const suggestAfter = (tenant: Tenant, day: DayContext) =>
+    const suggestAfter = (tenant: Tenant, day: DayContext, except: string | null = null) =>
       Effect.gen(function*() {
         const found: Array<DaySuggestion> = []
         let after = day.date
@@ -531,7 +613,7 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
           const windowEnd = addDays(after, SUGGESTION_WINDOW_DAYS) < day.lastBookableDate
             ? addDays(after, SUGGESTION_WINDOW_DAYS)
             : day.lastBookableDate
-          const busy = yield* busyOnDays(tenant, addDays(after, 1), windowEnd)
+          const busy = yield* busyOnDays(tenant, addDays(after, 1), windowEnd, except)
           const days = nextOpenDays({
             config: tenant.config,
             after,
@@ -668,14 +750,56 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
           if (Option.isSome(existing)) return bookedResult(existing.value, true)
         }
 
+        // This call already booked this service for this client at another time: the caller changed their
+        // mind (« finalement plutôt 10 h »), so this request moves that appointment instead of adding one.
+        // Its own time counts as free for the move (9 h 00 → 9 h 15 overlaps itself, not someone else).
+        const held = context.callId === null
+          ? Option.none<AppointmentRow>()
+          : yield* findHeldByCall(tenant.id, context.callId, day.service.type, clientPhone, clientName)
+        const heldId = Option.isSome(held) ? held.value.id : null
+        const kept = Option.map(held, (row): LocalDateTime => {
+          const appointment = toAppointment(row)
+          return { date: appointment.date, time: appointment.time }
+        })
+        const keptSentence = Option.match(kept, {
+          onNone: () => "",
+          onSome: (k) =>
+            `Le rendez-vous déjà pris du ${dayLabel(k.date, day.today)} à ${spokenTime(k.time)} est conservé tel quel. `
+        })
+        const keptField = Option.match(kept, { onNone: () => ({}), onSome: (k) => ({ keptAppointment: k }) })
+
+        const rescheduledResult = (row: AppointmentRow, previousRow: AppointmentRow): BookAppointmentResult => {
+          const appointment = toAppointment(row)
+          const previous = toAppointment(previousRow)
+          return {
+            status: "rescheduled",
+            appointmentId: appointment.id,
+            startsAt: appointment.startsAt,
+            endsAt: appointment.endsAt,
+            date: appointment.date,
+            time: appointment.time,
+            dayLabel: dayLabel(appointment.date, day.today),
+            timeZone: appointment.timeZone,
+            service,
+            clientName: appointment.clientName,
+            clientPhone: appointment.clientPhone,
+            previous: { date: previous.date, time: previous.time },
+            message: `C'est noté : votre rendez-vous ${lowerFirst(appointment.serviceName)} est déplacé du ${
+              dayLabel(previous.date, day.today)
+            } à ${spokenTime(previous.time)} au ${dayLabel(appointment.date, day.today)} à ${
+              spokenTime(appointment.time)
+            }, au nom de ${appointment.clientName}.`
+          }
+        }
+
         const status = dayStatus(config, day.date)
-        const slots = status === "open" ? yield* daySlots(tenant, day) : []
+        const slots = status === "open" ? yield* daySlots(tenant, day, heldId) : []
         const slot = slots.find((s) => s.time === time)
 
         const slotTaken = (freeNow: ReadonlyArray<Slot>) =>
           Effect.gen(function*() {
             const alternatives = nearestTimes(freeNow, requestedMinutes.value)
-            const suggestions = alternatives.length === 0 ? yield* suggestAfter(tenant, day) : []
+            const suggestions = alternatives.length === 0 ? yield* suggestAfter(tenant, day, heldId) : []
             return {
               status: "slot_taken",
               date: day.date,
@@ -685,7 +809,8 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
               service,
               alternatives,
               suggestions,
-              message: `Le créneau de ${spokenTime(time)} le ${label} n'est plus libre. ${
+              ...keptField,
+              message: `Le créneau de ${spokenTime(time)} le ${label} n'est plus libre. ${keptSentence}${
                 alternatives.length > 0
                   ? `Créneaux encore libres ce jour-là pour ${serviceLabel} : ${
                     frenchList(alternatives.map(spokenTime))
@@ -709,7 +834,7 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
             ? "past_time"
             : "too_soon"
           const alternatives = nearestTimes(slots, requestedMinutes.value)
-          const suggestions = alternatives.length === 0 ? yield* suggestAfter(tenant, day) : []
+          const suggestions = alternatives.length === 0 ? yield* suggestAfter(tenant, day, heldId) : []
           const why = reason === "closed_weekday"
             ? `L'établissement est fermé le ${label}.`
             : reason === "closed_exceptionally"
@@ -729,13 +854,17 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
             service,
             alternatives,
             suggestions,
-            message: `${why} ${
+            ...keptField,
+            message: `${why} ${keptSentence}${
               alternatives.length > 0
                 ? `Horaires libres ce jour-là : ${frenchList(alternatives.map(spokenTime))}. Proposez-en un au client.`
                 : suggestionsSentence(suggestions, day.today, config.booking.horizonDays)
             }`
           } satisfies BookAppointmentResult as BookAppointmentResult
         }
+
+        // Defensive: the held appointment already is at this time (the idempotency key answers this case).
+        if (Option.isSome(held) && held.value.starts_at === isoOf(slot.startMs)) return bookedResult(held.value, true)
 
         const outcome = yield* insert({
           id: crypto.randomUUID(),
@@ -749,16 +878,20 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
           timeZone: config.timezone,
           idempotencyKey,
           createdAt: isoOf(day.nowMs)
-        }).pipe(
+        }, heldId).pipe(
           Effect.map((inserted) => Option.some(inserted)),
           Effect.catchTag("SlotTaken", () => Effect.succeed(Option.none()))
         )
         if (Option.isNone(outcome)) {
           yield* Effect.annotateCurrentSpan({ tenantId: tenant.id, outcome: "slot_taken" })
-          return yield* slotTaken(yield* daySlots(tenant, day))
+          return yield* slotTaken(yield* daySlots(tenant, day, heldId))
         }
-        yield* Effect.annotateCurrentSpan({ tenantId: tenant.id, outcome: outcome.value.created ? "booked" : "repeat" })
-        return bookedResult(outcome.value.row, !outcome.value.created)
+        const { created, replaced, row } = outcome.value
+        yield* Effect.annotateCurrentSpan({
+          tenantId: tenant.id,
+          outcome: Option.isSome(replaced) ? "rescheduled" : created ? "booked" : "repeat"
+        })
+        return Option.isSome(replaced) ? rescheduledResult(row, replaced.value) : bookedResult(row, !created)
       }
     )
 

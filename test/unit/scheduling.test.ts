@@ -507,6 +507,222 @@ describe("book", () => {
   })
 })
 
+describe("book again in the same call: a change of time moves the appointment", () => {
+  const rowsOf = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ id: string; call_id: string | null; client_name: string; starts_at: string; status: string; cancelled_at: string | null }>`
+      SELECT id, call_id, client_name, starts_at, status, cancelled_at FROM appointments ORDER BY created_at, rowid`)
+
+  test("« finalement plutôt 10 h »: the 9 h appointment is cancelled, its slot free again, 10 h booked, one read-back", async () => {
+    const outcome = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const context = yield* inCall("call-1")
+      const first = yield* scheduling.book(tenant, context, booking("09:00"))
+      if (first.status !== "booked") return yield* Effect.die(first)
+      yield* TestClock.adjust("2 minutes")
+      // The model repeats the name as it heard it this time.
+      const moved = yield* scheduling.book(tenant, context, booking("10:00", "marie dupont"))
+      const availability = yield* scheduling.checkAvailability(tenant, { date: TUESDAY, service_type: "coupe-femme" })
+      return { first, moved, availability, rows: yield* rowsOf }
+    }))
+    expect(outcome.moved).toMatchObject({
+      status: "rescheduled",
+      startsAt: "2026-12-01T09:00:00.000Z",
+      endsAt: "2026-12-01T09:45:00.000Z",
+      date: TUESDAY,
+      time: "10:00",
+      dayLabel: "mardi 1 décembre",
+      timeZone: "Europe/Paris",
+      service: { type: "coupe-femme", name: "Coupe femme", durationMinutes: 45 },
+      clientName: "marie dupont",
+      clientPhone: "+33612345678",
+      previous: { date: TUESDAY, time: "09:00" }
+    })
+    expect(outcome.moved.message).toBe(
+      "C'est noté : votre rendez-vous coupe femme est déplacé du mardi 1 décembre à 9 h 00 au mardi 1 décembre à 10 h 00, au nom de marie dupont."
+    )
+    // The call's outcome is noted from `appointmentId` in the result (CallSession): it must be there.
+    expect("appointmentId" in outcome.moved).toBe(true)
+    const newId = outcome.moved.status === "rescheduled" ? outcome.moved.appointmentId : ""
+    expect(newId).not.toBe(outcome.first.status === "booked" ? outcome.first.appointmentId : "")
+    expect(outcome.rows).toEqual([
+      {
+        id: outcome.first.status === "booked" ? outcome.first.appointmentId : "",
+        call_id: "call-1",
+        client_name: "Marie Dupont",
+        starts_at: "2026-12-01T08:00:00.000Z",
+        status: "cancelled",
+        cancelled_at: "2026-11-20T10:02:00.000Z"
+      },
+      {
+        id: newId,
+        call_id: "call-1",
+        client_name: "marie dupont",
+        starts_at: "2026-12-01T09:00:00.000Z",
+        status: "booked",
+        cancelled_at: null
+      }
+    ])
+    expect(outcome.availability.status === "available" && outcome.availability.times).toContain("09:00")
+    expect(outcome.availability.status === "available" && outcome.availability.times).not.toContain("10:00")
+  })
+
+  test("the move may overlap the appointment it replaces, and follows the client to another day", async () => {
+    const [later, nextDay, rows] = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const context = yield* inCall("call-1")
+      yield* scheduling.book(tenant, context, booking("09:00", "Hélène Lefèvre-Durand"))
+      // 09:15–10:00 overlaps 09:00–09:45, which is the client's own: free for the move.
+      const later = yield* scheduling.book(tenant, context, booking("09:15", "HELENE  LEFEVRE DURAND"))
+      const nextDay = yield* scheduling.book(tenant, context, booking("14:00", "Helene Lefevre-Durand", "coupe-femme", "2026-12-02"))
+      return [later, nextDay, yield* rowsOf] as const
+    }))
+    expect(later).toMatchObject({ status: "rescheduled", time: "09:15", previous: { date: TUESDAY, time: "09:00" } })
+    expect(nextDay).toMatchObject({ status: "rescheduled", date: "2026-12-02", time: "14:00", previous: { date: TUESDAY, time: "09:15" } })
+    expect(nextDay.message).toContain("déplacé du mardi 1 décembre à 9 h 15 au mercredi 2 décembre à 14 h 00")
+    expect(rows.map((r) => r.status)).toEqual(["cancelled", "cancelled", "booked"])
+  })
+
+  test("moving onto a taken slot keeps the old appointment booked and answers slot taken with alternatives", async () => {
+    const outcome = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const alice = yield* inCall("call-alice", "+33611111111")
+      yield* scheduling.book(tenant, alice, booking("10:00", "Alice Martin"))
+      const context = yield* inCall("call-1")
+      const first = yield* scheduling.book(tenant, context, booking("09:00"))
+      const taken = yield* scheduling.book(tenant, context, booking("10:15"))
+      const closed = yield* scheduling.book(tenant, context, booking("10:00", "Marie Dupont", "coupe-femme", "2026-12-25"))
+      return { first, taken, closed, rows: yield* rowsOf }
+    }))
+    expect(outcome.taken).toMatchObject({ status: "slot_taken", time: "10:15", keptAppointment: { date: TUESDAY, time: "09:00" } })
+    if (outcome.taken.status !== "slot_taken") return
+    // Alice's 10:00–10:45 blocks 09:30 to 10:30; Marie's own 09:00 does not count against her move.
+    expect(outcome.taken.alternatives).toEqual(["09:00", "09:15", "10:45", "11:00", "11:15", "14:00"])
+    expect(outcome.taken.message).toContain("Le rendez-vous déjà pris du mardi 1 décembre à 9 h 00 est conservé tel quel.")
+    expect(outcome.closed).toMatchObject({
+      status: "unavailable",
+      reason: "closed_exceptionally",
+      keptAppointment: { date: TUESDAY, time: "09:00" }
+    })
+    expect(outcome.rows.map((r) => [r.client_name, r.starts_at, r.status])).toEqual([
+      ["Alice Martin", "2026-12-01T09:00:00.000Z", "booked"],
+      ["Marie Dupont", "2026-12-01T08:00:00.000Z", "booked"]
+    ])
+  })
+
+  test("when only the database sees the conflict, the move is rolled back whole: the old appointment stays booked", async () => {
+    const outcome = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const sql = yield* SqlClient.SqlClient
+      const context = yield* inCall("call-1")
+      const first = yield* scheduling.book(tenant, context, booking("14:00", "Marie Dupont", "coupe-femme", "2026-12-02"))
+      // A row the windowed queries do not look at (it starts two days earlier): only the trigger sees it,
+      // inside the transaction, after the old appointment has been cancelled there.
+      yield* sql`INSERT INTO appointments (id, tenant_id, service_type, service_name, client_name, client_phone,
+          starts_at, ends_at, time_zone, status, created_at)
+        VALUES ('blocker', 't1', 'stage', 'Stage', 'Équipe', '+33600000000',
+          '2026-11-29T12:00:00.000Z', '2026-12-02T12:00:00.000Z', 'Europe/Paris', 'booked', ${NOW})`
+      const moved = yield* scheduling.book(tenant, context, booking("14:00"))
+      return { first, moved, rows: yield* rowsOf }
+    }))
+    expect(outcome.moved).toMatchObject({ status: "slot_taken", keptAppointment: { date: "2026-12-02", time: "14:00" } })
+    expect(outcome.rows.filter((r) => r.client_name === "Marie Dupont")).toEqual([
+      {
+        id: outcome.first.status === "booked" ? outcome.first.appointmentId : "",
+        call_id: "call-1",
+        client_name: "Marie Dupont",
+        starts_at: "2026-12-02T13:00:00.000Z",
+        status: "booked",
+        cancelled_at: null
+      }
+    ])
+  })
+
+  test("another person in the same call, or another service, gets a second appointment; a move then touches only its own", async () => {
+    const outcome = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      // A mother books for herself and her son from the same phone.
+      const context = yield* inCall("call-1")
+      const marie = yield* scheduling.book(tenant, context, booking("09:00", "Marie Dupont"))
+      const paul = yield* scheduling.book(tenant, context, booking("10:00", "Paul Dupont"))
+      const brushing = yield* scheduling.book(tenant, context, booking("15:00", "Marie Dupont", "brushing"))
+      const moved = yield* scheduling.book(tenant, context, booking("11:00", "Marie Dupont"))
+      return { marie, paul, brushing, moved, rows: yield* rowsOf }
+    }))
+    expect(outcome.marie).toMatchObject({ status: "booked", alreadyBooked: false })
+    expect(outcome.paul).toMatchObject({ status: "booked", alreadyBooked: false, clientName: "Paul Dupont", clientPhone: "+33612345678" })
+    expect(outcome.brushing).toMatchObject({ status: "booked", alreadyBooked: false })
+    expect(outcome.moved).toMatchObject({ status: "rescheduled", time: "11:00", previous: { date: TUESDAY, time: "09:00" } })
+    expect(outcome.rows.map((r) => [r.client_name, r.starts_at, r.status])).toEqual([
+      ["Marie Dupont", "2026-12-01T08:00:00.000Z", "cancelled"],
+      ["Paul Dupont", "2026-12-01T09:00:00.000Z", "booked"],
+      ["Marie Dupont", "2026-12-01T14:00:00.000Z", "booked"],
+      ["Marie Dupont", "2026-12-01T10:00:00.000Z", "booked"]
+    ])
+  })
+
+  test("the exact same request repeated is still idempotent, before and after a move", async () => {
+    const outcome = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const context = yield* inCall("call-1")
+      const first = yield* scheduling.book(tenant, context, booking("09:00"))
+      const repeat = yield* scheduling.book(tenant, context, booking("09:00"))
+      const moved = yield* scheduling.book(tenant, context, booking("10:00"))
+      const movedAgain = yield* Effect.all([
+        scheduling.book(tenant, context, booking("10:00")),
+        scheduling.book(tenant, context, booking("10:00"))
+      ], { concurrency: "unbounded" })
+      return { first, repeat, moved, movedAgain, rows: yield* rowsOf }
+    }))
+    const idOf = (r: { status: string; appointmentId?: string }) => r.appointmentId
+    expect(outcome.repeat).toMatchObject({ status: "booked", alreadyBooked: true, appointmentId: idOf(outcome.first as any) })
+    expect(outcome.moved.status).toBe("rescheduled")
+    for (const again of outcome.movedAgain) {
+      expect(again).toMatchObject({ status: "booked", alreadyBooked: true, time: "10:00", appointmentId: idOf(outcome.moved as any) })
+    }
+    expect(outcome.rows.map((r) => r.status)).toEqual(["cancelled", "booked"])
+  })
+
+  test("a booking from another call for the same person is not moved: a different call is a new appointment", async () => {
+    const outcome = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const monday = yield* inCall("call-monday")
+      const first = yield* scheduling.book(tenant, monday, booking("09:00"))
+      // She calls back later from the same phone and asks for 10 h: that is a second appointment (the owner
+      // cancels; the agent does not cancel what another call booked).
+      const tuesday = yield* inCall("call-tuesday")
+      const second = yield* scheduling.book(tenant, tuesday, booking("10:00"))
+      // Nor is a booking made outside any call moved.
+      const noCallFirst = yield* scheduling.book(tenant, noCall, booking("14:00"))
+      const noCallSecond = yield* scheduling.book(tenant, noCall, booking("15:00"))
+      return { first, second, noCallFirst, noCallSecond, rows: yield* rowsOf }
+    }))
+    expect(outcome.first).toMatchObject({ status: "booked", alreadyBooked: false })
+    expect(outcome.second).toMatchObject({ status: "booked", alreadyBooked: false, time: "10:00" })
+    expect(outcome.noCallFirst.status).toBe("booked")
+    expect(outcome.noCallSecond.status).toBe("booked")
+    expect(outcome.rows.map((r) => [r.call_id, r.starts_at, r.status])).toEqual([
+      ["call-monday", "2026-12-01T08:00:00.000Z", "booked"],
+      ["call-tuesday", "2026-12-01T09:00:00.000Z", "booked"],
+      [null, "2026-12-01T13:00:00.000Z", "booked"],
+      [null, "2026-12-01T14:00:00.000Z", "booked"]
+    ])
+  })
+})
+
 describe("listAppointments and cancel", () => {
   test("tenant isolation: another tenant neither lists nor cancels", async () => {
     const outcome = await run(Effect.gen(function*() {
