@@ -65,6 +65,10 @@ export const BookAppointmentInput = Schema.Struct({
   service_type: ToolServiceType
 }).annotations({
   description:
-    "Réserve un rendez-vous sur un créneau libre, après accord explicite du client sur la date, l'heure et le service."
+    "Réserve un rendez-vous sur un créneau libre, après accord explicite du client sur la date, l'heure et le service. " +
+    "Si le client change d'avis pendant l'appel (« finalement plutôt 10 h »), appelez de nouveau cet outil pour la même personne " +
+    "(même nom, même service) avec la nouvelle date ou heure : le rendez-vous déjà pris dans cet appel est déplacé, pas dupliqué " +
+    "(statut « rescheduled » ; si le nouveau créneau n'est pas libre, l'ancien reste réservé). " +
+    "Pour une autre personne, donnez son propre nom : un rendez-vous distinct est créé."
 })
 export type BookAppointmentInput = typeof BookAppointmentInput.Type
