@@ -57,12 +57,18 @@ const program = Effect.gen(function*() {
   yield* sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
     VALUES ('bench', 'Bench', ${JSON.stringify(Schema.encodeSync(TenantConfig)(config))}, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`
 
+  // Each booking belongs to a call, as in production: the voice webhook writes the call row first.
+  const newCall = (id: string) =>
+    sql`INSERT INTO calls (id, tenant_id, twilio_call_sid, from_number, to_number, direction, status, started_at, created_at)
+      VALUES (${id}, 'bench', ${`CA${id}`}, '+33612345678', '+33100000000', 'inbound', 'in-progress', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`
+
   // 1. Sequential bookings, each a full `book` (validation, idempotency lookup, day slots, transaction).
   const plan = slots()
   const started = performance.now()
   let booked = 0
   for (let i = 0; i < BOOKINGS; i++) {
     const { date, time } = plan.next().value!
+    yield* newCall(`call-${i}`)
     const result = yield* scheduling.book(tenant, { callId: `call-${i}`, callerNumber: "+33612345678" }, {
       date,
       time,
@@ -79,6 +85,7 @@ const program = Effect.gen(function*() {
   let contendedWins = 0
   for (let r = 0; r < rounds; r++) {
     const { date, time } = plan.next().value!
+    for (let k = 0; k < 8; k++) yield* newCall(`race-${r}-${k}`)
     const results = yield* Effect.all(
       Array.from({ length: 8 }, (_, k) =>
         scheduling.book(tenant, { callId: `race-${r}-${k}`, callerNumber: "+33612345678" }, {
