@@ -256,7 +256,11 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             const streamRound = (startedAt: number) =>
               Effect.scoped(Effect.gen(function*() {
                 const pull = yield* Stream.toPull(
-                  claude.stream({ system: systemPrompt(tenant, startedAt), messages: toMessageParams(lines), tools: tools.definitions })
+                  claude.stream({
+                    system: systemPrompt(tenant, startedAt),
+                    messages: toMessageParams(lines),
+                    tools: tools.definitions
+                  })
                 )
                 const toolUses: Array<Extract<ClaudeEvent, { _tag: "ToolUse" }>> = []
                 let firstEvent = true

@@ -1,12 +1,12 @@
 import Anthropic from "@anthropic-ai/sdk"
-import type { MessageParam, RawMessageStreamEvent, Tool } from "@anthropic-ai/sdk/resources/messages"
+import type { MessageParam, RawMessageStreamEvent, TextBlockParam, Tool } from "@anthropic-ai/sdk/resources/messages"
 import { Chunk, Data, Duration, Effect, ExecutionStrategy, Exit, Option, Redacted, Schedule, Scope, Stream } from "effect"
 import { AppConfig } from "../config.ts"
 import { Metrics } from "../observability/Metrics.ts"
 
 /** What a turn asks Claude for. */
 export interface ClaudeRequest {
-  readonly system: string
+  readonly system: string | ReadonlyArray<TextBlockParam>
   readonly messages: ReadonlyArray<MessageParam>
   readonly tools?: ReadonlyArray<Tool>
   readonly maxTokens?: number
@@ -45,6 +45,20 @@ const toClaudeError = (cause: unknown): ClaudeError => {
     })
   }
   return new ClaudeError({ status: undefined, transient: true, message: String(cause).slice(0, 300) })
+}
+
+/**
+ * Marks the conversation so far for Anthropic's prompt cache: the next request of the call re-reads
+ * that prefix instead of processing it again, which keeps time to first token flat as a call grows.
+ */
+export const withHistoryCacheBreakpoint = (messages: ReadonlyArray<MessageParam>): Array<MessageParam> => {
+  const last = messages[messages.length - 1]
+  if (!last || typeof last.content === "string" || last.content.length === 0) return [...messages]
+  const blocks = [...last.content]
+  const lastBlock = blocks[blocks.length - 1]!
+  if (lastBlock.type !== "text" && lastBlock.type !== "tool_result") return [...messages]
+  blocks[blocks.length - 1] = { ...lastBlock, cache_control: { type: "ephemeral" } }
+  return [...messages.slice(0, -1), { ...last, content: blocks } as MessageParam]
 }
 
 /** Capped, jittered exponential backoff; only typed transient errors, never an interruption. */
@@ -123,8 +137,8 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
                 {
                   model,
                   max_tokens: request.maxTokens ?? 400,
-                  system: request.system,
-                  messages: [...request.messages],
+                  system: typeof request.system === "string" ? request.system : [...request.system],
+                  messages: withHistoryCacheBreakpoint(request.messages),
                   ...(request.tools && request.tools.length > 0 ? { tools: [...request.tools] } : {}),
                   stream: true
                 },

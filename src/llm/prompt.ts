@@ -1,3 +1,4 @@
+import type { TextBlockParam } from "@anthropic-ai/sdk/resources/messages"
 import type { Tenant } from "../tenants/Tenant.ts"
 import { spokenTime, WEEKDAY_FR } from "../scheduling/french.ts"
 import { WEEKDAYS } from "../tenants/TenantConfig.ts"
@@ -45,8 +46,13 @@ export const localNow = (nowMs: number, timeZone: string) => {
   }
 }
 
-/** The French system prompt: who we are, what we know, how to speak on the phone. */
-export const systemPrompt = (tenant: Tenant, nowMs: number): string => {
+/**
+ * The French system prompt: who we are, what we know, how to speak on the phone. Two blocks: the
+ * tenant's stable instructions, marked for Anthropic's prompt cache (with the tools before them, they
+ * are the bulk of every request, so a cached prefix shortens time to first token), then today's date
+ * and time, which change every minute and stay out of the cached prefix.
+ */
+export const systemPrompt = (tenant: Tenant, nowMs: number): Array<TextBlockParam> => {
   const { config } = tenant
   const now = localNow(nowMs, config.timezone)
   const services = config.services.length === 0
@@ -56,9 +62,8 @@ export const systemPrompt = (tenant: Tenant, nowMs: number): string => {
   const transfer = config.transferNumber
     ? "Un transfert vers un membre de l'équipe est possible avec l'outil transfer_to_human."
     : "Aucun transfert vers un humain n'est possible : proposez de prendre un message (nom, numéro, motif)."
-  return `Vous êtes l'assistante téléphonique de « ${config.name} ». Vous parlez au téléphone avec un client, en français.
-
-Nous sommes le ${now.spoken} (fuseau ${config.timezone}, date ISO ${now.isoDate}). Résolvez vous-même les dates relatives (« demain », « mardi prochain ») à partir de cette date, au format AAAA-MM-JJ, avant d'appeler un outil.
+  const stable = `Vous êtes l'assistante téléphonique de « ${config.name} ». Vous parlez au téléphone avec un client, en français.
+L'appel a commencé par votre message d'accueil : « ${config.greeting} »
 
 Façon de parler :
 - Vouvoyez toujours. Phrases courtes et naturelles, faites pour être dites à voix haute : une ou deux phrases par réponse, puis laissez parler le client.
@@ -80,4 +85,9 @@ Fermetures exceptionnelles : ${closures}.
 
 Prestations :
 ${services}`
+  const today = `Nous sommes le ${now.spoken} (fuseau ${config.timezone}, date ISO ${now.isoDate}). Résolvez vous-même les dates relatives (« demain », « mardi prochain ») à partir de cette date, au format AAAA-MM-JJ, avant d'appeler un outil.`
+  return [
+    { type: "text", text: stable, cache_control: { type: "ephemeral" } },
+    { type: "text", text: today }
+  ]
 }

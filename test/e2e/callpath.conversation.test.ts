@@ -45,7 +45,24 @@ const script = (fn: typeof current) => {
 }
 /** This test's call-path request `n` (0-based). */
 const nth = (n: number) => callRequests()[base + n]!
-const requestBody = (n: number) => nth(n).body
+/**
+ * This test's call-path request `n` as the model reads it: the system prompt as one text, and the
+ * prompt-cache marks left out of the messages (the test "prompt cache" checks them on the raw body).
+ */
+const requestBody = (n: number) => {
+  const body = nth(n).body
+  const uncached = (value: any): any =>
+    Array.isArray(value)
+      ? value.map(uncached)
+      : value !== null && typeof value === "object"
+      ? Object.fromEntries(Object.entries(value).filter(([key]) => key !== "cache_control").map(([key, v]) => [key, uncached(v)]))
+      : value
+  return {
+    ...body,
+    system: Array.isArray(body.system) ? body.system.map((block: any) => block.text).join("\n") : body.system,
+    messages: uncached(body.messages)
+  }
+}
 const SUMMARY = JSON.stringify({
   summary: "Un client a appelé le salon.",
   intent: "renseignement",
@@ -131,6 +148,25 @@ const nextTuesday = (): string => {
 const appointmentsOf = (callId: string) => query((sql) => sql<{ starts_at: string }>`SELECT starts_at FROM appointments WHERE call_id = ${callId}`)
 
 describe("a conversation", () => {
+  test("prompt cache: the tenant's stable instructions and the conversation so far are marked, today's date is not", async () => {
+    script(() => sayText("Bonjour."))
+    const { ws } = await startCall("CA_CACHE")
+    ws.prompt("Bonjour")
+    await ws.textUntilLast()
+    ws.prompt("Vous êtes ouverts samedi ?")
+    await ws.textUntilLast()
+    const body = nth(1).body
+    expect(body.system[0].cache_control).toEqual({ type: "ephemeral" })
+    expect(body.system[0].text).toContain("Vouvoyez")
+    expect(body.system[1].cache_control).toBeUndefined()
+    expect(body.system[1].text).toContain("Nous sommes le")
+    const last = body.messages.at(-1)
+    expect(last.content.at(-1)).toMatchObject({ type: "text", text: "Vous êtes ouverts samedi ?", cache_control: { type: "ephemeral" } })
+    // Only the newest message is marked: earlier marks would waste the API's four breakpoints.
+    expect(JSON.stringify(body.messages.slice(0, -1))).not.toContain("cache_control")
+    await ws.close()
+  })
+
   test("the reply streams as several text frames (last:false), then one last:true", async () => {
     script(() => sayText("Nous ouvrons ", "à 9 h ", "du mardi ", "au samedi."))
     const { callId, ws } = await startCall("CA_STREAM")

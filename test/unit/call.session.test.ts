@@ -40,10 +40,12 @@ describe("a turn", () => {
         yield* call.prompt("Quel jour sommes-nous ?")
         yield* call.textUntilLast
         const { request } = yield* call.claudeCall(0)
-        expect(request.system).toContain("Vouvoyez")
-        expect(request.system).toContain("mardi 1 décembre 2026, 0 h 30")
-        expect(request.system).toContain("2026-12-01")
-        expect(request.system).toContain("Europe/Paris")
+        const system = typeof request.system === "string" ? request.system : request.system.map((block) => block.text).join("\n")
+        expect(system).toContain("Vouvoyez")
+        expect(system).toContain("mardi 1 décembre 2026, 0 h 30")
+        expect(system).toContain("2026-12-01")
+        expect(system).toContain("Europe/Paris")
+        expect(system).toContain("Bonjour, Salon Lumière") // the greeting the caller already heard
         expect(request.messages).toEqual([{ role: "user", content: [{ type: "text", text: "Quel jour sommes-nous ?" }] }])
       }))
   })
