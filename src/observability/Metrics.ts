@@ -151,8 +151,8 @@ const registerProcessMetrics = (registry: Prom.Registry) => {
   cpuCounter("process_cpu_system_seconds_total", "Total system CPU time spent in seconds.", (u) => u.system)
   cpuCounter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", (u) => u.user + u.system)
 
-  // Seconds since the epoch at which the process started; computed once.
-  const startTime = Math.round(Date.now() / 1000 - process.uptime())
+  // Seconds since the epoch at which the process started: the runtime's own time origin.
+  const startTime = Math.round(performance.timeOrigin / 1000)
   new Prom.Gauge({
     name: "process_start_time_seconds",
     help: "Start time of the process since unix epoch in seconds.",
