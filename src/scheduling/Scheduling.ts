@@ -719,20 +719,25 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
         const service = serviceInfo(day.service)
         const serviceLabel = lowerFirst(day.service.name)
 
+        /** What the model reads of an appointment, booked or moved. */
+        const appointmentFields = (appointment: Appointment) => ({
+          appointmentId: appointment.id,
+          startsAt: appointment.startsAt,
+          endsAt: appointment.endsAt,
+          date: appointment.date,
+          time: appointment.time,
+          dayLabel: dayLabel(appointment.date, day.today),
+          timeZone: appointment.timeZone,
+          service,
+          clientName: appointment.clientName,
+          clientPhone: appointment.clientPhone
+        })
+
         const bookedResult = (row: AppointmentRow, alreadyBooked: boolean): BookAppointmentResult => {
           const appointment = toAppointment(row)
           return {
             status: "booked",
-            appointmentId: appointment.id,
-            startsAt: appointment.startsAt,
-            endsAt: appointment.endsAt,
-            date: appointment.date,
-            time: appointment.time,
-            dayLabel: dayLabel(appointment.date, day.today),
-            timeZone: appointment.timeZone,
-            service,
-            clientName: appointment.clientName,
-            clientPhone: appointment.clientPhone,
+            ...appointmentFields(appointment),
             alreadyBooked,
             message: `Rendez-vous confirmé : ${lowerFirst(appointment.serviceName)} le ${
               dayLabel(appointment.date, day.today)
@@ -773,16 +778,7 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
           const previous = toAppointment(previousRow)
           return {
             status: "rescheduled",
-            appointmentId: appointment.id,
-            startsAt: appointment.startsAt,
-            endsAt: appointment.endsAt,
-            date: appointment.date,
-            time: appointment.time,
-            dayLabel: dayLabel(appointment.date, day.today),
-            timeZone: appointment.timeZone,
-            service,
-            clientName: appointment.clientName,
-            clientPhone: appointment.clientPhone,
+            ...appointmentFields(appointment),
             previous: { date: previous.date, time: previous.time },
             message: `C'est noté : votre rendez-vous ${lowerFirst(appointment.serviceName)} est déplacé du ${
               dayLabel(previous.date, day.today)
