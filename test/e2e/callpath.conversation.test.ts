@@ -1,6 +1,4 @@
-import { SqlClient } from "@effect/sql"
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test"
-import { Effect } from "effect"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { callTool, type FakeAnthropic, type Reply, type ScriptRequest, sayText, type Step, startFakeAnthropic } from "../support/fakeAnthropic.ts"
 import {
@@ -15,6 +13,7 @@ import {
   verbs,
   voiceForm
 } from "../support/twilioClient.ts"
+import { eventually } from "../support/wait.ts"
 
 /**
  * A call, end to end: the real server (signed webhooks, the relay socket, the call fiber, SQLite), the real
@@ -110,27 +109,14 @@ const startCall = async (callSid: string, to = BUSINESS_NUMBER) => {
   return { ws, callId: params.callId! }
 }
 
-const query = <A extends object>(f: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<A>, unknown>) =>
-  app.run(Effect.flatMap(SqlClient.SqlClient, f).pipe(Effect.orDie))
-
-/** Polls `read` until `done` holds (every 10 ms, up to `ms`), for writes the server makes off the call's path. */
-const eventually = async <A>(read: () => Promise<A>, done: (a: A) => boolean, what: string, ms = 3_000): Promise<A> => {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await read()
-    if (done(value)) return value
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${ms} ms`)
-    await Bun.sleep(10)
-  }
-}
 
 const messagesOf = (callId: string) =>
-  query((sql) => sql<{ role: string; content: string; interrupted: number; turn: number }>`
+  app.query((sql) => sql<{ role: string; content: string; interrupted: number; turn: number }>`
     SELECT role, content, interrupted, turn FROM call_messages WHERE call_id = ${callId} ORDER BY seq`)
 const eventsOf = (callId: string) =>
-  query((sql) => sql<{ type: string; data: string }>`SELECT type, data FROM call_events WHERE call_id = ${callId} ORDER BY id`)
+  app.query((sql) => sql<{ type: string; data: string }>`SELECT type, data FROM call_events WHERE call_id = ${callId} ORDER BY id`)
 const callRow = async (callId: string) =>
-  (await query((sql) => sql<{ ended_at: string | null; end_reason: string | null; outcome: string | null; status: string }>`
+  (await app.query((sql) => sql<{ ended_at: string | null; end_reason: string | null; outcome: string | null; status: string }>`
     SELECT ended_at, end_reason, outcome, status FROM calls WHERE id = ${callId}`))[0]!
 
 const texts = (frames: ReadonlyArray<OutFrame>) => frames.filter((f) => f.type === "text").map((f) => String(f.token)).join("")
@@ -145,7 +131,7 @@ const nextTuesday = (): string => {
   }
   throw new Error("no Tuesday ahead")
 }
-const appointmentsOf = (callId: string) => query((sql) => sql<{ starts_at: string }>`SELECT starts_at FROM appointments WHERE call_id = ${callId}`)
+const appointmentsOf = (callId: string) => app.query((sql) => sql<{ starts_at: string }>`SELECT starts_at FROM appointments WHERE call_id = ${callId}`)
 
 describe("a conversation", () => {
   test("prompt cache: the tenant's stable instructions and the conversation so far are marked, today's date is not", async () => {
@@ -494,6 +480,6 @@ describe("malformed and unexpected frames", () => {
     ws.setup({ callSid: "CA_NEVER_ANSWERED", from: CALLER, to: BUSINESS_NUMBER, customParameters: { callId: "made-up" } })
     expect((await ws.textUntilLast()).text).toMatch(/retrouver votre appel/)
     expect(JSON.parse(String((await ws.waitForType("end")).handoffData))).toEqual({ reason: "unknown_call" })
-    expect(await query((sql) => sql`SELECT id FROM calls WHERE twilio_call_sid = 'CA_NEVER_ANSWERED'`)).toEqual([])
+    expect(await app.query((sql) => sql`SELECT id FROM calls WHERE twilio_call_sid = 'CA_NEVER_ANSWERED'`)).toEqual([])
   })
 })

@@ -1,6 +1,4 @@
-import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
-import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
@@ -72,10 +70,10 @@ interface CallRow {
   end_reason: string | null
 }
 const callRows = (callSid: string) =>
-  app.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql<CallRow>`SELECT * FROM calls WHERE twilio_call_sid = ${callSid}`))
+  app.query((sql) => sql<CallRow>`SELECT * FROM calls WHERE twilio_call_sid = ${callSid}`)
 const demoTenantId = async () =>
-  (await app.run(Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<{ tenant_id: string }>`SELECT tenant_id FROM tenant_numbers WHERE phone_number = ${BUSINESS_NUMBER}`)))[0]!.tenant_id
+  (await app.query((sql) =>
+    sql<{ tenant_id: string }>`SELECT tenant_id FROM tenant_numbers WHERE phone_number = ${BUSINESS_NUMBER}`))[0]!.tenant_id
 
 describe("incoming call", () => {
   test("TwiML: <Connect action> around <ConversationRelay>, attribute by attribute, and a calls row", async () => {
@@ -179,8 +177,8 @@ describe("signatures", () => {
       expect((await post("/webhooks/twilio/dial-result", { CallSid: "CA_SIGNED_ONLY", DialCallStatus: "no-answer" }, { signature })).status).toBe(403)
     }
     expect(await callRows("CA_SIGNED_ONLY")).toMatchObject([{ status: "ringing", duration: null, ended_at: null }])
-    const events = await app.run(Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql`SELECT e.type FROM call_events e JOIN calls c ON c.id = e.call_id WHERE c.twilio_call_sid = 'CA_SIGNED_ONLY'`))
+    const events = await app.query((sql) =>
+      sql`SELECT e.type FROM call_events e JOIN calls c ON c.id = e.call_id WHERE c.twilio_call_sid = 'CA_SIGNED_ONLY'`)
     expect(events).toEqual([])
   })
 

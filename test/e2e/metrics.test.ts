@@ -1,11 +1,12 @@
-import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { Effect } from "effect"
-import { existsSync, readFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, type Reply, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { findPromtool, promtoolCheck, samples } from "../support/prometheus.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../support/twilioClient.ts"
+import { waitUntil } from "../support/wait.ts"
 
 /**
  * The operator's view through the real server: GET /health (and its failure when the database does not
@@ -29,44 +30,9 @@ const FLY_CHECK_TIMEOUT_MS = (() => {
 
 let promtool = ""
 
-const findPromtool = (): string => {
-  const onPath = Bun.which("promtool")
-  if (onPath !== null) return onPath
-  const local = `${REPO_ROOT}.tools/prometheus/usr/bin/promtool`
-  if (existsSync(local)) return local
-  const install = Bun.spawnSync(["bash", `${REPO_ROOT}.ci/install-promtool.sh`], { stdout: "pipe", stderr: "pipe" })
-  if (install.exitCode !== 0) throw new Error(`install-promtool.sh failed (${install.exitCode}):\n${install.stderr.toString()}`)
-  return install.stdout.toString().trim().split("\n").at(-1) ?? ""
-}
-
-const promtoolCheck = (text: string) => {
-  const result = Bun.spawnSync([promtool, "check", "metrics"], { stdin: Buffer.from(text), stdout: "pipe", stderr: "pipe" })
-  return { exitCode: result.exitCode, output: (result.stdout.toString() + result.stderr.toString()).trim() }
-}
-
-/** `name{labels}` → value, from the sample lines of an exposition. */
-const samples = (text: string): Map<string, number> => {
-  const out = new Map<string, number>()
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue
-    const cut = line.lastIndexOf(" ")
-    out.set(line.slice(0, cut), Number(line.slice(cut + 1)))
-  }
-  return out
-}
-
 /** Every label value of the exposition. */
 const labelValues = (text: string): Array<string> =>
   [...text.matchAll(/\{([^}]*)\}/g)].flatMap((match) => [...match[1]!.matchAll(/="((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!))
-
-const lastMessage = (body: any): { text: string; toolResult: boolean } => {
-  const last = body.messages[body.messages.length - 1]
-  const blocks: Array<any> = typeof last.content === "string" ? [{ type: "text", text: last.content }] : last.content
-  return {
-    text: blocks.filter((b) => b.type === "text").map((b) => b.text).join(" "),
-    toolResult: blocks.some((b) => b.type === "tool_result")
-  }
-}
 
 const script = ({ body }: { body: any }): Reply => {
   if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) {
@@ -107,16 +73,6 @@ const scrape = async () => {
   return { text: await res.text(), contentType: res.headers.get("content-type") }
 }
 
-const waitUntil = async <T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 8000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined && value !== null && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await Bun.sleep(20)
-  }
-}
-
 let sidCounter = 0
 const newSid = () => `CA${"0123456789abcdef".repeat(2).slice(0, 26)}${String(++sidCounter).padStart(6, "0")}`
 
@@ -145,11 +101,10 @@ describe("GET /health", () => {
       release = resolve
     })
     let holding = false
-    const transaction = app.run(
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql.withTransaction(Effect.zipRight(Effect.sync(() => {
-          holding = true
-        }), Effect.promise(() => held))))
+    const transaction = app.query((sql) =>
+      sql.withTransaction(Effect.zipRight(Effect.sync(() => {
+        holding = true
+      }), Effect.promise(() => held)))
     )
     try {
       await waitUntil(async () => holding, "the transaction to hold the connection")
@@ -172,7 +127,7 @@ describe("GET /metrics", () => {
     const { contentType, text } = await scrape()
     expect(contentType).toContain("text/plain")
     expect(contentType).toContain("version=0.0.4")
-    const check = promtoolCheck(text)
+    const check = promtoolCheck(promtool, text)
     expect(check.output).toBe("")
     expect(check.exitCode).toBe(0)
     const s = samples(text)
@@ -221,7 +176,7 @@ describe("GET /metrics", () => {
     expect(delta('coccinelle_webhooks_total{route="status",status="403"}')).toBe(1)
 
     const { text } = await scrape()
-    const check = promtoolCheck(text)
+    const check = promtoolCheck(promtool, text)
     expect(check.output).toBe("")
     expect(check.exitCode).toBe(0)
     expect(text).not.toMatch(/CA[0-9a-f]{32}/)

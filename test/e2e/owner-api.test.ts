@@ -1,9 +1,8 @@
-import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
-import { Effect } from "effect"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, type Reply, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
+import { waitUntil } from "../support/wait.ts"
 
 /**
  * The business owner's API through the real server: tenant API keys, isolation between tenants on every
@@ -21,16 +20,6 @@ const SUMMARY = {
   callbackNeeded: false,
   unansweredQuestions: ["Le garage fait-il les cartes grises ?"]
 } as const
-
-/** Text of the newest message (a string or its text blocks), and whether it carries tool results. */
-const lastMessage = (body: any): { text: string; toolResult: boolean } => {
-  const last = body.messages[body.messages.length - 1]
-  const blocks: Array<any> = typeof last.content === "string" ? [{ type: "text", text: last.content }] : last.content
-  return {
-    text: blocks.filter((b) => b.type === "text").map((b) => b.text).join(" "),
-    toolResult: blocks.some((b) => b.type === "tool_result")
-  }
-}
 
 const script = ({ body }: { body: any }): Reply => {
   if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) return sayText(JSON.stringify(SUMMARY))
@@ -56,8 +45,6 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
-const sql = <A extends object>(query: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<A>, unknown>) =>
-  app.run(Effect.flatMap(SqlClient.SqlClient, query))
 
 const tenantJson = (name: string, number: string, timezone = "Europe/Paris") => ({
   name,
@@ -117,7 +104,7 @@ interface CallSeed {
 const insertCall = async (seed: CallSeed): Promise<string> => {
   const id = crypto.randomUUID()
   const ended = seed.ended ?? (seed.endReason !== undefined && seed.endReason !== null)
-  await sql((s) =>
+  await app.query((s) =>
     s`INSERT INTO calls ${
       s.insert({
         id,
@@ -142,7 +129,7 @@ const insertCall = async (seed: CallSeed): Promise<string> => {
 
 const insertAppointment = async (tenantId: string, callId: string | null, startsAt: string): Promise<string> => {
   const id = crypto.randomUUID()
-  await sql((s) =>
+  await app.query((s) =>
     s`INSERT INTO appointments ${
       s.insert({
         id,
@@ -165,27 +152,17 @@ const insertAppointment = async (tenantId: string, callId: string | null, starts
 }
 
 const insertLatency = (callId: string, ms: number) =>
-  sql((s) => s`INSERT INTO call_events ${s.insert({ call_id: callId, type: "turn_latency", data: JSON.stringify({ turn: 1, ms }), created_at: new Date().toISOString() })}`)
+  app.query((s) => s`INSERT INTO call_events ${s.insert({ call_id: callId, type: "turn_latency", data: JSON.stringify({ turn: 1, ms }), created_at: new Date().toISOString() })}`)
 
 const insertSummary = (callId: string, summary: string) =>
-  sql((s) =>
+  app.query((s) =>
     s`INSERT INTO call_summaries ${
       s.insert({ call_id: callId, summary, intent: "x", sentiment: "neutre", outcome: "abandoned", callback_needed: 0, unanswered: "[]", created_at: new Date().toISOString() })
     }`
   )
 
-const waitUntil = async <T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 8000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined && value !== null && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await Bun.sleep(20)
-  }
-}
-
 const callRow = async (sid: string) =>
-  (await sql((s) => s<{ id: string; tenant_id: string; ended_at: string | null }>`SELECT id, tenant_id, ended_at FROM calls WHERE twilio_call_sid = ${sid}`))[0]
+  (await app.query((s) => s<{ id: string; tenant_id: string; ended_at: string | null }>`SELECT id, tenant_id, ended_at FROM calls WHERE twilio_call_sid = ${sid}`))[0]
 
 /** A call through the real path: signed voice webhook, relay socket, prompts, hang-up. Returns the call id. */
 const realCall = async (callSid: string, to: string, run: (ws: RelayClient) => Promise<void>): Promise<string> => {
@@ -274,7 +251,7 @@ describe("tenant API keys and isolation between tenants", () => {
       expectUnauthorized(await api(null, route.path, { method: route.method, headers: { authorization: "Bearer " } }), `${label} (empty bearer)`)
     }
     // None of those DELETEs cancelled anything.
-    const rows = await sql((s) => s<{ status: string }>`SELECT status FROM appointments WHERE id = ${aAppointment}`)
+    const rows = await app.query((s) => s<{ status: string }>`SELECT status FROM appointments WHERE id = ${aAppointment}`)
     expect(rows[0]!.status).toBe("booked")
   })
 
@@ -321,7 +298,7 @@ describe("tenant API keys and isolation between tenants", () => {
     expect(cancel.body.error.code).toBe("not_found")
     const listB = await api(b.apiKey, "/api/v1/appointments?status=booked")
     expect((listB.body.appointments as Array<{ id: string }>).map((x) => x.id)).toEqual([bAppointment])
-    const rows = await sql((s) => s<{ status: string }>`SELECT status FROM appointments WHERE id = ${bAppointment}`)
+    const rows = await app.query((s) => s<{ status: string }>`SELECT status FROM appointments WHERE id = ${bAppointment}`)
     expect(rows[0]!.status).toBe("booked")
     // Its owner can.
     const own = await api(b.apiKey, `/api/v1/appointments/${bAppointment}`, { method: "DELETE" })
@@ -601,7 +578,7 @@ describe("GET /api/v1/twilio/calls/:id", () => {
       expect((await ws.textUntilLast()).text).toBe("Nous sommes ouverts du lundi au vendredi.")
       ws.interrupt("Nous sommes ouverts", 900)
       await waitUntil(
-        async () => (await sql((s) => s`SELECT 1 FROM call_events e JOIN calls c ON c.id = e.call_id WHERE c.twilio_call_sid = ${callSid} AND e.type = 'interrupt'`)).length > 0,
+        async () => (await app.query((s) => s`SELECT 1 FROM call_events e JOIN calls c ON c.id = e.call_id WHERE c.twilio_call_sid = ${callSid} AND e.type = 'interrupt'`)).length > 0,
         "the interrupt to be handled"
       )
     })

@@ -1,6 +1,4 @@
-import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, expect, test } from "bun:test"
-import { Effect } from "effect"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { callTool, type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
@@ -104,10 +102,10 @@ test("a caller asks about parking, checks a Tuesday slot and books it", async ()
   expect(booked.text).toContain("Rendez-vous confirmé")
   expect(booked.text).toContain("Marie Dupont")
 
-  const rows = await app.run(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  const rows = await app.query((sql) =>
     sql<{ starts_at: string; client_phone: string; call_id: string; time_zone: string; status: string }>`
       SELECT a.starts_at, a.client_phone, a.call_id, a.time_zone, a.status FROM appointments a
-      JOIN calls c ON c.id = a.call_id WHERE c.twilio_call_sid = 'CA_RECEPTION'`))
+      JOIN calls c ON c.id = a.call_id WHERE c.twilio_call_sid = 'CA_RECEPTION'`)
   expect(rows).toHaveLength(1)
   expect(rows[0]!.status).toBe("booked")
   expect(rows[0]!.client_phone).toBe(CALLER) // defaulted to the caller's number from the signed webhook

@@ -1,11 +1,10 @@
-import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, expect } from "bun:test"
-import { Effect } from "effect"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
 import { freshFixture } from "../support/callHarness.ts"
 import { describeWithFixtures, fixtureNames, fixturesAvailable, type InboundFrameJson, testWithFixtures } from "../support/fixtures.ts"
 import { find, type OutFrame, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
+import { eventually } from "../support/wait.ts"
 
 /**
  * Replays the recorded ConversationRelay calls (../shared/fixtures/conversationrelay, real Twilio traffic) through
@@ -41,18 +40,6 @@ afterAll(async () => {
   await fake?.stop()
 })
 
-const query = <A extends object>(f: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<A>, unknown>) =>
-  app.run(Effect.flatMap(SqlClient.SqlClient, f).pipe(Effect.orDie))
-
-const eventually = async <A>(read: () => Promise<A>, done: (a: A) => boolean, what: string, ms = 8_000): Promise<A> => {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await read()
-    if (done(value)) return value
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${ms} ms`)
-    await Bun.sleep(10)
-  }
-}
 
 /** The recording's inbound frames, session by session (a recording may hold a second session on the same call). */
 const sessionsOf = (name: string): Array<Array<InboundFrameJson>> => {
@@ -146,15 +133,17 @@ const replay = async (name: string) => {
 
   // Finalised exactly once, with the reason the recording implies.
   const row = await eventually(
-    () => query((sql) => sql<{ ended_at: string | null; end_reason: string | null }>`SELECT ended_at, end_reason FROM calls WHERE id = ${callId}`),
+    () => app.query((sql) => sql<{ ended_at: string | null; end_reason: string | null }>`SELECT ended_at, end_reason FROM calls WHERE id = ${callId}`),
     (rows) => rows[0]?.ended_at != null,
-    `${name}: the call finalised`
+    `${name}: the call finalised`,
+    8_000
   )
   expect(row[0]!.end_reason).toBe(expected.endReason)
   const events = await eventually(
-    () => query((sql) => sql<{ type: string; data: string }>`SELECT type, data FROM call_events WHERE call_id = ${callId} ORDER BY id`),
+    () => app.query((sql) => sql<{ type: string; data: string }>`SELECT type, data FROM call_events WHERE call_id = ${callId} ORDER BY id`),
     (rows) => rows.filter((e) => e.type === "end").length === 1,
-    `${name}: one end event`
+    `${name}: one end event`,
+    8_000
   )
   // Every frame Twilio really sends decoded: nothing was recorded as malformed, no turn failed.
   expect(events.filter((e) => e.type === "malformed_frame")).toEqual([])

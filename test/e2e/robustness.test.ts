@@ -1,9 +1,8 @@
-import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
-import { Effect } from "effect"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
 import { actionForm, find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
+import { eventually } from "../support/wait.ts"
 
 /**
  * What an attacker or a bad day can do to a call: a replayed handshake with a guessed call, a second
@@ -45,16 +44,6 @@ const openSession = async (callSid: string, customParameters: Record<string, str
   ws.setup({ callSid, from: CALLER, to: BUSINESS_NUMBER, customParameters })
   return ws
 }
-const query = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) => app.run(Effect.orDie(Effect.flatMap(SqlClient.SqlClient, f)))
-const eventually = async <A>(probe: () => Promise<A>, ok: (a: A) => boolean, what: string, ms = 3000): Promise<A> => {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await probe()
-    if (ok(value)) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await Bun.sleep(20)
-  }
-}
 
 describe("the relay socket only serves the call Twilio was given", () => {
   test("a setup without the call's own id parameter is refused, and no conversation starts", async () => {
@@ -75,7 +64,7 @@ describe("the relay socket only serves the call Twilio was given", () => {
     first.prompt("Bonjour")
     await first.textUntilLast()
     await first.close()
-    await eventually(() => query((sql) => sql<{ ended_at: string | null }>`SELECT ended_at FROM calls WHERE twilio_call_sid = ${callSid}`), (rows) => rows[0]?.ended_at != null, "the call to end")
+    await eventually(() => app.query((sql) => sql<{ ended_at: string | null }>`SELECT ended_at FROM calls WHERE twilio_call_sid = ${callSid}`), (rows) => rows[0]?.ended_at != null, "the call to end")
     const replay = await openSession(callSid, params)
     expect((await replay.closed).code).toBe(1008)
   })
@@ -90,7 +79,7 @@ describe("the relay socket only serves the call Twilio was given", () => {
     expect((await second.closed).code).toBe(1008)
     first.prompt("Vous êtes là ?")
     expect((await first.textUntilLast()).text).toBe("Bonjour, je vous écoute.")
-    const rows = await query((sql) => sql<{ ended_at: string | null }>`SELECT ended_at FROM calls WHERE twilio_call_sid = ${callSid}`)
+    const rows = await app.query((sql) => sql<{ ended_at: string | null }>`SELECT ended_at FROM calls WHERE twilio_call_sid = ${callSid}`)
     expect(rows[0]!.ended_at).toBeNull()
     await first.close()
   })
@@ -153,7 +142,7 @@ describe("telephony edge cases", () => {
     ws.prompt("Bonjour")
     await ws.textUntilLast()
     await ws.close(1011, "gone")
-    await eventually(() => query((sql) => sql<{ ended_at: string | null }>`SELECT ended_at FROM calls WHERE twilio_call_sid = ${callSid}`), (rows) => rows[0]?.ended_at != null, "the session to close")
+    await eventually(() => app.query((sql) => sql<{ ended_at: string | null }>`SELECT ended_at FROM calls WHERE twilio_call_sid = ${callSid}`), (rows) => rows[0]?.ended_at != null, "the session to close")
     const action = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/connect-action", actionForm({
       callSid,
       sessionStatus: "failed",
@@ -164,7 +153,7 @@ describe("telephony edge cases", () => {
     const twiml = parseTwiml(action.text)
     expect(find(twiml, "Say")).toBeDefined()
     expect(find(twiml, "Dial")).toBeDefined()
-    const rows = await query((sql) => sql<{ end_reason: string; outcome: string }>`SELECT end_reason, outcome FROM calls WHERE twilio_call_sid = ${callSid}`)
+    const rows = await app.query((sql) => sql<{ end_reason: string; outcome: string }>`SELECT end_reason, outcome FROM calls WHERE twilio_call_sid = ${callSid}`)
     expect(rows[0]).toEqual({ end_reason: "socket_failed", outcome: "transferred" })
   })
 })

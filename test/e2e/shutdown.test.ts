@@ -6,6 +6,7 @@ import { join } from "node:path"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
 import { actionForm, find, findAll, parametersOf, parseTwiml, RelayClient, RelayHandshakeError, signedPost, voiceForm } from "../support/twilioClient.ts"
+import { waitUntil } from "../support/wait.ts"
 
 /**
  * Graceful shutdown through the real server (`app.stop()` disposes the runtime: the server's release drains,
@@ -23,16 +24,6 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true })
 })
-
-const waitUntil = async <T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 5000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined && value !== null && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await Bun.sleep(10)
-  }
-}
 
 /** Resolves with `"done"` if `promise` settles within `ms`, else `"timeout"` (the promise keeps running). */
 const within = (promise: Promise<unknown>, ms: number) =>
@@ -109,7 +100,7 @@ describe("graceful shutdown", () => {
     const stopping = app.stop()
     try {
       // Fly stops routing here; the live call is still counted.
-      const health = await waitUntil(() => draining(app), "/health to answer 503")
+      const health = await waitUntil(() => draining(app), "/health to answer 503", 5_000)
       expect(health).toMatchObject({ status: "unavailable", accepting: false, activeCalls: 1 })
 
       // A new call is answered in French and hung up, without a relay session.
@@ -157,7 +148,7 @@ describe("graceful shutdown", () => {
     const stopping = app.stop()
     let stoppedInTime: "done" | "timeout" = "timeout"
     try {
-      await waitUntil(() => draining(app), "/health to answer 503")
+      await waitUntil(() => draining(app), "/health to answer 503", 5_000)
       // The caller is not left in silence: a sentence, then the session ends with a handoff…
       const ended = await ws.waitFor((frame) => frame.type === "end", drainMs + 2000)
       expect(JSON.parse(String(ended.handoffData)).reason).toBe("transfer")
@@ -196,7 +187,7 @@ describe("graceful shutdown", () => {
     const ws = await liveCall(app, callSid, false)
     const stopping = app.stop()
     try {
-      await waitUntil(() => draining(app), "/health to answer 503")
+      await waitUntil(() => draining(app), "/health to answer 503", 5_000)
     } finally {
       await ws.close()
       await stopping

@@ -1,4 +1,3 @@
-import { SqlClient } from "@effect/sql"
 import { Database } from "bun:sqlite"
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { Effect } from "effect"
@@ -9,6 +8,7 @@ import { Summaries } from "../../src/llm/Summaries.ts"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { type FakeAnthropic, type Reply, type ScriptRequest, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../support/twilioClient.ts"
+import { waitUntil } from "../support/wait.ts"
 
 /**
  * Post-call summaries through the real server: written after the call ends with what Claude answered, exactly
@@ -49,16 +49,6 @@ const okSummary: SummaryBehaviour = (request) => sayText(JSON.stringify(summaryO
 const summaryRequestsFor = (fake: FakeAnthropic, n: number) =>
   fake.requests.filter((r) => isSummaryRequest({ body: r.body, index: r.index, headers: r.headers }) && callNumberOf({ body: r.body, index: r.index, headers: r.headers }) === n)
 
-const waitUntil = async <T>(probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, what: string, timeoutMs = 8000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined && value !== null && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await Bun.sleep(10)
-  }
-}
-
 interface SummaryRow {
   readonly call_id: string
   readonly summary: string
@@ -70,18 +60,18 @@ interface SummaryRow {
 }
 
 const summaryRows = (app: TestApp, sid: string) =>
-  app.run(Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<SummaryRow>`SELECT s.* FROM call_summaries s JOIN calls c ON c.id = s.call_id WHERE c.twilio_call_sid = ${sid}`))
+  app.query((sql) =>
+    sql<SummaryRow>`SELECT s.* FROM call_summaries s JOIN calls c ON c.id = s.call_id WHERE c.twilio_call_sid = ${sid}`)
 
 const callRow = async (app: TestApp, sid: string) =>
-  (await app.run(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  (await app.query((sql) =>
     sql<{ id: string; ended_at: string | null; end_reason: string | null; status: string }>`
-      SELECT id, ended_at, end_reason, status FROM calls WHERE twilio_call_sid = ${sid}`)))[0]
+      SELECT id, ended_at, end_reason, status FROM calls WHERE twilio_call_sid = ${sid}`))[0]
 
 const endEvents = (app: TestApp, sid: string) =>
-  app.run(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  app.query((sql) =>
     sql<{ n: number }>`SELECT COUNT(*) AS n FROM call_events e JOIN calls c ON c.id = e.call_id
-      WHERE c.twilio_call_sid = ${sid} AND e.type = 'end'`)).then((rows) => rows[0]!.n)
+      WHERE c.twilio_call_sid = ${sid} AND e.type = 'end'`).then((rows) => rows[0]!.n)
 
 /** From /metrics: calls ended (all outcomes) and calls active. */
 const callsEnded = async (app: TestApp) => {

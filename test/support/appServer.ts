@@ -1,3 +1,4 @@
+import { SqlClient } from "@effect/sql"
 import { ConfigProvider, Effect, Layer, LogLevel, ManagedRuntime } from "effect"
 import { makeTestLogging } from "../../src/observability/Logging.ts"
 import { AppLive } from "../../src/server/AppLayer.ts"
@@ -14,6 +15,8 @@ export interface TestApp {
   /** Every log line the server wrote, as JSON text. */
   readonly logLines: ReadonlyArray<string>
   readonly run: <A, E>(effect: Effect.Effect<A, E, Layer.Layer.Success<typeof AppLive>>) => Promise<A>
+  /** Runs `f` with the server's own SqlClient (its database), as `run` would; a failed query rejects. */
+  readonly query: <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown, Layer.Layer.Success<typeof AppLive>>) => Promise<A>
   readonly stop: () => Promise<void>
 }
 
@@ -46,6 +49,7 @@ export const startApp = async (env: Record<string, string> = {}): Promise<TestAp
     runtime,
     logLines: logging.lines,
     run: (effect) => runtime.runPromise(effect),
+    query: (f) => runtime.runPromise(Effect.orDie(Effect.flatMap(SqlClient.SqlClient, f))),
     stop: () => runtime.dispose()
   }
 }

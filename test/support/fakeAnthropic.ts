@@ -111,6 +111,16 @@ export const callTool = (
   return steps
 }
 
+/** For scripts: the text of the request's newest message (a string or its text blocks), and whether it carries tool results. */
+export const lastMessage = (body: any): { text: string; toolResult: boolean } => {
+  const last = body.messages[body.messages.length - 1]
+  const blocks: Array<any> = typeof last.content === "string" ? [{ type: "text", text: last.content }] : last.content
+  return {
+    text: blocks.filter((b) => b.type === "text").map((b) => b.text).join(" "),
+    toolResult: blocks.some((b) => b.type === "tool_result")
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Recording
 

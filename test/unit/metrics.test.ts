@@ -1,51 +1,19 @@
 import { beforeAll, describe, expect, test } from "bun:test"
 import { Effect, Fiber, Layer, TestClock, TestContext } from "effect"
 import { existsSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import { Metrics, PROMETHEUS_CONTENT_TYPE } from "../../src/observability/Metrics.ts"
-
-const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url))
-const LOCAL_PROMTOOL = `${REPO_ROOT}.tools/prometheus/usr/bin/promtool`
-const INSTALL_SCRIPT = `${REPO_ROOT}.ci/install-promtool.sh`
+import { findPromtool, promtoolCheck, samples } from "../support/prometheus.ts"
 
 let promtool = ""
 
 beforeAll(() => {
-  const onPath = Bun.which("promtool")
-  if (onPath !== null) {
-    promtool = onPath
-  } else if (existsSync(LOCAL_PROMTOOL)) {
-    promtool = LOCAL_PROMTOOL
-  } else {
-    // Self-sufficient: unpack Debian's promtool into .tools/ (needs the Debian mirror, which CI reaches).
-    const install = Bun.spawnSync(["bash", INSTALL_SCRIPT], { stdout: "pipe", stderr: "pipe" })
-    if (install.exitCode !== 0) {
-      throw new Error(`install-promtool.sh failed (${install.exitCode}):\n${install.stderr.toString()}`)
-    }
-    promtool = install.stdout.toString().trim().split("\n").at(-1) ?? ""
-  }
+  promtool = findPromtool()
   expect(existsSync(promtool) || Bun.which(promtool) !== null).toBe(true)
 }, 300_000)
 
 /** Runs `f` against a fresh `Metrics.Test` instance (its own registry) and returns what it returns. */
 const withMetrics = <A>(f: (metrics: Metrics) => Effect.Effect<A>, layer: Layer.Layer<Metrics> = Metrics.Test) =>
   Effect.runPromise(Effect.flatMap(Metrics, f).pipe(Effect.provide(layer)))
-
-/** `name{labels}` → value, from the sample lines of an exposition. */
-const samples = (text: string): Map<string, number> => {
-  const out = new Map<string, number>()
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue
-    const cut = line.lastIndexOf(" ")
-    out.set(line.slice(0, cut), Number(line.slice(cut + 1)))
-  }
-  return out
-}
-
-const promtoolCheck = (text: string) => {
-  const result = Bun.spawnSync([promtool, "check", "metrics"], { stdin: Buffer.from(text), stdout: "pipe", stderr: "pipe" })
-  return { exitCode: result.exitCode, output: (result.stdout.toString() + result.stderr.toString()).trim() }
-}
 
 const CALL_SID = "CA0123456789abcdef0123456789abcdef"
 const PHONE = "+33612345678"
@@ -183,13 +151,13 @@ describe("Metrics", () => {
     const start = samples(text).get("process_start_time_seconds") ?? 0
     expect(Math.abs(start - Date.now() / 1000)).toBeLessThan(24 * 3600)
 
-    const check = promtoolCheck(text)
+    const check = promtoolCheck(promtool, text)
     expect(check.output).toBe("")
     expect(check.exitCode).toBe(0)
   })
 
   test("promtool catches a broken exposition (the check is real)", () => {
-    const check = promtoolCheck("# TYPE coccinelle_active_total gauge\ncoccinelle_active_total 1\n")
+    const check = promtoolCheck(promtool, "# TYPE coccinelle_active_total gauge\ncoccinelle_active_total 1\n")
     expect(check.exitCode).not.toBe(0)
     expect(check.output).toContain("_total")
   })

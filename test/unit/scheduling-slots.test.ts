@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test"
-import { Option, Schema } from "effect"
+import { Option } from "effect"
 import { dayLabel, spokenTime, summariseTimes } from "../../src/scheduling/french.ts"
 import { normalizePhone } from "../../src/scheduling/phone.ts"
 import {
@@ -12,24 +12,11 @@ import {
   parseLocalDate,
   weekdayOf
 } from "../../src/scheduling/slots.ts"
-import { TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
+import type { TenantConfig, TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
+import { salonConfig } from "../support/salon.ts"
 
-const configOf = (overrides: Partial<TenantConfigInput> = {}): TenantConfig =>
-  Schema.decodeUnknownSync(TenantConfig)({
-    name: "Salon Lumière",
-    phoneNumbers: ["+33939035760"],
-    greeting: "Bonjour, Salon Lumière !",
-    timezone: "Europe/Paris",
-    openingHours: {
-      tuesday: [["09:00", "12:00"], ["14:00", "19:00"]],
-      wednesday: [["09:00", "12:00"], ["14:00", "19:00"]],
-      saturday: [["09:00", "17:00"]]
-    },
-    closures: ["2026-12-02"],
-    services: [{ type: "coupe-femme", name: "Coupe femme", durationMinutes: 45 }],
-    booking: { minLeadMinutes: 60, slotStepMinutes: 15, horizonDays: 60 },
-    ...overrides
-  })
+/** The salon, closed on Wednesday 2 December 2026. */
+const configOf = (overrides: Partial<TenantConfigInput> = {}): TenantConfig => salonConfig({ closures: ["2026-12-02"], ...overrides })
 
 const iso = (ms: number) => new Date(ms).toISOString()
 const at = (text: string) => Date.parse(text)

@@ -5,6 +5,7 @@ import { type Appointment, Scheduling } from "../../src/scheduling/Scheduling.ts
 import { sqliteLayer } from "../../src/storage/Database.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
+import { FULL_DAY, SALON, salonConfig } from "../support/salon.ts"
 
 // --- harness: a fresh in-memory database with the real migrations per test, TestClock for "now" ---
 
@@ -17,25 +18,12 @@ const run = async <A, E>(effect: Effect.Effect<A, E, Scheduling | SqlClient.SqlC
   return exit.value
 }
 
+/** The salon, open Tuesday to Saturday and closed on Christmas Day, with a 30-minute brushing as well. */
 const configOf = (overrides: Partial<TenantConfigInput> = {}) =>
-  Schema.decodeUnknownSync(TenantConfig)({
-    name: "Salon Lumière",
-    phoneNumbers: ["+33939035760"],
-    greeting: "Bonjour, Salon Lumière !",
-    timezone: "Europe/Paris",
-    openingHours: {
-      tuesday: [["09:00", "12:00"], ["14:00", "19:00"]],
-      wednesday: [["09:00", "12:00"], ["14:00", "19:00"]],
-      thursday: [["09:00", "12:00"], ["14:00", "19:00"]],
-      friday: [["09:00", "12:00"], ["14:00", "19:00"]],
-      saturday: [["09:00", "17:00"]]
-    },
+  salonConfig({
+    openingHours: { ...SALON.openingHours, thursday: FULL_DAY, friday: FULL_DAY },
     closures: ["2026-12-25"],
-    services: [
-      { type: "coupe-femme", name: "Coupe femme", durationMinutes: 45 },
-      { type: "brushing", name: "Brushing", durationMinutes: 30 }
-    ],
-    booking: { minLeadMinutes: 60, slotStepMinutes: 15, horizonDays: 60 },
+    services: [...SALON.services, { type: "brushing", name: "Brushing", durationMinutes: 30 }],
     ...overrides
   })
 

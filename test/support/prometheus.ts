@@ -1,0 +1,46 @@
+/**
+ * Checking a Prometheus exposition as Prometheus would: with `promtool check metrics`, and by its samples.
+ *
+ * ```ts
+ * let promtool = ""
+ * beforeAll(() => { promtool = findPromtool() }, 300_000)
+ * expect(promtoolCheck(promtool, text)).toEqual({ exitCode: 0, output: "" })
+ * ```
+ */
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+
+const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url))
+const LOCAL_PROMTOOL = `${REPO_ROOT}.tools/prometheus/usr/bin/promtool`
+const INSTALL_SCRIPT = `${REPO_ROOT}.ci/install-promtool.sh`
+
+/**
+ * The promtool to run: the one on PATH, else the one unpacked into `.tools/`, else it unpacks Debian's
+ * promtool there first (self-sufficient; needs the Debian mirror, which CI reaches). Give the hook calling it
+ * a generous timeout for that first install.
+ */
+export const findPromtool = (): string => {
+  const onPath = Bun.which("promtool")
+  if (onPath !== null) return onPath
+  if (existsSync(LOCAL_PROMTOOL)) return LOCAL_PROMTOOL
+  const install = Bun.spawnSync(["bash", INSTALL_SCRIPT], { stdout: "pipe", stderr: "pipe" })
+  if (install.exitCode !== 0) throw new Error(`install-promtool.sh failed (${install.exitCode}):\n${install.stderr.toString()}`)
+  return install.stdout.toString().trim().split("\n").at(-1) ?? ""
+}
+
+/** `promtool check metrics` on `text`: its exit code and everything it printed (empty when all is well). */
+export const promtoolCheck = (promtool: string, text: string) => {
+  const result = Bun.spawnSync([promtool, "check", "metrics"], { stdin: Buffer.from(text), stdout: "pipe", stderr: "pipe" })
+  return { exitCode: result.exitCode, output: (result.stdout.toString() + result.stderr.toString()).trim() }
+}
+
+/** `name{labels}` → value, from the sample lines of an exposition. */
+export const samples = (text: string): Map<string, number> => {
+  const out = new Map<string, number>()
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue
+    const cut = line.lastIndexOf(" ")
+    out.set(line.slice(0, cut), Number(line.slice(cut + 1)))
+  }
+  return out
+}
