@@ -251,16 +251,20 @@ describe("book", () => {
     expect(results[7]).toMatchObject({ time: "03:00", date: "2026-10-25" })
   })
 
-  test("two fibers booking the same slot at the same instant: exactly one wins, the other gets alternatives", async () => {
-    const [results, count] = await run(Effect.gen(function*() {
+  /**
+   * Alice and Bruno, each in their own call, book Tuesday at `aliceTime` and `brunoTime` at the same instant
+   * (two fibers): what each was answered, and how many appointments are booked after.
+   */
+  const raceTwoBookings = (aliceTime: string, brunoTime: string) =>
+    run(Effect.gen(function*() {
       yield* setNow(NOW)
       const tenant = yield* addTenant("t1")
       const scheduling = yield* Scheduling
       const [a, b] = [yield* inCall("call-a", "+33611111111"), yield* inCall("call-b", "+33622222222")]
       const results = yield* Effect.all(
         [
-          scheduling.book(tenant, a, booking("14:00", "Alice")),
-          scheduling.book(tenant, b, booking("14:00", "Bruno"))
+          scheduling.book(tenant, a, booking(aliceTime, "Alice")),
+          scheduling.book(tenant, b, booking(brunoTime, "Bruno"))
         ],
         { concurrency: "unbounded" }
       )
@@ -268,6 +272,9 @@ describe("book", () => {
       const rows = yield* sql<{ n: number }>`SELECT count(*) AS n FROM appointments WHERE status = 'booked'`
       return [results, rows[0]!.n] as const
     }))
+
+  test("two fibers booking the same slot at the same instant: exactly one wins, the other gets alternatives", async () => {
+    const [results, count] = await raceTwoBookings("14:00", "14:00")
     expect(results.map((r) => r.status).sort()).toEqual(["booked", "slot_taken"])
     expect(count).toBe(1)
     const loser = results.find((r) => r.status === "slot_taken")!
@@ -280,22 +287,7 @@ describe("book", () => {
   })
 
   test("an overlapping booking with a different start, raced: exactly one wins", async () => {
-    const [results, count] = await run(Effect.gen(function*() {
-      yield* setNow(NOW)
-      const tenant = yield* addTenant("t1")
-      const scheduling = yield* Scheduling
-      const [a, b] = [yield* inCall("call-a", "+33611111111"), yield* inCall("call-b", "+33622222222")]
-      const results = yield* Effect.all(
-        [
-          scheduling.book(tenant, a, booking("14:00", "Alice")),
-          scheduling.book(tenant, b, booking("14:30", "Bruno"))
-        ],
-        { concurrency: "unbounded" }
-      )
-      const sql = yield* SqlClient.SqlClient
-      const rows = yield* sql<{ n: number }>`SELECT count(*) AS n FROM appointments WHERE status = 'booked'`
-      return [results, rows[0]!.n] as const
-    }))
+    const [results, count] = await raceTwoBookings("14:00", "14:30")
     expect(results.map((r) => r.status).sort()).toEqual(["booked", "slot_taken"])
     expect(count).toBe(1)
   })
