@@ -12,6 +12,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
     const summaries = yield* Summaries
     const fibers = yield* FiberMap.make<string>()
     const inboxes = new Map<string, Queue.Queue<string>>()
+    const sockets = new Map<string, RelaySocket>()
     let draining = false
     /** Set only when the drain limit is reached: calls cut then end with reason `shutdown`. */
     let cutting = false
@@ -26,6 +27,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
     const open = (connectionId: string, socket: RelaySocket): void => {
       const inbox = runSync(Queue.unbounded<string>())
       inboxes.set(connectionId, inbox)
+      sockets.set(connectionId, socket)
       runSync(
         FiberMap.run(
           fibers,
@@ -42,7 +44,10 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
             },
             onFinalised: summaries.enqueue
           }).pipe(
-            Effect.ensuring(Effect.sync(() => inboxes.delete(connectionId)))
+            Effect.ensuring(Effect.sync(() => {
+              inboxes.delete(connectionId)
+              sockets.delete(connectionId)
+            }))
           )
         )
       )
@@ -59,9 +64,24 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
       runFork(FiberMap.remove(fibers, connectionId))
     }
 
+    /**
+     * Ends the session serving a call, if this process has one: Twilio told us (connect action) that
+     * the session is over while our side may still hold a half-open socket. Waits for its finaliser.
+     */
+    const endCall = (callId: string) =>
+      Effect.suspend(() => {
+        const connectionId = liveCalls.get(callId)
+        if (connectionId === undefined) return Effect.void
+        const socket = sockets.get(connectionId)
+        return Effect.zipRight(FiberMap.remove(fibers, connectionId), socket ? socket.close(1001, "session ended") : Effect.void)
+      })
+
     const activeCount = Effect.suspend(() => FiberMap.size(fibers))
 
-    /** Stops taking calls, lets live ones finish up to `limit`, then ends the rest (reason `shutdown`). */
+    /**
+     * Stops taking calls, lets live ones finish up to `limit`, then ends the rest (reason `shutdown`).
+     * Returns how many calls were live when it began and how many it had to cut.
+     */
     const drain = (limit: Duration.DurationInput) =>
       Effect.gen(function*() {
         draining = true
@@ -73,11 +93,11 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
         const cut = yield* FiberMap.size(fibers)
         cutting = true
         yield* FiberMap.clear(fibers)
-        return cut
+        return { active, cut }
       })
 
     const hasCall = (callId: string) => Effect.sync(() => liveCalls.has(callId))
 
-    return { open, deliver, close, drain, activeCount, hasCall, isAccepting: () => !draining } as const
+    return { open, deliver, close, endCall, drain, activeCount, hasCall, isAccepting: () => !draining } as const
   })
 }) {}

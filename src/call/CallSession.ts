@@ -41,7 +41,8 @@ const SAY = {
   goodbye: "Merci de votre appel, au revoir.",
   keepsFailing: "Je suis désolée, je rencontre un problème technique et je ne peux pas vous aider correctement.",
   goodbyeAfterFailure: "Merci de rappeler un peu plus tard. Au revoir.",
-  maintenance: "Excusez-moi, je dois interrompre notre échange pour une courte maintenance.",
+  maintenanceTransfer: "Excusez-moi, une courte maintenance m'oblige à vous passer un membre de l'équipe. Ne quittez pas.",
+  maintenanceHangup: "Excusez-moi, une courte maintenance m'oblige à raccrocher. Merci de rappeler dans quelques minutes.",
   unknownCall: "Excusez-moi, je ne parviens pas à retrouver votre appel. Merci de rappeler dans un instant."
 } as const
 
@@ -101,6 +102,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           return yield* socket.close(1008, "session refused")
         }
         yield* Effect.scoped(conversation(socket, inbound, setup.value, call, tenant, hooks)).pipe(
+          // Released however the session ends, even before its finaliser exists (the claim is taken above).
+          Effect.ensuring(Effect.sync(() => hooks.onGone?.(call.id))),
           Effect.annotateLogs({ callSid: call.twilio_call_sid, tenantId: tenant.id })
         )
       }).pipe(
@@ -120,6 +123,9 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
       Effect.gen(function*() {
         const callId = call.id
         const toolContext: ToolContext = { tenant, callId, callerNumber: call.from_number || null }
+        // Built at the first question and kept for the call: an identical prompt on every request is what
+        // lets Anthropic's cache serve the conversation so far (a clock to the minute in it would not).
+        let system: ReturnType<typeof systemPrompt> | null = null
 
         // ---- State, owned by this call's fibers (they interleave on one thread, never in parallel).
         const stored = yield* calls.messages(callId)
@@ -137,6 +143,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         /** Text lines of the latest reply, so a barge-in can cut them to what was heard. */
         let lastReply: Array<Line> = []
         let endReason: EndReason | null = null
+        /** Whether our `end` frame went out (a session cut at shutdown must still send one). */
+        let endSent = false
         /** Turns in a row that ended in an apology: the second one hands over instead. */
         let failedTurns = 0
         const outcomes = new Set<Outcome>()
@@ -196,6 +204,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             yield* event(reason === "transfer" ? "transfer" : "agent_hangup", detail)
             yield* untilSpoken(sentence)
             yield* send(end({ reason, callId }))
+            endSent = true
           })
 
         const transfer = (via: "tool" | "dtmf" | "failure", why: string) =>
@@ -221,7 +230,6 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               lastReply.push(...added)
             })
           })
-          let modelAnswered = false
           return Effect.gen(function*() {
             yield* addLines([{ role: "user", content: utterance, turn }])
             lastReply = []
@@ -257,7 +265,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               Effect.scoped(Effect.gen(function*() {
                 const pull = yield* Stream.toPull(
                   claude.stream({
-                    system: systemPrompt(tenant, startedAt),
+                    system: (system ??= systemPrompt(tenant, startedAt)),
                     messages: toMessageParams(lines),
                     tools: tools.definitions
                   })
@@ -296,7 +304,6 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               const startedAt = yield* Clock.currentTimeMillis
               const toolUses = yield* withFiller(streamRound(startedAt))
               yield* commitPending
-              modelAnswered = true
               if (toolUses.length === 0) {
                 yield* send(text("", true))
                 return
@@ -358,6 +365,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             // A cut or failed reply keeps what was already sent: the canceller then trims it to what was
             // heard; after a failure it stays before the apology, as the caller heard it.
             Effect.ensuring(commitPending),
+            // Only a turn that ended well resets the count; the apology below must not.
+            Effect.tap(() => Effect.sync(() => { failedTurns = 0 })),
             Effect.catchAllCause((cause) =>
               Cause.isInterruptedOnly(cause)
                 ? Effect.interrupt
@@ -379,8 +388,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                   lastReply.push(...yield* addLines([{ role: "assistant", content: SAY.technicalIssue, turn: turnNumber }]))
                   yield* say(SAY.technicalIssue)
                 })
-            ),
-            Effect.tap(() => Effect.sync(() => { if (modelAnswered) failedTurns = 0 }))
+            )
           )
         }
 
@@ -476,13 +484,21 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             yield* FiberHandle.clear(turns)
             const reason: EndReason = endReason ??
               (hooks.shuttingDown?.() ? "shutdown" : Exit.isFailure(exit) && !Exit.isInterrupted(exit) ? "error" : "caller_hangup")
-            if (reason === "shutdown") {
-              // Cut by a deploy at the drain limit: say so and hand over rather than go silent. The socket
-              // is still open (only this fiber is interrupted), and the connect action will dial or hang up.
-              const handOver = tenant.config.transferNumber !== undefined
-              yield* say(`${SAY.maintenance} ${handOver ? SAY.handoff : SAY.goodbyeAfterFailure}`)
-              yield* send(end({ reason: handOver ? "transfer" : "hangup", callId }))
-              if (handOver) outcomes.add("transferred")
+            if (hooks.shuttingDown?.() && !endSent) {
+              // Cut by a deploy at the drain limit, with the socket still open (only this fiber stops):
+              // never go silent. A call already ending gets its `end`; any other hears why, once TTS has
+              // had time to say it, and is handed over; the connect action then dials or hangs up.
+              if (endReason === null) {
+                const handOver = tenant.config.transferNumber !== undefined
+                const sentence = handOver ? SAY.maintenanceTransfer : SAY.maintenanceHangup
+                yield* addLines([{ role: "assistant", content: sentence, turn: turnNumber }])
+                yield* say(sentence)
+                yield* Effect.sleep(speechEstimate(sentence))
+                yield* send(end({ reason: handOver ? "transfer" : "hangup", callId }))
+                if (handOver) outcomes.add("transferred")
+              } else {
+                yield* send(end({ reason: endReason === "transfer" ? "transfer" : "hangup", callId }))
+              }
             }
             yield* Fiber.interrupt(journalFiber)
             // Every pending write is tried, one failure never stops the others nor the finalisation.
@@ -501,10 +517,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             }
             // The gauge always comes down; the outcome is counted by whoever finalised the call.
             yield* finalised ? metrics.callEnded(outcome) : metrics.sessionClosed()
-          }).pipe(
-            Effect.catchAllCause((cause) => Effect.logError("call finalisation failed", cause)),
-            Effect.ensuring(Effect.sync(() => hooks.onGone?.(callId)))
-          )
+          }).pipe(Effect.catchAllCause((cause) => Effect.logError("call finalisation failed", cause)))
         )
 
         yield* event("setup", {

@@ -2,7 +2,7 @@ import Anthropic from "@anthropic-ai/sdk"
 import type { MessageParam, RawMessageStreamEvent, TextBlockParam, Tool } from "@anthropic-ai/sdk/resources/messages"
 import { Chunk, Data, Duration, Effect, ExecutionStrategy, Exit, Option, Redacted, Schedule, Scope, Stream } from "effect"
 import { AppConfig } from "../config.ts"
-import { Metrics } from "../observability/Metrics.ts"
+import { Metrics, type TokenKind } from "../observability/Metrics.ts"
 
 /** What a turn asks Claude for. */
 export interface ClaudeRequest {
@@ -16,9 +16,13 @@ export interface ClaudeRequest {
   readonly attemptTimeoutMs?: number
 }
 
-/** What a turn reads back, already reassembled: text as it streams, each tool call whole. */
+/**
+ * What a turn reads back, already reassembled: text as it streams, each tool call whole (announced
+ * when it starts, so a model busy writing a long tool input is not taken for a silent one).
+ */
 export type ClaudeEvent =
   | { readonly _tag: "TextDelta"; readonly text: string }
+  | { readonly _tag: "ToolCallStarted"; readonly name: string }
   | { readonly _tag: "ToolUse"; readonly id: string; readonly name: string; readonly input: unknown }
   | { readonly _tag: "Stop"; readonly stopReason: string }
 
@@ -73,13 +77,22 @@ export const claudeRetryPolicy = Schedule.exponential("200 millis").pipe(
  * One tool-use block is streamed as a start, several `input_json_delta` pieces and a stop;
  * this folds those pieces so callers only ever see whole tool calls.
  */
-const reassemble = () => {
+const reassemble = (countTokens: (kind: TokenKind, count: number) => void) => {
   const pending = new Map<number, { id: string; name: string; json: string }>()
   return (event: RawMessageStreamEvent): ReadonlyArray<ClaudeEvent> => {
     switch (event.type) {
+      case "message_start": {
+        // Whether the prompt cache works is only visible here.
+        const usage = event.message.usage
+        countTokens("input", usage.input_tokens)
+        countTokens("cache_read", usage.cache_read_input_tokens ?? 0)
+        countTokens("cache_write", usage.cache_creation_input_tokens ?? 0)
+        return []
+      }
       case "content_block_start":
         if (event.content_block.type === "tool_use") {
           pending.set(event.index, { id: event.content_block.id, name: event.content_block.name, json: "" })
+          return [{ _tag: "ToolCallStarted", name: event.content_block.name }]
         }
         return []
       case "content_block_delta":
@@ -102,6 +115,7 @@ const reassemble = () => {
         return [{ _tag: "ToolUse", id: block.id, name: block.name, input }]
       }
       case "message_delta":
+        countTokens("output", event.usage.output_tokens)
         return event.delta.stop_reason ? [{ _tag: "Stop", stopReason: event.delta.stop_reason }] : []
       default:
         return []
@@ -146,7 +160,7 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
               ),
             catch: toClaudeError
           })
-          const fold = reassemble()
+          const fold = reassemble(metrics.unsafe.claudeTokens)
           // Not Stream.fromAsyncIterable: its release awaits iterator.return(), which an async generator
           // only settles after the pending next() — i.e. after Claude's next event. A barge-in or hang-up
           // would then wait for Claude (forever on a stalled stream) before the abort above could run.

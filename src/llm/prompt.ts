@@ -49,8 +49,8 @@ export const localNow = (nowMs: number, timeZone: string) => {
 /**
  * The French system prompt: who we are, what we know, how to speak on the phone. Two blocks: the
  * tenant's stable instructions, marked for Anthropic's prompt cache (with the tools before them, they
- * are the bulk of every request, so a cached prefix shortens time to first token), then today's date
- * and time, which change every minute and stay out of the cached prefix.
+ * are the bulk of every request, so a cached prefix shortens time to first token), then the date and
+ * time the call began, which differ from call to call and stay out of that shared prefix.
  */
 export const systemPrompt = (tenant: Tenant, nowMs: number): Array<TextBlockParam> => {
   const { config } = tenant
@@ -85,7 +85,7 @@ Fermetures exceptionnelles : ${closures}.
 
 Prestations :
 ${services}`
-  const today = `Nous sommes le ${now.spoken} (fuseau ${config.timezone}, date ISO ${now.isoDate}). Résolvez vous-même les dates relatives (« demain », « mardi prochain ») à partir de cette date, au format AAAA-MM-JJ, avant d'appeler un outil.`
+  const today = `Nous sommes le ${now.spoken} (heure du début de l'appel, fuseau ${config.timezone}, date ISO ${now.isoDate}). Résolvez vous-même les dates relatives (« demain », « mardi prochain ») à partir de cette date, au format AAAA-MM-JJ, avant d'appeler un outil.`
   return [
     { type: "text", text: stable, cache_control: { type: "ephemeral" } },
     { type: "text", text: today }

@@ -48,6 +48,10 @@ export type ErrorKind = (typeof ERROR_KINDS)[number]
 export const RETRY_OPERATIONS = ["claude", "embeddings", "database", "summary", "twilio", "tool", "other"] as const
 export type RetryOperation = (typeof RETRY_OPERATIONS)[number]
 
+/** Input tokens read from / written to Anthropic's prompt cache, the rest, and output tokens. */
+export const TOKEN_KINDS = ["input", "cache_read", "cache_write", "output"] as const
+export type TokenKind = (typeof TOKEN_KINDS)[number]
+
 /** ConversationRelay frame types, both directions (inbound: setup…error; outbound: text…end), plus `unknown`. */
 export const FRAME_TYPES = [
   "setup",
@@ -83,6 +87,7 @@ export const toErrorKind = bounded(ERROR_KINDS, "other")
 export const toRetryOperation = bounded(RETRY_OPERATIONS, "other")
 export const toFrameType = bounded(FRAME_TYPES, "unknown")
 export const toWebhookRoute = bounded(WEBHOOK_ROUTES, "other")
+export const toTokenKind = bounded(TOKEN_KINDS, "input")
 /** An HTTP status code as a label: `"200"`, `"403"`…; anything that is not an integer in 100–599 is `"other"`. */
 export const toStatusLabel = (status: unknown): string => {
   const code = typeof status === "string" && /^\d{3}$/.test(status) ? Number(status) : status
@@ -116,6 +121,7 @@ export interface MetricsRecorders {
   readonly webhook: (route: LabelInput<WebhookRoute>, status: number | string) => void
   readonly summaryWritten: () => void
   readonly summaryFailed: () => void
+  readonly claudeTokens: (kind: LabelInput<TokenKind>, count: number) => void
 }
 
 export interface MetricsOptions {
@@ -353,6 +359,13 @@ export const makeMetrics = (options: MetricsOptions) =>
       help: "Call summaries written.",
       registers
     })
+    const claudeTokens = new Prom.Counter({
+      name: "coccinelle_claude_tokens_total",
+      help: "Tokens of Claude requests by kind: uncached input, prompt-cache reads and writes, output.",
+      labelNames: ["usage"] as const,
+      registers
+    })
+    for (const usage of TOKEN_KINDS) claudeTokens.inc({ usage }, 0)
     const summariesFailed = new Prom.Counter({
       name: "coccinelle_summaries_failed_total",
       help: "Call summaries that failed for good (after retries).",
@@ -398,7 +411,10 @@ export const makeMetrics = (options: MetricsOptions) =>
       frameOut: (type) => framesOut.inc({ type: toFrameType(type) }),
       webhook: (route, status) => webhooks.inc({ route: toWebhookRoute(route), status: toStatusLabel(status) }),
       summaryWritten: () => summariesWritten.inc(),
-      summaryFailed: () => summariesFailed.inc()
+      summaryFailed: () => summariesFailed.inc(),
+      claudeTokens: (kind, count) => {
+        if (Number.isFinite(count) && count > 0) claudeTokens.inc({ usage: toTokenKind(kind) }, count)
+      }
     }
 
     return {

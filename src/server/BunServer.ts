@@ -107,10 +107,11 @@ export class BunServer extends Effect.Service<BunServer>()("app/BunServer", {
       (server) =>
         Effect.gen(function*() {
           yield* Effect.logInfo("shutting down: no new calls, draining live ones")
-          const cut = yield* registry.drain(Duration.millis(config.drainTimeoutMs))
-          // Calls cut at the limit were handed over with an `end` frame: Twilio now posts the connect
-          // action (about a second later), which must still find us listening to answer <Dial>.
-          if (cut > 0) yield* Effect.sleep(CONNECT_ACTION_GRACE)
+          const { active } = yield* registry.drain(Duration.millis(config.drainTimeoutMs))
+          // Any call live during the drain may have ended with an `end` frame (a transfer, a goodbye, or
+          // our handover at the limit): Twilio then posts the connect action about a second later, which
+          // must still find us listening to answer <Dial> or <Hangup/>.
+          if (active > 0) yield* Effect.sleep(CONNECT_ACTION_GRACE)
           yield* Effect.promise(() => server.stop(true))
           yield* Effect.logInfo("server stopped")
         })

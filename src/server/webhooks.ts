@@ -121,12 +121,20 @@ const connectAction = withSignedForm("connect_action", (form) =>
       return twiml(dialTwiml({ transferNumber: transferNumber.value, publicUrl: config.publicUrl }))
     }
     if (sessionStatus === "failed" && callLive) {
-      // Our socket dropped while the caller is still there: never leave them in silence. The session
-      // recorded a hang-up when its socket closed; the owner should see what really happened.
-      yield* calls.reviseEnd(call.value.id, {
-        endReason: "socket_failed",
-        outcome: Option.isSome(transferNumber) ? "transferred" : "abandoned"
-      })
+      // Our socket dropped while the caller is still there: never leave them in silence. Our side may
+      // still hold the session half-open: end it, make sure the call is finalised once (with its
+      // summary), then record what really happened.
+      const registry = yield* CallRegistry
+      const summaries = yield* Summaries
+      const metrics = yield* Metrics
+      yield* registry.endCall(call.value.id)
+      const outcome = Option.isSome(transferNumber) ? "transferred" : "abandoned"
+      if (yield* calls.finalize(call.value.id, { endReason: "socket_failed", outcome })) {
+        yield* calls.appendEvent(call.value.id, "end", { reason: "socket_failed", outcome })
+        yield* metrics.callFinalised(outcome)
+        yield* summaries.enqueue(call.value.id)
+      }
+      yield* calls.reviseEnd(call.value.id, { endReason: "socket_failed", outcome })
       return twiml(
         Option.match(transferNumber, {
           onNone: () => sayThenHangupTwiml("Excusez-moi, un problème technique interrompt notre échange. Merci de rappeler dans un instant."),

@@ -150,14 +150,17 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       return rows.length > 0
     }, Effect.orDie)
 
-    /** Corrects how a finalised call ended, when a later webhook tells more (a dropped socket then a transfer). */
+    /**
+     * Corrects how a finalised call ended when a later webhook tells more (our socket dropped, then the
+     * caller was put through): the reason changes; the outcome only if nothing better was recorded.
+     */
     const reviseEnd = Effect.fn("CallsRepo.reviseEnd")(function*(
       callId: string,
       input: { readonly endReason: string; readonly outcome: string }
     ) {
-      const now = yield* nowIso
-      yield* sql`UPDATE calls SET end_reason = ${input.endReason}, outcome = ${input.outcome},
-        ended_at = COALESCE(ended_at, ${now}) WHERE id = ${callId}`
+      yield* sql`UPDATE calls SET end_reason = ${input.endReason},
+        outcome = CASE WHEN outcome IS NULL OR outcome = 'abandoned' THEN ${input.outcome} ELSE outcome END
+        WHERE id = ${callId} AND ended_at IS NOT NULL`
     }, Effect.orDie)
 
     /**

@@ -142,6 +142,8 @@ describe("a conversation", () => {
     ws.prompt("Vous êtes ouverts samedi ?")
     await ws.textUntilLast()
     const body = nth(1).body
+    // The same prompt on every request of the call, byte for byte, or the cached conversation is lost.
+    expect(JSON.stringify(body.system)).toBe(JSON.stringify(nth(0).body.system))
     expect(body.system[0].cache_control).toEqual({ type: "ephemeral" })
     expect(body.system[0].text).toContain("Vouvoyez")
     expect(body.system[1].cache_control).toBeUndefined()

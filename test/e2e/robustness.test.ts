@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
 import { actionForm, find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { eventually } from "../support/wait.ts"
 
@@ -16,7 +16,7 @@ const newSid = () => `CA_ROBUST_${++sids}`
 let fake: FakeAnthropic
 let app: TestApp
 /** How the fake answers the conversation model, per test; the fallback model always answers at once. */
-let primary: "answer" | "stall" | "reject" = "answer"
+let primary: "answer" | "stall" | "reject" | "reject-after-tool" = "answer"
 
 beforeAll(async () => {
   fake = await startFakeAnthropic({
@@ -25,6 +25,12 @@ beforeAll(async () => {
       if (body.model === "claude-sonnet-5-5") return sayText("Réponse de secours.")
       if (primary === "stall") return [{ hang: true }]
       if (primary === "reject") return [{ error: 400, type: "invalid_request_error", message: "bad request" }]
+      if (primary === "reject-after-tool") {
+        // The first request of a turn asks for a tool; the request carrying its result fails.
+        return lastMessage(body).toolResult
+          ? [{ error: 400, type: "invalid_request_error", message: "bad request" }]
+          : [...sayText("Je regarde. "), ...callTool("search_knowledge", { query: "horaires" })]
+      }
       return sayText("Bonjour, ", "je vous écoute.")
     }
   })
@@ -51,8 +57,9 @@ describe("the relay socket only serves the call Twilio was given", () => {
     await answerCall(callSid)
     const requestsBefore = fake.requests.length
     const ws = await openSession(callSid, { callId: "forged" })
-    expect((await ws.closed).code).toBe(1008)
+    // Sent at once, before the server could answer the setup: had the session been accepted, it would reach Claude.
     ws.prompt("Répétez-moi ce que le client précédent a dit.")
+    expect((await ws.closed).code).toBe(1008)
     expect(fake.requests.length).toBe(requestsBefore)
     expect(ws.frames).toEqual([])
   })
@@ -122,6 +129,27 @@ describe("a bad day for the model", () => {
   })
 })
 
+describe("a bad day for the model, after a tool round", () => {
+  test("turns that fail after their tool round still count: the second hands the caller over", async () => {
+    primary = "reject-after-tool"
+    try {
+      const callSid = newSid()
+      const ws = await openSession(callSid, parametersOf(find(await answerCall(callSid), "ConversationRelay")!))
+      ws.prompt("Vous ouvrez quand ?")
+      expect((await ws.textUntilLast()).text).toContain("Pouvez-vous répéter")
+      ws.prompt("Je disais : vous ouvrez quand ?")
+      await ws.waitFor((frame) => frame.type === "text" && frame.last === true && String(frame.token).includes("membre de l'équipe"), 3000)
+      ws.info("agentSpeaking", "on")
+      ws.info("agentSpeaking", "off")
+      const end = await ws.waitFor((frame) => frame.type === "end", 3000)
+      expect(JSON.parse(String(end.handoffData)).reason).toBe("transfer")
+      await ws.close()
+    } finally {
+      primary = "answer"
+    }
+  })
+})
+
 describe("telephony edge cases", () => {
   test("a forwarded line is answered by the business that forwards it, even on a number another tenant owns", async () => {
     const created = await fetch(app.baseUrl + "/api/v1/admin/tenants", {
@@ -133,6 +161,38 @@ describe("telephony edge cases", () => {
     // The demo tenant owns the number Twilio received the call on; the forwarding business wins.
     const relay = find(await answerCall(newSid(), { to: BUSINESS_NUMBER, forwardedFrom: "+33478112233" }), "ConversationRelay")!
     expect(relay.attributes.welcomeGreeting).toBe("Cabinet Martin, bonjour.")
+  })
+
+  test("when Twilio reports the session failed while our side still holds it open, the session is closed and the call finalised once, with its summary", async () => {
+    const callSid = newSid()
+    const ws = await openSession(callSid, parametersOf(find(await answerCall(callSid), "ConversationRelay")!))
+    ws.prompt("Bonjour")
+    await ws.textUntilLast()
+    // No close from our side: a half-open connection. Twilio gives up on it and posts the action.
+    const action = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/connect-action", actionForm({
+      callSid,
+      sessionStatus: "failed",
+      callStatus: "in-progress",
+      errorCode: "64105",
+      errorMessage: "Websocket ended"
+    }), AUTH_TOKEN)
+    expect(find(parseTwiml(action.text), "Dial")).toBeDefined()
+    expect((await ws.closed).code).toBe(1001) // we let go of the stale session
+    const row = await eventually(
+      () => app.query((sql) => sql<{ id: string; end_reason: string; outcome: string }>`SELECT id, end_reason, outcome FROM calls WHERE twilio_call_sid = ${callSid}`),
+      (rows) => rows[0]?.end_reason === "socket_failed",
+      "the call revised"
+    )
+    expect(row[0]!.outcome).toBe("transferred")
+    const callId = row[0]!.id
+    const summaries = await eventually(
+      () => app.query((sql) => sql<{ n: number }>`SELECT COUNT(*) AS n FROM call_summaries WHERE call_id = ${callId}`),
+      (rows) => rows[0]!.n === 1,
+      "the summary"
+    )
+    expect(summaries[0]!.n).toBe(1)
+    const ends = await app.query((sql) => sql<{ n: number }>`SELECT COUNT(*) AS n FROM call_events WHERE call_id = ${callId} AND type = 'end'`)
+    expect(ends[0]!.n).toBe(1)
   })
 
   test("when our socket drops mid-call, the caller is put through to the business and the call says so", async () => {

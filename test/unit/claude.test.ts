@@ -77,8 +77,11 @@ describe("streaming and reassembly", () => {
     const events = valueOf(await run(fake, collect()))
     expect(events).toEqual([
       { _tag: "TextDelta", text: "Je regarde. " },
+      { _tag: "ToolCallStarted", name: "search_knowledge" },
       { _tag: "ToolUse", id: "toolu_a", name: "search_knowledge", input: { query: "parking gratuit" } },
+      { _tag: "ToolCallStarted", name: "check_availability" },
       { _tag: "ToolUse", id: "toolu_b", name: "check_availability", input: { date: "2026-12-01", service_type: "coupe-femme" } },
+      { _tag: "ToolCallStarted", name: "transfer_to_human" },
       { _tag: "ToolUse", id: "toolu_c", name: "transfer_to_human", input: {} },
       { _tag: "Stop", stopReason: "tool_use" }
     ])

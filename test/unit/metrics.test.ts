@@ -110,7 +110,8 @@ describe("Metrics", () => {
         ["setup", "prompt", "interrupt", "dtmf", "info", "error", "text", "play", "sendDigits", "language", "end"]
           .concat("unknown")
       ),
-      route: new Set(["voice", "conversation", "connect_action", "status", "other"])
+      route: new Set(["voice", "conversation", "connect_action", "status", "other"]),
+      usage: new Set(["input", "cache_read", "cache_write", "output"])
     }
     for (const key of samples(text).keys()) {
       for (const [, name, value] of key.matchAll(/(\w+)="([^"]*)"/g)) {
