@@ -11,9 +11,9 @@
 -- guarantee with an exclusion constraint: EXCLUDE USING gist (tenant_id WITH =, tstzrange(starts_at, ends_at) WITH &&)
 -- WHERE (status = 'booked').
 --
--- A change of time during the call (same call, client and service, another time) is a move made by the
--- application: the old row is cancelled and the new one inserted in one transaction (appointments_call
--- finds what the call already holds).
+-- A move is explicit (book_appointment's replaces_appointment_id names an appointment booked earlier in the
+-- same call): the application cancels that row and inserts the new one in one transaction. Without it, a
+-- second booking in a call is a second appointment (two sessions, two people).
 
 CREATE TABLE appointments (
   id               TEXT PRIMARY KEY,

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Data, DateTime, Effect, Option, Schema } from "effect"
+import { Clock, Data, DateTime, Effect, Either, Option, Schema } from "effect"
 import type { Tenant } from "../tenants/Tenant.ts"
 import type { Service, TenantConfig } from "../tenants/TenantConfig.ts"
 import { dayLabel, frenchList, lowerFirst, relativeDayLabel, spokenTime, summariseTimes } from "./french.ts"
@@ -45,6 +45,18 @@ export type SchedulingErrorCode =
   | "invalid_time"
   | "invalid_name"
   | "invalid_phone"
+  | "unknown_appointment"
+  | "appointment_cancelled"
+
+/** An appointment booked during this call, as the model can name it in `replaces_appointment_id`. */
+export interface CallAppointment {
+  readonly appointmentId: string
+  readonly date: string
+  readonly time: string
+  readonly dayLabel: string
+  readonly serviceName: string
+  readonly clientName: string
+}
 
 /** Input the model must fix (or ask the caller about) before trying again. */
 export interface SchedulingErrorResult {
@@ -55,6 +67,8 @@ export interface SchedulingErrorResult {
   readonly today: string
   readonly lastBookableDate?: string
   readonly knownServices?: ReadonlyArray<ServiceInfo>
+  /** With `unknown_appointment` and `appointment_cancelled`: what this call still has booked. */
+  readonly appointmentsInCall?: ReadonlyArray<CallAppointment>
 }
 
 export type UnavailableReason = "closed_weekday" | "closed_exceptionally" | "no_slot"
@@ -112,8 +126,8 @@ export type BookAppointmentResult =
   }
   | {
     /**
-     * This call had already booked this service for this client at another time: that appointment was
-     * cancelled and this one booked, in one transaction. Nothing else of the caller's is left behind.
+     * The appointment named in `replaces_appointment_id` (booked earlier in this call) was cancelled and
+     * this one booked, in one transaction.
      */
     readonly status: "rescheduled"
     readonly appointmentId: string
@@ -144,7 +158,7 @@ export type BookAppointmentResult =
     readonly alternatives: ReadonlyArray<string>
     /** Next days with free slots, when the day has none left. */
     readonly suggestions: ReadonlyArray<DaySuggestion>
-    /** When this was an attempt to move the client's appointment: the one still booked, unchanged. */
+    /** When this was a move (`replaces_appointment_id`): the appointment still booked, unchanged. */
     readonly keptAppointment?: LocalDateTime
     readonly message: string
   }
@@ -158,7 +172,7 @@ export type BookAppointmentResult =
     readonly service: ServiceInfo
     readonly alternatives: ReadonlyArray<string>
     readonly suggestions: ReadonlyArray<DaySuggestion>
-    /** When this was an attempt to move the client's appointment: the one still booked, unchanged. */
+    /** When this was a move (`replaces_appointment_id`): the appointment still booked, unchanged. */
     readonly keptAppointment?: LocalDateTime
     readonly message: string
   }
@@ -239,6 +253,11 @@ export class SlotTaken extends Data.TaggedError("SlotTaken")<{
   readonly startsAt: string
 }> {}
 
+/** The appointment to move was no longer booked when the move's transaction ran (moved or cancelled meanwhile). */
+class ReplacedGone extends Data.TaggedError("ReplacedGone")<{
+  readonly appointmentId: string
+}> {}
+
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------
@@ -265,22 +284,6 @@ const serviceInfo = (service: Service): ServiceInfo => ({
 
 const slugOf = (text: string): string =>
   text.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "")
-
-/**
- * A client's name compared as a person, not as a spelling: case, accents, ligatures, punctuation and spacing
- * folded ("Hélène  Lefèvre-Dupont" = "helene lefevre dupont"). Letters of every script are kept, so two
- * names written in a non-Latin script never fold to the same empty key.
- */
-export const clientNameKey = (name: string): string =>
-  name
-    .normalize("NFKD")
-    .replace(/\p{M}/gu, "")
-    .toLowerCase()
-    .replace(/œ/g, "oe")
-    .replace(/æ/g, "ae")
-    .replace(/ß/g, "ss")
-    .replace(/[^\p{L}\p{N}]+/gu, " ")
-    .trim()
 
 /** The exact type first, then a forgiving match on the type or the name ("Coupe femme", "coupe_femme"). */
 const findService = (config: TenantConfig, requested: string): Option.Option<Service> => {
@@ -431,22 +434,21 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
         Effect.orDie
       )
 
-    /**
-     * The appointment this call already holds for this client and service, if any: same call, same service,
-     * same normalised phone and the same name as a person (`clientNameKey`). The latest one if a race left two.
-     */
-    const findHeldByCall = (tenantId: string, callId: string, serviceType: string, clientPhone: string, clientName: string) =>
+    /** An appointment of this tenant booked by this call, whatever its status now. */
+    const findInCall = (tenantId: string, callId: string, appointmentId: string) =>
+      sql<AppointmentRow>`
+        SELECT * FROM appointments
+        WHERE id = ${appointmentId} AND tenant_id = ${tenantId} AND call_id = ${callId}`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0])),
+        Effect.orDie
+      )
+
+    /** What this call still has booked, in time order. */
+    const bookedInCall = (tenantId: string, callId: string) =>
       sql<AppointmentRow>`
         SELECT * FROM appointments
         WHERE call_id = ${callId} AND tenant_id = ${tenantId} AND status = 'booked'
-          AND service_type = ${serviceType} AND client_phone = ${clientPhone}
-        ORDER BY created_at DESC, rowid DESC`.pipe(
-        Effect.map((rows) => {
-          const key = clientNameKey(clientName)
-          return Option.fromNullable(rows.find((r) => clientNameKey(r.client_name) === key))
-        }),
-        Effect.orDie
-      )
+        ORDER BY starts_at, id`.pipe(Effect.map((rows) => rows.map(toAppointment)), Effect.orDie)
 
     interface NewAppointment {
       readonly id: string
@@ -464,25 +466,22 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
 
     /**
      * Re-checks the slot and inserts, in one transaction. The triggers and the unique index are the final
-     * guard (another process, or a check that raced): their refusal becomes `SlotTaken`.
-     * Answers the existing row when the same idempotency key is already booked.
+     * guard (another process, or a check that raced): their refusal becomes `SlotTaken`, and so does a
+     * booked row with the same idempotency key (a concurrent repeat, which the caller then finds by its key).
      *
-     * With `replacing`, the move of an appointment: the old one is cancelled in the same transaction, before
-     * the check (so the new time may overlap the old one), and comes back untouched when the new slot is
-     * refused. `replaced` is the old row as cancelled, none when it was no longer booked (cancelled meanwhile).
+     * With `replacing`, the move of an appointment of the same call: it is cancelled in the same transaction,
+     * before the check (so the new time may overlap the old one), and comes back untouched when the new slot
+     * is refused; `ReplacedGone` when it was no longer booked (moved or cancelled meanwhile).
      */
     const insert = (row: NewAppointment, replacing: string | null) =>
       Effect.gen(function*() {
-        if (row.idempotencyKey !== null) {
-          const existing = yield* findByIdempotencyKey(row.idempotencyKey)
-          if (Option.isSome(existing)) {
-            return { row: existing.value, created: false, replaced: Option.none<AppointmentRow>() }
-          }
-        }
         const replaced = replacing === null ? [] : yield* sql<AppointmentRow>`
           UPDATE appointments SET status = 'cancelled', cancelled_at = ${row.createdAt}
-          WHERE id = ${replacing} AND tenant_id = ${row.tenantId} AND status = 'booked'
+          WHERE id = ${replacing} AND tenant_id = ${row.tenantId} AND call_id = ${row.callId} AND status = 'booked'
           RETURNING *`
+        if (replacing !== null && replaced.length === 0) {
+          return yield* new ReplacedGone({ appointmentId: replacing })
+        }
         const conflicts = yield* sql`
           SELECT id FROM appointments
           WHERE tenant_id = ${row.tenantId} AND status = 'booked'
@@ -501,26 +500,13 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
             ${row.service.type}, ${row.service.name}, ${row.clientName}, ${row.clientPhone},
             ${row.startsAt}, ${row.endsAt}, ${row.timeZone}, 'booked', ${row.idempotencyKey}, ${row.createdAt}, NULL)
           RETURNING *`
-        return { row: inserted[0]!, created: true, replaced: Option.fromNullable(replaced[0]) }
+        return { row: inserted[0]!, replaced: Option.fromNullable(replaced[0]) }
       }).pipe(
         sql.withTransaction,
-        Effect.catchTag("SqlError", (error) => {
-          switch (constraintOf(error)) {
-            case "slot":
-              return Effect.fail(new SlotTaken({ tenantId: row.tenantId, startsAt: row.startsAt }))
-            case "idempotency":
-              // The same booking committed by a concurrent request: answer it.
-              return findByIdempotencyKey(row.idempotencyKey ?? "").pipe(
-                Effect.flatMap(Option.match({
-                  onNone: () => Effect.die(error),
-                  onSome: (existing) =>
-                    Effect.succeed({ row: existing, created: false, replaced: Option.none<AppointmentRow>() })
-                }))
-              )
-            default:
-              return Effect.die(error)
-          }
-        })
+        Effect.catchTag("SqlError", (error) =>
+          constraintOf(error) === null
+            ? Effect.die(error)
+            : Effect.fail(new SlotTaken({ tenantId: row.tenantId, startsAt: row.startsAt })))
       )
 
     // -- the shared validation of both tools --
@@ -537,7 +523,7 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
       today: string,
       error: SchedulingErrorCode,
       message: string,
-      extra: Partial<Pick<SchedulingErrorResult, "lastBookableDate" | "knownServices">> = {}
+      extra: Partial<Pick<SchedulingErrorResult, "lastBookableDate" | "knownServices" | "appointmentsInCall">> = {}
     ): SchedulingErrorResult => ({ status: "error", error, message, today, ...extra })
 
     /** Date and service checks common to both tools: either the day to work on, or the error for the model. */
@@ -745,24 +731,68 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
           }
         }
 
-        // A repeated tool call in the same phone call: answer the booking already made, before any check
-        // (the slot now looks taken by it, and the lead time may have run out since).
+        // A repeated tool call in the same phone call is answered with the booking already made, before any
+        // check (the slot now looks taken by it, and the lead time may have run out since).
         const idempotencyKey = context.callId === null
           ? null
           : [tenant.id, context.callId, day.date, time, day.service.type, clientPhone].join("|")
-        if (idempotencyKey !== null) {
-          const existing = yield* findByIdempotencyKey(idempotencyKey)
-          if (Option.isSome(existing)) return bookedResult(existing.value, true)
+        const repeated = idempotencyKey === null
+          ? Effect.succeed(Option.none<AppointmentRow>())
+          : findByIdempotencyKey(idempotencyKey)
+
+        /** The move cannot be made: what the model reads, with what this call still has booked. */
+        const replacementError = (code: "unknown_appointment" | "appointment_cancelled", appointmentId: string) =>
+          Effect.gen(function*() {
+            const held = context.callId === null ? [] : yield* bookedInCall(tenant.id, context.callId)
+            const appointmentsInCall = held.map((a): CallAppointment => ({
+              appointmentId: a.id,
+              date: a.date,
+              time: a.time,
+              dayLabel: dayLabel(a.date, day.today),
+              serviceName: a.serviceName,
+              clientName: a.clientName
+            }))
+            const why = code === "unknown_appointment"
+              ? `« ${appointmentId} » n'est pas l'identifiant d'un rendez-vous pris pendant cet appel : rien n'a été modifié.`
+              : `Le rendez-vous « ${appointmentId} » n'est plus réservé (il a déjà été déplacé ou annulé) : rien n'a été modifié.`
+            const next = appointmentsInCall.length === 0
+              ? "Aucun rendez-vous n'est réservé dans cet appel : pour en prendre un, rappelez book_appointment sans replaces_appointment_id."
+              : `Rendez-vous réservés dans cet appel : ${
+                appointmentsInCall.map((a) =>
+                  `${lowerFirst(a.serviceName)} le ${a.dayLabel} à ${spokenTime(a.time)} au nom de ${a.clientName} (appointmentId « ${a.appointmentId} »)`
+                ).join(" ; ")
+              }. Pour déplacer l'un d'eux, réessayez avec son appointmentId dans replaces_appointment_id ; pour un rendez-vous supplémentaire, omettez ce champ.`
+            return errorResult(day.today, code, `${why} ${next}`, { appointmentsInCall }) as BookAppointmentResult
+          })
+
+        // A move (`replaces_appointment_id`) only ever touches an appointment this call booked for this tenant,
+        // and only while it is still booked; anything else is refused before a single write.
+        let replacing = Option.none<AppointmentRow>()
+        const replacesId = input.replaces_appointment_id?.trim()
+        if (replacesId !== undefined && replacesId !== "") {
+          const target = context.callId === null
+            ? Option.none<AppointmentRow>()
+            : yield* findInCall(tenant.id, context.callId, replacesId)
+          if (Option.isNone(target)) return yield* replacementError("unknown_appointment", replacesId)
+          if (target.value.status !== "booked") {
+            // The same move asked again once made: the appointment it booked answers it.
+            const repeat = yield* repeated
+            if (Option.isSome(repeat)) return bookedResult(repeat.value, true)
+            return yield* replacementError("appointment_cancelled", replacesId)
+          }
+          replacing = target
+        }
+        const repeat = yield* repeated
+        // A repeat of a plain booking, or a move onto the time the appointment already has. (A move onto the time
+        // of another appointment of this call goes on, and is refused below as a taken slot.)
+        if (Option.isSome(repeat) && (Option.isNone(replacing) || replacing.value.id === repeat.value.id)) {
+          return bookedResult(repeat.value, true)
         }
 
-        // This call already booked this service for this client at another time: the caller changed their
-        // mind (« finalement plutôt 10 h »), so this request moves that appointment instead of adding one.
-        // Its own time counts as free for the move (9 h 00 → 9 h 15 overlaps itself, not someone else).
-        const held = context.callId === null
-          ? Option.none<AppointmentRow>()
-          : yield* findHeldByCall(tenant.id, context.callId, day.service.type, clientPhone, clientName)
-        const heldId = Option.isSome(held) ? held.value.id : null
-        const kept = Option.map(held, (row): LocalDateTime => {
+        // The appointment being moved: its own time counts as free for its move (9 h 00 → 9 h 15 overlaps
+        // itself, not someone else), and a refused move says it is kept.
+        const heldId = Option.isSome(replacing) ? replacing.value.id : null
+        const kept = Option.map(replacing, (row): LocalDateTime => {
           const appointment = toAppointment(row)
           return { date: appointment.date, time: appointment.time }
         })
@@ -859,9 +889,6 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
           } satisfies BookAppointmentResult as BookAppointmentResult
         }
 
-        // Defensive: the held appointment already is at this time (the idempotency key answers this case).
-        if (Option.isSome(held) && held.value.starts_at === isoOf(slot.startMs)) return bookedResult(held.value, true)
-
         const outcome = yield* insert({
           id: crypto.randomUUID(),
           tenantId: tenant.id,
@@ -874,20 +901,28 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
           timeZone: config.timezone,
           idempotencyKey,
           createdAt: isoOf(day.nowMs)
-        }, heldId).pipe(
-          Effect.map((inserted) => Option.some(inserted)),
-          Effect.catchTag("SlotTaken", () => Effect.succeed(Option.none()))
-        )
-        if (Option.isNone(outcome)) {
+        }, heldId).pipe(Effect.either)
+        if (Either.isLeft(outcome)) {
+          // Refused. The same request may have committed meanwhile — a concurrent repeat of a booking (the
+          // trigger refused ours), or of a move (its old appointment was gone) — and then answers it. Otherwise
+          // the slot really is taken (a refused move keeps its old appointment) or the old appointment is gone.
+          const committed = Option.isNone(replacing) || outcome.left._tag === "ReplacedGone"
+            ? yield* repeated
+            : Option.none<AppointmentRow>()
+          if (Option.isSome(committed)) {
+            yield* Effect.annotateCurrentSpan({ tenantId: tenant.id, outcome: "repeat" })
+            return bookedResult(committed.value, true)
+          }
+          if (outcome.left._tag === "ReplacedGone") {
+            yield* Effect.annotateCurrentSpan({ tenantId: tenant.id, outcome: "replaced_gone" })
+            return yield* replacementError("appointment_cancelled", outcome.left.appointmentId)
+          }
           yield* Effect.annotateCurrentSpan({ tenantId: tenant.id, outcome: "slot_taken" })
           return yield* slotTaken(yield* daySlots(tenant, day, heldId))
         }
-        const { created, replaced, row } = outcome.value
-        yield* Effect.annotateCurrentSpan({
-          tenantId: tenant.id,
-          outcome: Option.isSome(replaced) ? "rescheduled" : created ? "booked" : "repeat"
-        })
-        return Option.isSome(replaced) ? rescheduledResult(row, replaced.value) : bookedResult(row, !created)
+        const { replaced, row } = outcome.right
+        yield* Effect.annotateCurrentSpan({ tenantId: tenant.id, outcome: Option.isSome(replaced) ? "rescheduled" : "booked" })
+        return Option.isSome(replaced) ? rescheduledResult(row, replaced.value) : bookedResult(row, false)
       }
     )
 

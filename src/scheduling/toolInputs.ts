@@ -49,6 +49,13 @@ const ToolClientPhone = Schema.String.pipe(Schema.maxLength(40)).annotations({
     "À omettre sinon : le numéro de l'appelant est alors utilisé."
 })
 
+const ToolReplacesAppointmentId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64)).annotations({
+  title: "Rendez-vous à déplacer",
+  description:
+    "L'appointmentId renvoyé par un book_appointment précédent de cet appel, à donner uniquement quand le client veut DÉPLACER " +
+    "ce rendez-vous (il est annulé et remplacé par le nouveau) ; à omettre pour prendre un rendez-vous supplémentaire."
+})
+
 export const CheckAvailabilityInput = Schema.Struct({
   date: ToolDate,
   service_type: ToolServiceType
@@ -62,13 +69,12 @@ export const BookAppointmentInput = Schema.Struct({
   time: ToolTime,
   client_name: ToolClientName,
   client_phone: Schema.optional(ToolClientPhone),
-  service_type: ToolServiceType
+  service_type: ToolServiceType,
+  replaces_appointment_id: Schema.optional(ToolReplacesAppointmentId)
 }).annotations({
   description:
     "Réserve un rendez-vous sur un créneau libre, après accord explicite du client sur la date, l'heure et le service. " +
-    "Si le client change d'avis pendant l'appel (« finalement plutôt 10 h »), appelez de nouveau cet outil pour la même personne " +
-    "(même nom, même service) avec la nouvelle date ou heure : le rendez-vous déjà pris dans cet appel est déplacé, pas dupliqué " +
-    "(statut « rescheduled » ; si le nouveau créneau n'est pas libre, l'ancien reste réservé). " +
-    "Pour une autre personne, donnez son propre nom : un rendez-vous distinct est créé."
+    "Chaque réservation sans replaces_appointment_id crée un rendez-vous de plus (deux séances = deux réservations) ; " +
+    "avec replaces_appointment_id, ce rendez-vous de l'appel est déplacé (statut « rescheduled » ; si le nouveau créneau n'est pas libre, l'ancien reste réservé)."
 })
 export type BookAppointmentInput = typeof BookAppointmentInput.Type

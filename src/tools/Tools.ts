@@ -84,7 +84,7 @@ export class Tools extends Effect.Service<Tools>()("app/Tools", {
       {
         name: "book_appointment",
         description:
-          "Réserve un rendez-vous sur un créneau libre, après accord explicite du client sur la prestation, la date, l'heure et le nom. Renvoie une phrase de confirmation à relire au client, ou des créneaux alternatifs si le créneau vient d'être pris. Réserver à nouveau pour la même personne et la même prestation pendant cet appel déplace son rendez-vous (statut « rescheduled ») au lieu d'en créer un second.",
+          "Réserve un rendez-vous sur un créneau libre, après accord explicite du client sur la prestation, la date, l'heure et le nom. Renvoie une phrase de confirmation à relire au client, ou des créneaux alternatifs si le créneau vient d'être pris. Pour déplacer un rendez-vous pris pendant cet appel, donnez son appointmentId dans replaces_appointment_id ; sans ce champ, un rendez-vous supplémentaire est créé (par exemple une deuxième séance).",
         input: BookAppointmentInput,
         sideEffecting: true,
         run: (input: typeof BookAppointmentInput.Type, context) =>

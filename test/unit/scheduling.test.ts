@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "bun:test"
 import { Cause, Effect, Exit, Layer, Logger, Option, Schema, TestClock, TestContext } from "effect"
-import { type Appointment, Scheduling } from "../../src/scheduling/Scheduling.ts"
+import { type Appointment, type BookAppointmentResult, Scheduling } from "../../src/scheduling/Scheduling.ts"
 import { sqliteLayer } from "../../src/storage/Database.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
@@ -487,22 +487,55 @@ describe("book", () => {
   })
 })
 
-describe("book again in the same call: a change of time moves the appointment", () => {
+describe("several appointments in one call, and an explicit move (replaces_appointment_id)", () => {
   const rowsOf = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql<{ id: string; call_id: string | null; client_name: string; starts_at: string; status: string; cancelled_at: string | null }>`
       SELECT id, call_id, client_name, starts_at, status, cancelled_at FROM appointments ORDER BY created_at, rowid`)
 
-  test("« finalement plutôt 10 h »: the 9 h appointment is cancelled, its slot free again, 10 h booked, one read-back", async () => {
+  const idOf = (result: BookAppointmentResult): string =>
+    result.status === "booked" || result.status === "rescheduled" ? result.appointmentId : `no id: ${result.status}`
+
+  /** `booking(...)` as a move of `appointmentId`. */
+  const moving = (appointmentId: string, time: string, name?: string, service_type?: string, date?: string) => ({
+    ...booking(time, name, service_type, date),
+    replaces_appointment_id: appointmentId
+  })
+
+  test("« deux séances, mardi et jeudi »: the same person, phone and service twice in one call is two appointments", async () => {
+    const outcome = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      const context = yield* inCall("call-1")
+      const tuesday = yield* scheduling.book(tenant, context, booking("09:00"))
+      const thursday = yield* scheduling.book(tenant, context, booking("09:00", "Marie Dupont", "coupe-femme", "2026-12-03"))
+      // A third the same Tuesday afternoon, the name spelled as the model heard it this time.
+      const afternoon = yield* scheduling.book(tenant, context, booking("15:00", "marie dupont"))
+      return { tuesday, thursday, afternoon, rows: yield* rowsOf }
+    }))
+    for (const result of [outcome.tuesday, outcome.thursday, outcome.afternoon]) {
+      expect(result).toMatchObject({ status: "booked", alreadyBooked: false, clientPhone: "+33612345678" })
+    }
+    expect(outcome.thursday.message).toBe(
+      "Rendez-vous confirmé : coupe femme le jeudi 3 décembre à 9 h 00, au nom de Marie Dupont."
+    )
+    expect(new Set([outcome.tuesday, outcome.thursday, outcome.afternoon].map(idOf)).size).toBe(3)
+    expect(outcome.rows.map((r) => [r.call_id, r.client_name, r.starts_at, r.status])).toEqual([
+      ["call-1", "Marie Dupont", "2026-12-01T08:00:00.000Z", "booked"],
+      ["call-1", "Marie Dupont", "2026-12-03T08:00:00.000Z", "booked"],
+      ["call-1", "marie dupont", "2026-12-01T14:00:00.000Z", "booked"]
+    ])
+  })
+
+  test("« finalement plutôt 10 h »: the named appointment is cancelled, its slot free again, 10 h booked, one read-back", async () => {
     const outcome = await run(Effect.gen(function*() {
       yield* setNow(NOW)
       const tenant = yield* addTenant("t1")
       const scheduling = yield* Scheduling
       const context = yield* inCall("call-1")
       const first = yield* scheduling.book(tenant, context, booking("09:00"))
-      if (first.status !== "booked") return yield* Effect.die(first)
       yield* TestClock.adjust("2 minutes")
-      // The model repeats the name as it heard it this time.
-      const moved = yield* scheduling.book(tenant, context, booking("10:00", "marie dupont"))
+      const moved = yield* scheduling.book(tenant, context, moving(idOf(first), "10:00", "marie dupont"))
       const availability = yield* scheduling.checkAvailability(tenant, { date: TUESDAY, service_type: "coupe-femme" })
       return { first, moved, availability, rows: yield* rowsOf }
     }))
@@ -524,11 +557,10 @@ describe("book again in the same call: a change of time moves the appointment", 
     )
     // The call's outcome is noted from `appointmentId` in the result (CallSession): it must be there.
     expect("appointmentId" in outcome.moved).toBe(true)
-    const newId = outcome.moved.status === "rescheduled" ? outcome.moved.appointmentId : ""
-    expect(newId).not.toBe(outcome.first.status === "booked" ? outcome.first.appointmentId : "")
+    expect(idOf(outcome.moved)).not.toBe(idOf(outcome.first))
     expect(outcome.rows).toEqual([
       {
-        id: outcome.first.status === "booked" ? outcome.first.appointmentId : "",
+        id: idOf(outcome.first),
         call_id: "call-1",
         client_name: "Marie Dupont",
         starts_at: "2026-12-01T08:00:00.000Z",
@@ -536,7 +568,7 @@ describe("book again in the same call: a change of time moves the appointment", 
         cancelled_at: "2026-11-20T10:02:00.000Z"
       },
       {
-        id: newId,
+        id: idOf(outcome.moved),
         call_id: "call-1",
         client_name: "marie dupont",
         starts_at: "2026-12-01T09:00:00.000Z",
@@ -548,22 +580,87 @@ describe("book again in the same call: a change of time moves the appointment", 
     expect(outcome.availability.status === "available" && outcome.availability.times).not.toContain("10:00")
   })
 
-  test("the move may overlap the appointment it replaces, and follows the client to another day", async () => {
+  test("the move may overlap the appointment it replaces, change service, and follow the client to another day", async () => {
     const [later, nextDay, rows] = await run(Effect.gen(function*() {
       yield* setNow(NOW)
       const tenant = yield* addTenant("t1")
       const scheduling = yield* Scheduling
       const context = yield* inCall("call-1")
-      yield* scheduling.book(tenant, context, booking("09:00", "Hélène Lefèvre-Durand"))
-      // 09:15–10:00 overlaps 09:00–09:45, which is the client's own: free for the move.
-      const later = yield* scheduling.book(tenant, context, booking("09:15", "HELENE  LEFEVRE DURAND"))
-      const nextDay = yield* scheduling.book(tenant, context, booking("14:00", "Helene Lefevre-Durand", "coupe-femme", "2026-12-02"))
+      const first = yield* scheduling.book(tenant, context, booking("09:00", "Hélène Lefèvre-Durand"))
+      // 09:15–10:00 overlaps 09:00–09:45, which is the appointment being moved: free for the move.
+      const later = yield* scheduling.book(tenant, context, moving(idOf(first), "09:15", "Hélène Lefèvre-Durand"))
+      const nextDay = yield* scheduling.book(
+        tenant,
+        context,
+        moving(idOf(later), "14:00", "Hélène Lefèvre-Durand", "brushing", "2026-12-02")
+      )
       return [later, nextDay, yield* rowsOf] as const
     }))
     expect(later).toMatchObject({ status: "rescheduled", time: "09:15", previous: { date: TUESDAY, time: "09:00" } })
-    expect(nextDay).toMatchObject({ status: "rescheduled", date: "2026-12-02", time: "14:00", previous: { date: TUESDAY, time: "09:15" } })
+    expect(nextDay).toMatchObject({
+      status: "rescheduled",
+      date: "2026-12-02",
+      time: "14:00",
+      service: { type: "brushing" },
+      previous: { date: TUESDAY, time: "09:15" }
+    })
     expect(nextDay.message).toContain("déplacé du mardi 1 décembre à 9 h 15 au mercredi 2 décembre à 14 h 00")
     expect(rows.map((r) => r.status)).toEqual(["cancelled", "cancelled", "booked"])
+  })
+
+  test("a move is refused, with nothing changed, for an id of another call, of another tenant, unknown, or cancelled", async () => {
+    const outcome = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const other = yield* addTenant("t2")
+      const scheduling = yield* Scheduling
+      const sql = yield* SqlClient.SqlClient
+      const earlierCall = yield* inCall("call-earlier", "+33611111111")
+      const fromEarlierCall = yield* scheduling.book(tenant, earlierCall, booking("11:00", "Marie Dupont"))
+      const otherTenantCall = yield* inCall("call-t2", "+33612345678", "t2")
+      const fromOtherTenant = yield* scheduling.book(other, otherTenantCall, booking("09:00"))
+      const context = yield* inCall("call-1")
+      const mine = yield* scheduling.book(tenant, context, booking("09:00"))
+      const cancelledOne = yield* scheduling.book(tenant, context, booking("16:00"))
+      yield* scheduling.cancel("t1", idOf(cancelledOne))
+      const before = yield* sql`SELECT * FROM appointments ORDER BY id`
+      const refusals = {
+        otherCall: yield* scheduling.book(tenant, context, moving(idOf(fromEarlierCall), "14:00")),
+        otherTenant: yield* scheduling.book(tenant, context, moving(idOf(fromOtherTenant), "14:00")),
+        unknown: yield* scheduling.book(tenant, context, moving("nope", "14:00")),
+        cancelled: yield* scheduling.book(tenant, context, moving(idOf(cancelledOne), "14:00")),
+        // Outside any call nothing can be moved, not even an appointment that exists.
+        noCall: yield* scheduling.book(tenant, noCall, moving(idOf(mine), "14:00"))
+      }
+      const after = yield* sql`SELECT * FROM appointments ORDER BY id`
+      return { refusals, before, after, mine: idOf(mine) }
+    }))
+    const { refusals } = outcome
+    for (const refusal of [refusals.otherCall, refusals.otherTenant, refusals.unknown, refusals.noCall]) {
+      expect(refusal).toMatchObject({ status: "error", error: "unknown_appointment", today: "2026-11-20" })
+      expect(refusal.message).toContain("rien n'a été modifié")
+    }
+    expect(refusals.cancelled).toMatchObject({ status: "error", error: "appointment_cancelled" })
+    expect(refusals.cancelled.message).toContain("n'est plus réservé (il a déjà été déplacé ou annulé)")
+    // The model is told what this call holds, and only that, so it can pick the right id or book anew.
+    expect(refusals.unknown).toMatchObject({
+      appointmentsInCall: [{
+        appointmentId: outcome.mine,
+        date: TUESDAY,
+        time: "09:00",
+        dayLabel: "mardi 1 décembre",
+        serviceName: "Coupe femme",
+        clientName: "Marie Dupont"
+      }]
+    })
+    expect(refusals.unknown.message).toContain(
+      `coupe femme le mardi 1 décembre à 9 h 00 au nom de Marie Dupont (appointmentId « ${outcome.mine} »)`
+    )
+    expect(refusals.unknown.message).toContain("omettez ce champ")
+    expect(refusals.noCall).toMatchObject({ appointmentsInCall: [] })
+    expect(refusals.noCall.message).toContain("sans replaces_appointment_id")
+    expect(JSON.stringify(refusals)).not.toContain("call-earlier")
+    expect(outcome.after).toEqual(outcome.before)
   })
 
   test("moving onto a taken slot keeps the old appointment booked and answers slot taken with alternatives", async () => {
@@ -575,8 +672,8 @@ describe("book again in the same call: a change of time moves the appointment", 
       yield* scheduling.book(tenant, alice, booking("10:00", "Alice Martin"))
       const context = yield* inCall("call-1")
       const first = yield* scheduling.book(tenant, context, booking("09:00"))
-      const taken = yield* scheduling.book(tenant, context, booking("10:15"))
-      const closed = yield* scheduling.book(tenant, context, booking("10:00", "Marie Dupont", "coupe-femme", "2026-12-25"))
+      const taken = yield* scheduling.book(tenant, context, moving(idOf(first), "10:15"))
+      const closed = yield* scheduling.book(tenant, context, moving(idOf(first), "10:00", "Marie Dupont", "coupe-femme", "2026-12-25"))
       return { first, taken, closed, rows: yield* rowsOf }
     }))
     expect(outcome.taken).toMatchObject({ status: "slot_taken", time: "10:15", keptAppointment: { date: TUESDAY, time: "09:00" } })
@@ -609,13 +706,13 @@ describe("book again in the same call: a change of time moves the appointment", 
           starts_at, ends_at, time_zone, status, created_at)
         VALUES ('blocker', 't1', 'stage', 'Stage', 'Équipe', '+33600000000',
           '2026-11-29T12:00:00.000Z', '2026-12-02T12:00:00.000Z', 'Europe/Paris', 'booked', ${NOW})`
-      const moved = yield* scheduling.book(tenant, context, booking("14:00"))
+      const moved = yield* scheduling.book(tenant, context, moving(idOf(first), "14:00"))
       return { first, moved, rows: yield* rowsOf }
     }))
     expect(outcome.moved).toMatchObject({ status: "slot_taken", keptAppointment: { date: "2026-12-02", time: "14:00" } })
     expect(outcome.rows.filter((r) => r.client_name === "Marie Dupont")).toEqual([
       {
-        id: outcome.first.status === "booked" ? outcome.first.appointmentId : "",
+        id: idOf(outcome.first),
         call_id: "call-1",
         client_name: "Marie Dupont",
         starts_at: "2026-12-02T13:00:00.000Z",
@@ -625,17 +722,16 @@ describe("book again in the same call: a change of time moves the appointment", 
     ])
   })
 
-  test("another person in the same call, or another service, gets a second appointment; a move then touches only its own", async () => {
+  test("a mother booking for herself and her son, then moving hers: the move touches only the appointment named", async () => {
     const outcome = await run(Effect.gen(function*() {
       yield* setNow(NOW)
       const tenant = yield* addTenant("t1")
       const scheduling = yield* Scheduling
-      // A mother books for herself and her son from the same phone.
       const context = yield* inCall("call-1")
       const marie = yield* scheduling.book(tenant, context, booking("09:00", "Marie Dupont"))
       const paul = yield* scheduling.book(tenant, context, booking("10:00", "Paul Dupont"))
       const brushing = yield* scheduling.book(tenant, context, booking("15:00", "Marie Dupont", "brushing"))
-      const moved = yield* scheduling.book(tenant, context, booking("11:00", "Marie Dupont"))
+      const moved = yield* scheduling.book(tenant, context, moving(idOf(marie), "11:00", "Marie Dupont"))
       return { marie, paul, brushing, moved, rows: yield* rowsOf }
     }))
     expect(outcome.marie).toMatchObject({ status: "booked", alreadyBooked: false })
@@ -650,7 +746,7 @@ describe("book again in the same call: a change of time moves the appointment", 
     ])
   })
 
-  test("the exact same request repeated is still idempotent, before and after a move", async () => {
+  test("the exact same request repeated is still idempotent: a booking, a move (even concurrently), a move onto its own time", async () => {
     const outcome = await run(Effect.gen(function*() {
       yield* setNow(NOW)
       const tenant = yield* addTenant("t1")
@@ -658,23 +754,24 @@ describe("book again in the same call: a change of time moves the appointment", 
       const context = yield* inCall("call-1")
       const first = yield* scheduling.book(tenant, context, booking("09:00"))
       const repeat = yield* scheduling.book(tenant, context, booking("09:00"))
-      const moved = yield* scheduling.book(tenant, context, booking("10:00"))
-      const movedAgain = yield* Effect.all([
-        scheduling.book(tenant, context, booking("10:00")),
-        scheduling.book(tenant, context, booking("10:00"))
+      const moves = yield* Effect.all([
+        scheduling.book(tenant, context, moving(idOf(first), "10:00")),
+        scheduling.book(tenant, context, moving(idOf(first), "10:00"))
       ], { concurrency: "unbounded" })
-      return { first, repeat, moved, movedAgain, rows: yield* rowsOf }
+      const movedAgain = yield* scheduling.book(tenant, context, moving(idOf(first), "10:00"))
+      const ontoItself = yield* scheduling.book(tenant, context, moving(idOf(moves[0]!), "10:00"))
+      return { first, repeat, moves, movedAgain, ontoItself, rows: yield* rowsOf }
     }))
-    const idOf = (r: { status: string; appointmentId?: string }) => r.appointmentId
-    expect(outcome.repeat).toMatchObject({ status: "booked", alreadyBooked: true, appointmentId: idOf(outcome.first as any) })
-    expect(outcome.moved.status).toBe("rescheduled")
-    for (const again of outcome.movedAgain) {
-      expect(again).toMatchObject({ status: "booked", alreadyBooked: true, time: "10:00", appointmentId: idOf(outcome.moved as any) })
+    expect(outcome.repeat).toMatchObject({ status: "booked", alreadyBooked: true, appointmentId: idOf(outcome.first) })
+    const [moved, concurrent] = outcome.moves
+    expect(moved).toMatchObject({ status: "rescheduled", time: "10:00" })
+    for (const again of [concurrent!, outcome.movedAgain, outcome.ontoItself]) {
+      expect(again).toMatchObject({ status: "booked", alreadyBooked: true, time: "10:00", appointmentId: idOf(moved!) })
     }
     expect(outcome.rows.map((r) => r.status)).toEqual(["cancelled", "booked"])
   })
 
-  test("a booking from another call for the same person is not moved: a different call is a new appointment", async () => {
+  test("a booking from another call for the same person is a new appointment, and so is one made outside any call", async () => {
     const outcome = await run(Effect.gen(function*() {
       yield* setNow(NOW)
       const tenant = yield* addTenant("t1")
@@ -685,7 +782,6 @@ describe("book again in the same call: a change of time moves the appointment", 
       // cancels; the agent does not cancel what another call booked).
       const tuesday = yield* inCall("call-tuesday")
       const second = yield* scheduling.book(tenant, tuesday, booking("10:00"))
-      // Nor is a booking made outside any call moved.
       const noCallFirst = yield* scheduling.book(tenant, noCall, booking("14:00"))
       const noCallSecond = yield* scheduling.book(tenant, noCall, booking("15:00"))
       return { first, second, noCallFirst, noCallSecond, rows: yield* rowsOf }
