@@ -3,8 +3,10 @@
 -- comparison; the tenant's IANA zone is stored beside them to show local times without guessing.
 --
 -- Guarantees held by the database, whatever the application does:
---   * no two booked appointments of a tenant overlap (triggers below; the application checks first and
---     translates the 'slot_taken' abort into alternatives for the caller);
+--   * no two booked appointments of a tenant overlap (triggers below). This is the only check made at the
+--     moment of writing: the application's availability check comes earlier and can race with another
+--     connection or process, and its booking transaction writes first (no read snapshot to go stale), so a
+--     racing loser is refused here; the application turns the 'slot_taken' abort into alternatives;
 --   * no two booked appointments of a tenant start at the same instant (partial unique index);
 --   * a repeated tool call in one phone call books once (unique idempotency key among booked rows).
 -- SQLite-specific: RAISE() in triggers and GLOB checks. The planned Postgres backend expresses the same

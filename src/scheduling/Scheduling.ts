@@ -247,7 +247,10 @@ export class InvalidListQuery extends Data.TaggedError("InvalidListQuery")<{
   }
 }
 
-/** The slot was taken between the check and the insert (seen in the transaction or by the database). */
+/**
+ * The slot was taken between the check and the insert: the database refused the row (overlap trigger or
+ * unique start index), whatever connection or process booked it first.
+ */
 export class SlotTaken extends Data.TaggedError("SlotTaken")<{
   readonly tenantId: string
   readonly startsAt: string
@@ -465,13 +468,16 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
     }
 
     /**
-     * Re-checks the slot and inserts, in one transaction. The triggers and the unique index are the final
-     * guard (another process, or a check that raced): their refusal becomes `SlotTaken`, and so does a
-     * booked row with the same idempotency key (a concurrent repeat, which the caller then finds by its key).
+     * Inserts the appointment; with `replacing`, first cancels that appointment of the same call, in the same
+     * transaction (so the new time may overlap the old one, and a refused new slot leaves the old one booked).
      *
-     * With `replacing`, the move of an appointment of the same call: it is cancelled in the same transaction,
-     * before the check (so the new time may overlap the old one), and comes back untouched when the new slot
-     * is refused; `ReplacedGone` when it was no longer booked (moved or cancelled meanwhile).
+     * The database is the guard against double booking: the overlap trigger and the unique start index refuse
+     * the row at the INSERT itself, atomically, whatever another connection or process committed after our
+     * availability check; their refusal becomes `SlotTaken`. Each transaction writes first and reads nothing
+     * before, so SQLite never has a stale snapshot to refuse (no SQLITE_BUSY_SNAPSHOT under WAL): a
+     * concurrent writer is waited for (busy_timeout), then the trigger judges the row against what it committed.
+     * A booked row with the same idempotency key (a concurrent repeat) is refused by the trigger too, as
+     * `SlotTaken`; the caller then finds the repeat by its key.
      */
     const insert = (row: NewAppointment, replacing: string | null) =>
       Effect.gen(function*() {
@@ -481,15 +487,6 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
           RETURNING *`
         if (replacing !== null && replaced.length === 0) {
           return yield* new ReplacedGone({ appointmentId: replacing })
-        }
-        const conflicts = yield* sql`
-          SELECT id FROM appointments
-          WHERE tenant_id = ${row.tenantId} AND status = 'booked'
-            AND starts_at >= ${isoOf(msOf(row.startsAt) - MAX_APPOINTMENT_MS)}
-            AND starts_at < ${row.endsAt} AND ends_at > ${row.startsAt}
-          LIMIT 1`
-        if (conflicts.length > 0) {
-          return yield* new SlotTaken({ tenantId: row.tenantId, startsAt: row.startsAt })
         }
         // The voice webhook writes the call row before it answers Twilio, so it exists whenever a tool runs:
         // a missing one is a defect (foreign key), not something to paper over with a null.

@@ -1,7 +1,11 @@
-import { SqlClient } from "@effect/sql"
+import { SqlClient, Statement } from "@effect/sql"
 import { describe, expect, test } from "bun:test"
-import { Cause, Effect, Exit, Layer, Logger, Option, Schema, TestClock, TestContext } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Layer, Logger, Option, Ref, Schema, type Scope, TestClock, TestContext } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { type Appointment, type BookAppointmentResult, Scheduling } from "../../src/scheduling/Scheduling.ts"
+import type { BookAppointmentInput } from "../../src/scheduling/toolInputs.ts"
 import { sqliteLayer } from "../../src/storage/Database.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
@@ -13,6 +17,15 @@ const run = async <A, E>(effect: Effect.Effect<A, E, Scheduling | SqlClient.SqlC
   const layer = Scheduling.Default.pipe(Layer.provideMerge(sqliteLayer(":memory:")))
   const exit = await Effect.runPromiseExit(
     effect.pipe(Effect.provide(layer), Effect.provide(TestContext.TestContext), Effect.provide(Logger.remove(Logger.defaultLogger)))
+  )
+  if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
+  return exit.value
+}
+
+/** The same without the in-memory database: for tests that build their own connections (scoped to the test). */
+const runScoped = async <A, E>(effect: Effect.Effect<A, E, Scope.Scope>): Promise<A> => {
+  const exit = await Effect.runPromiseExit(
+    effect.pipe(Effect.scoped, Effect.provide(TestContext.TestContext), Effect.provide(Logger.remove(Logger.defaultLogger)))
   )
   if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
   return exit.value
@@ -60,6 +73,9 @@ const booking = (time: string, name = "Marie Dupont", service_type = "coupe-femm
   client_name: name,
   service_type
 })
+
+const idOf = (result: BookAppointmentResult): string =>
+  result.status === "booked" || result.status === "rescheduled" ? result.appointmentId : `no id: ${result.status}`
 
 describe("checkAvailability", () => {
   test("lists the free times of a day with a lunch break", async () => {
@@ -251,66 +267,6 @@ describe("book", () => {
     expect(results[7]).toMatchObject({ time: "03:00", date: "2026-10-25" })
   })
 
-  /**
-   * Alice and Bruno, each in their own call, book Tuesday at `aliceTime` and `brunoTime` at the same instant
-   * (two fibers): what each was answered, and how many appointments are booked after.
-   */
-  const raceTwoBookings = (aliceTime: string, brunoTime: string) =>
-    run(Effect.gen(function*() {
-      yield* setNow(NOW)
-      const tenant = yield* addTenant("t1")
-      const scheduling = yield* Scheduling
-      const [a, b] = [yield* inCall("call-a", "+33611111111"), yield* inCall("call-b", "+33622222222")]
-      const results = yield* Effect.all(
-        [
-          scheduling.book(tenant, a, booking(aliceTime, "Alice")),
-          scheduling.book(tenant, b, booking(brunoTime, "Bruno"))
-        ],
-        { concurrency: "unbounded" }
-      )
-      const sql = yield* SqlClient.SqlClient
-      const rows = yield* sql<{ n: number }>`SELECT count(*) AS n FROM appointments WHERE status = 'booked'`
-      return [results, rows[0]!.n] as const
-    }))
-
-  test("two fibers booking the same slot at the same instant: exactly one wins, the other gets alternatives", async () => {
-    const [results, count] = await raceTwoBookings("14:00", "14:00")
-    expect(results.map((r) => r.status).sort()).toEqual(["booked", "slot_taken"])
-    expect(count).toBe(1)
-    const loser = results.find((r) => r.status === "slot_taken")!
-    if (loser.status !== "slot_taken") return
-    expect(loser.alternatives).not.toContain("14:00")
-    expect(loser.alternatives).not.toContain("13:45")
-    expect(loser.alternatives).toContain("14:45")
-    expect(loser.alternatives.length).toBeGreaterThan(0)
-    expect(loser.message).toContain("n'est plus libre")
-  })
-
-  test("an overlapping booking with a different start, raced: exactly one wins", async () => {
-    const [results, count] = await raceTwoBookings("14:00", "14:30")
-    expect(results.map((r) => r.status).sort()).toEqual(["booked", "slot_taken"])
-    expect(count).toBe(1)
-  })
-
-  test("many fibers on one afternoon never produce overlapping bookings", async () => {
-    const rows = await run(Effect.gen(function*() {
-      yield* setNow(NOW)
-      const tenant = yield* addTenant("t1")
-      const scheduling = yield* Scheduling
-      const times = ["14:00", "14:15", "14:30", "14:45", "15:00", "15:15", "15:30", "15:45"]
-      const calls = yield* Effect.forEach(times, (_, i) => inCall(`call-${i}`, "+33611111111"))
-      yield* Effect.all(
-        times.map((time, i) => scheduling.book(tenant, calls[i]!, booking(time, `C${i}`))),
-        { concurrency: "unbounded" }
-      )
-      const sql = yield* SqlClient.SqlClient
-      return yield* sql<{ starts_at: string; ends_at: string }>`
-        SELECT starts_at, ends_at FROM appointments WHERE status = 'booked' ORDER BY starts_at`
-    }))
-    expect(rows.length).toBeGreaterThanOrEqual(2)
-    for (let i = 1; i < rows.length; i++) expect(rows[i]!.starts_at >= rows[i - 1]!.ends_at).toBe(true)
-  })
-
   test("the database itself refuses an overlapping booked row (trigger) and a re-booking over a taken slot", async () => {
     const outcome = await run(Effect.gen(function*() {
       yield* setNow(NOW)
@@ -487,13 +443,172 @@ describe("book", () => {
   })
 })
 
+describe("booking races between connections (two server processes on one database)", () => {
+  /** One booking of a race: the call it is made from (its row created first) and the tool input, which may name appointments `prepare` made. */
+  interface Racer {
+    readonly callId: string
+    readonly callerNumber: string
+    readonly input: BookAppointmentInput | ((ids: ReadonlyMap<string, string>) => BookAppointmentInput)
+  }
+
+  /**
+   * Each racer books through its own `Scheduling` on its own SQLite connection to one temp-file database (WAL),
+   * as separate server processes would. Every racer is held just before its first write to `appointments`
+   * until all of them have got there — past their availability checks, which all saw the slot free — and then
+   * all go at once. Only what the database does at the write can stop a loser: without the overlap trigger and
+   * the unique start index, the same-slot and overlap races below book twice (checked by removing them).
+   *
+   * `prepare` runs first on one connection (earlier bookings); its result names appointments for the racers.
+   */
+  const raceOnConnections = (
+    racers: ReadonlyArray<Racer>,
+    prepare: (tenant: Tenant) => Effect.Effect<ReadonlyMap<string, string>, never, Scheduling | SqlClient.SqlClient> = () =>
+      Effect.succeed(new Map())
+  ) => {
+    const dir = mkdtempSync(join(tmpdir(), "scheduling-race-"))
+    const file = join(dir, "race.db")
+    const program = Effect.gen(function*() {
+      yield* setNow(NOW)
+      const connections: Array<Context.Context<Scheduling | SqlClient.SqlClient>> = []
+      for (let i = 0; i < racers.length; i++) {
+        connections.push(yield* Layer.build(Scheduling.Default.pipe(Layer.provideMerge(sqliteLayer(file)))))
+      }
+      const setup = connections[0]!
+      const tenant = yield* addTenant("t1").pipe(Effect.provide(setup))
+      for (const racer of racers) {
+        const exists = yield* Effect.provide(
+          Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ n: number }>`SELECT count(*) AS n FROM calls WHERE id = ${racer.callId}`),
+          setup
+        )
+        if (exists[0]!.n === 0) yield* inCall(racer.callId, racer.callerNumber).pipe(Effect.provide(setup))
+      }
+      const ids = yield* prepare(tenant).pipe(Effect.provide(setup))
+
+      const gate = yield* Deferred.make<void>()
+      const atGate = yield* Ref.make(0)
+      const held = racers.map(() => false)
+      const arrive = Ref.updateAndGet(atGate, (n) => n + 1).pipe(
+        Effect.flatMap((n) => (n === racers.length ? Deferred.succeed(gate, undefined) : Effect.void))
+      )
+      /** Holds racer `i` before its first write to `appointments` until every racer is there (or done). */
+      const holdFirstWrite = (i: number): Statement.Statement.Transformer => (statement) =>
+        Effect.suspend(() => {
+          const [text] = statement.compile()
+          if (held[i] || !/^\s*(INSERT INTO|UPDATE) appointments\b/.test(text)) return Effect.succeed(statement)
+          held[i] = true
+          return arrive.pipe(Effect.zipRight(Deferred.await(gate)), Effect.as(statement))
+        })
+
+      const results = yield* Effect.all(
+        racers.map((racer, i) =>
+          Context.get(connections[i]!, Scheduling).book(
+            tenant,
+            { callId: racer.callId, callerNumber: racer.callerNumber },
+            typeof racer.input === "function" ? racer.input(ids) : racer.input
+          ).pipe(
+            Statement.withTransformer(holdFirstWrite(i)),
+            // A racer refused before writing must not keep the others waiting (the test then fails on `held`).
+            Effect.ensuring(Effect.suspend(() => (held[i] ? Effect.void : arrive)))
+          )
+        ),
+        { concurrency: "unbounded" }
+      )
+      const rows = yield* Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql<{ id: string; call_id: string; client_name: string; starts_at: string; ends_at: string; status: string }>`
+            SELECT id, call_id, client_name, starts_at, ends_at, status FROM appointments ORDER BY starts_at, id`),
+        setup
+      )
+      return { results, held, ids, booked: rows.filter((r) => r.status === "booked"), rows }
+    })
+    return runScoped(program).finally(() => rmSync(dir, { recursive: true, force: true }))
+  }
+
+  const racer = (callId: string, callerNumber: string, input: Racer["input"]): Racer => ({ callId, callerNumber, input })
+
+  test("two processes book the same slot, both past their checks before either writes: one appointment, the other 'slot taken'", async () => {
+    const outcome = await raceOnConnections([
+      racer("call-a", "+33611111111", booking("14:00", "Alice")),
+      racer("call-b", "+33622222222", booking("14:00", "Bruno"))
+    ])
+    expect(outcome.held).toEqual([true, true])
+    expect(outcome.results.map((r) => r.status).sort()).toEqual(["booked", "slot_taken"])
+    expect(outcome.booked).toHaveLength(1)
+    expect(outcome.rows).toHaveLength(1)
+    const winner = outcome.results.find((r) => r.status === "booked")!
+    expect(idOf(winner)).toBe(outcome.booked[0]!.id)
+    const loser = outcome.results.find((r) => r.status === "slot_taken")!
+    if (loser.status !== "slot_taken") return
+    // The loser's alternatives are computed after the refusal, so they already leave out the winner's slot.
+    expect(loser.alternatives).not.toContain("14:00")
+    expect(loser.alternatives).not.toContain("13:45")
+    expect(loser.alternatives).toContain("14:45")
+    expect(loser.message).toContain("n'est plus libre")
+  })
+
+  test("two processes book overlapping slots with different starts (14:00 and 14:30): only the overlap trigger can refuse, and does", async () => {
+    const outcome = await raceOnConnections([
+      racer("call-a", "+33611111111", booking("14:00", "Alice")),
+      racer("call-b", "+33622222222", booking("14:30", "Bruno"))
+    ])
+    expect(outcome.held).toEqual([true, true])
+    expect(outcome.results.map((r) => r.status).sort()).toEqual(["booked", "slot_taken"])
+    expect(outcome.booked).toHaveLength(1)
+    expect(outcome.rows).toHaveLength(1)
+  })
+
+  test("eight processes book eight overlapping times of one afternoon at once: the booked ones never overlap", async () => {
+    const times = ["14:00", "14:15", "14:30", "14:45", "15:00", "15:15", "15:30", "15:45"]
+    const outcome = await raceOnConnections(
+      times.map((time, i) => racer(`call-${i}`, "+33611111111", booking(time, `C${i}`)))
+    )
+    expect(outcome.held).toEqual(times.map(() => true))
+    expect(outcome.booked.length).toBeGreaterThanOrEqual(2)
+    expect(outcome.results.filter((r) => r.status === "booked")).toHaveLength(outcome.booked.length)
+    expect(outcome.results.filter((r) => r.status !== "booked").every((r) => r.status === "slot_taken")).toBe(true)
+    for (let i = 1; i < outcome.booked.length; i++) {
+      expect(outcome.booked[i]!.starts_at >= outcome.booked[i - 1]!.ends_at).toBe(true)
+    }
+  })
+
+  test("the same tool call run twice at once on two connections: one appointment, both answered with it", async () => {
+    const outcome = await raceOnConnections([
+      racer("call-1", "+33612345678", booking("14:00")),
+      racer("call-1", "+33612345678", booking("14:00"))
+    ])
+    expect(outcome.held).toEqual([true, true])
+    expect(outcome.rows).toHaveLength(1)
+    expect(outcome.results.map((r) => r.status)).toEqual(["booked", "booked"])
+    expect(outcome.results.map(idOf)).toEqual([outcome.rows[0]!.id, outcome.rows[0]!.id])
+    expect(outcome.results.map((r) => r.status === "booked" && r.alreadyBooked).sort()).toEqual([false, true])
+  })
+
+  test("the same move run twice at once on two connections: moved once, the second answered with the new appointment", async () => {
+    const outcome = await raceOnConnections(
+      [0, 1].map(() =>
+        racer("call-1", "+33612345678", (ids) => ({ ...booking("10:00"), replaces_appointment_id: ids.get("first")! }))
+      ),
+      (tenant) =>
+        Effect.gen(function*() {
+          const first = yield* (yield* Scheduling).book(tenant, { callId: "call-1", callerNumber: "+33612345678" }, booking("09:00"))
+          return new Map([["first", idOf(first)]])
+        })
+    )
+    expect(outcome.held).toEqual([true, true])
+    expect(outcome.results.map((r) => r.status).sort()).toEqual(["booked", "rescheduled"])
+    const moved = outcome.results.find((r) => r.status === "rescheduled")!
+    expect(outcome.results.find((r) => r.status === "booked")).toMatchObject({ alreadyBooked: true, appointmentId: idOf(moved) })
+    expect(outcome.rows.map((r) => [r.id, r.starts_at, r.status])).toEqual([
+      [outcome.ids.get("first")!, "2026-12-01T08:00:00.000Z", "cancelled"],
+      [idOf(moved), "2026-12-01T09:00:00.000Z", "booked"]
+    ])
+  })
+})
+
 describe("several appointments in one call, and an explicit move (replaces_appointment_id)", () => {
   const rowsOf = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql<{ id: string; call_id: string | null; client_name: string; starts_at: string; status: string; cancelled_at: string | null }>`
       SELECT id, call_id, client_name, starts_at, status, cancelled_at FROM appointments ORDER BY created_at, rowid`)
-
-  const idOf = (result: BookAppointmentResult): string =>
-    result.status === "booked" || result.status === "rescheduled" ? result.appointmentId : `no id: ${result.status}`
 
   /** `booking(...)` as a move of `appointmentId`. */
   const moving = (appointmentId: string, time: string, name?: string, service_type?: string, date?: string) => ({
