@@ -107,48 +107,40 @@ describe("a bad day for the model", () => {
   })
 
   test("after two failed turns in a row the caller is handed to a human, not asked to repeat forever", async () => {
-    primary = "reject"
-    try {
-      const callSid = newSid()
-      const ws = await openSession(callSid, parametersOf(find(await answerCall(callSid), "ConversationRelay")!))
-      ws.prompt("Bonjour")
-      expect((await ws.textUntilLast()).text).toContain("Pouvez-vous répéter")
-      ws.prompt("Je disais bonjour")
-      await ws.waitFor((frame) => frame.type === "text" && frame.last === true && String(frame.token).includes("membre de l'équipe"), 3000)
-      // Twilio reports the handoff sentence spoken; then the session ends.
-      ws.info("agentSpeaking", "on")
-      ws.info("agentSpeaking", "off")
-      const end = await ws.waitFor((frame) => frame.type === "end", 3000)
-      expect(JSON.parse(String(end.handoffData)).reason).toBe("transfer")
-      const said = ws.frames.filter((frame) => frame.type === "text").map((frame) => String(frame.token)).join("")
-      expect(said).toContain("problème technique")
-      await ws.close()
-    } finally {
-      primary = "answer"
-    }
+    const said = await twoFailedTurns("reject", "Bonjour", "Je disais bonjour")
+    expect(said).toContain("problème technique")
+  })
+
+  test("turns that fail after their tool round still count: the second hands the caller over", async () => {
+    const said = await twoFailedTurns("reject-after-tool", "Vous ouvrez quand ?", "Je disais : vous ouvrez quand ?")
+    expect(said).toContain("Je regarde.")
   })
 })
 
-describe("a bad day for the model, after a tool round", () => {
-  test("turns that fail after their tool round still count: the second hands the caller over", async () => {
-    primary = "reject-after-tool"
-    try {
-      const callSid = newSid()
-      const ws = await openSession(callSid, parametersOf(find(await answerCall(callSid), "ConversationRelay")!))
-      ws.prompt("Vous ouvrez quand ?")
-      expect((await ws.textUntilLast()).text).toContain("Pouvez-vous répéter")
-      ws.prompt("Je disais : vous ouvrez quand ?")
-      await ws.waitFor((frame) => frame.type === "text" && frame.last === true && String(frame.token).includes("membre de l'équipe"), 3000)
-      ws.info("agentSpeaking", "on")
-      ws.info("agentSpeaking", "off")
-      const end = await ws.waitFor((frame) => frame.type === "end", 3000)
-      expect(JSON.parse(String(end.handoffData)).reason).toBe("transfer")
-      await ws.close()
-    } finally {
-      primary = "answer"
-    }
-  })
-})
+/**
+ * Two prompts while the model misbehaves in `mode`: the first is answered with a request to repeat, the
+ * second with the handover (`end`, reason transfer). Returns everything the caller heard.
+ */
+const twoFailedTurns = async (mode: typeof primary, first: string, second: string) => {
+  primary = mode
+  try {
+    const callSid = newSid()
+    const ws = await openSession(callSid, parametersOf(find(await answerCall(callSid), "ConversationRelay")!))
+    ws.prompt(first)
+    expect((await ws.textUntilLast()).text).toContain("Pouvez-vous répéter")
+    ws.prompt(second)
+    await ws.waitFor((frame) => frame.type === "text" && frame.last === true && String(frame.token).includes("membre de l'équipe"), 3000)
+    // Twilio reports the handoff sentence spoken; then the session ends.
+    ws.info("agentSpeaking", "on")
+    ws.info("agentSpeaking", "off")
+    const end = await ws.waitFor((frame) => frame.type === "end", 3000)
+    expect(JSON.parse(String(end.handoffData)).reason).toBe("transfer")
+    await ws.close()
+    return ws.frames.filter((frame) => frame.type === "text").map((frame) => String(frame.token)).join("")
+  } finally {
+    primary = "answer"
+  }
+}
 
 describe("telephony edge cases", () => {
   test("a forwarded line is answered by the business that forwards it, even on a number another tenant owns", async () => {
