@@ -25,6 +25,7 @@ export class AppConfig extends Effect.Service<AppConfig>()("app/AppConfig", {
     const claudeAttemptTimeoutMs = yield* Config.integer("CLAUDE_ATTEMPT_TIMEOUT_MS").pipe(Config.withDefault(3000))
     const fillerAfterMs = yield* Config.integer("FILLER_AFTER_MS").pipe(Config.withDefault(1500))
     const drainTimeoutMs = yield* Config.integer("DRAIN_TIMEOUT_MS").pipe(Config.withDefault(25_000))
+    const shutdownGraceMs = yield* Config.integer("SHUTDOWN_GRACE_MS").pipe(Config.withDefault(3000))
     const demoTenantFile = yield* Config.string("DEMO_TENANT_FILE").pipe(Config.withDefault(""))
     return {
       port,
@@ -44,6 +45,7 @@ export class AppConfig extends Effect.Service<AppConfig>()("app/AppConfig", {
       fillerAfterMs,
       claudeAttemptTimeoutMs,
       drainTimeoutMs,
+      shutdownGraceMs,
       demoTenantFile
     } as const
   })

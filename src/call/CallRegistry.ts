@@ -1,4 +1,4 @@
-import { Duration, Effect, FiberMap, Queue, Runtime } from "effect"
+import { Duration, Effect, Fiber, FiberMap, Queue, Runtime } from "effect"
 import { Summaries } from "../llm/Summaries.ts"
 import { CallSessions, type RelaySocket } from "./CallSession.ts"
 
@@ -13,6 +13,10 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
     const fibers = yield* FiberMap.make<string>()
     const inboxes = new Map<string, Queue.Queue<string>>()
     const sockets = new Map<string, RelaySocket>()
+    /** Connections whose socket is gone: their session must not try to speak any more. */
+    const closedConnections = new Set<string>()
+    /** How a call's end was learnt from Twilio rather than from our socket (connect action). */
+    const endOverrides = new Map<string, { readonly endReason: "socket_failed"; readonly outcome: "transferred" | "abandoned" }>()
     let draining = false
     /** Set only when the drain limit is reached: calls cut then end with reason `shutdown`. */
     let cutting = false
@@ -42,11 +46,14 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
             onGone: (callId) => {
               if (liveCalls.get(callId) === connectionId) liveCalls.delete(callId)
             },
+            socketClosed: () => closedConnections.has(connectionId),
+            endOverride: (callId) => endOverrides.get(callId),
             onFinalised: summaries.enqueue
           }).pipe(
             Effect.ensuring(Effect.sync(() => {
               inboxes.delete(connectionId)
               sockets.delete(connectionId)
+              closedConnections.delete(connectionId)
             }))
           )
         )
@@ -61,6 +68,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
 
     /** Called from the socket's `close`: the hang-up cancels everything the call started. */
     const close = (connectionId: string): void => {
+      closedConnections.add(connectionId)
       runFork(FiberMap.remove(fibers, connectionId))
     }
 
@@ -68,12 +76,16 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
      * Ends the session serving a call, if this process has one: Twilio told us (connect action) that
      * the session is over while our side may still hold a half-open socket. Waits for its finaliser.
      */
-    const endCall = (callId: string) =>
+    const endCall = (callId: string, how: { readonly endReason: "socket_failed"; readonly outcome: "transferred" | "abandoned" }) =>
       Effect.suspend(() => {
         const connectionId = liveCalls.get(callId)
         if (connectionId === undefined) return Effect.void
         const socket = sockets.get(connectionId)
-        return Effect.zipRight(FiberMap.remove(fibers, connectionId), socket ? socket.close(1001, "session ended") : Effect.void)
+        endOverrides.set(callId, how)
+        closedConnections.add(connectionId)
+        return Effect.zipRight(FiberMap.remove(fibers, connectionId), socket ? socket.close(1001, "session ended") : Effect.void).pipe(
+          Effect.ensuring(Effect.sync(() => endOverrides.delete(callId)))
+        )
       })
 
     const activeCount = Effect.suspend(() => FiberMap.size(fibers))
@@ -92,6 +104,9 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
         yield* FiberMap.awaitEmpty(fibers).pipe(Effect.interruptible, Effect.timeout(limit), Effect.ignore)
         const cut = yield* FiberMap.size(fibers)
         cutting = true
+        // All at once: each cut call says a sentence before it ends, one after another would not fit
+        // in the kill timeout.
+        yield* Fiber.interruptAll(Array.from(fibers, ([, fiber]) => fiber))
         yield* FiberMap.clear(fibers)
         return { active, cut }
       })

@@ -26,7 +26,7 @@ export interface RelaySocket {
   readonly close: (code: number, reason: string) => Effect.Effect<void>
 }
 
-export type EndReason = "caller_hangup" | "agent_hangup" | "transfer" | "error" | "shutdown"
+export type EndReason = "caller_hangup" | "agent_hangup" | "transfer" | "error" | "shutdown" | "socket_failed"
 export type Outcome = "booked" | "transferred" | "message_taken" | "information_given" | "abandoned"
 
 const SETUP_TIMEOUT = Duration.seconds(10)
@@ -217,6 +217,26 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               yield* say(SAY.noTransfer)
             })
 
+        /**
+         * A turn that could not help: the apology, or — the second time in a row — a handover (or a polite
+         * goodbye without a transfer number), since asking to repeat again would loop forever.
+         */
+        const failedTurn = (apology: string) =>
+          Effect.gen(function*() {
+            failedTurns++
+            if (failedTurns >= MAX_FAILED_TURNS) {
+              lastReply.push(...yield* addLines([{ role: "assistant", content: SAY.keepsFailing, turn: turnNumber }]))
+              yield* send(text(SAY.keepsFailing + " ", false))
+              yield* tenant.config.transferNumber
+                ? transfer("failure", "échecs répétés")
+                : endSession("hangup", SAY.goodbyeAfterFailure, { via: "failure" })
+            } else {
+              lastReply.push(...yield* addLines([{ role: "assistant", content: apology, turn: turnNumber }]))
+              yield* say(apology)
+            }
+            return "failed" as const
+          })
+
         // ---- A turn: Claude streams, tools run, every word goes out as soon as it exists.
         const runTurn = (utterance: string, promptAt: number) => {
           const turn = ++turnNumber
@@ -359,14 +379,14 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               }
             }
             yield* commitPending
-            lastReply.push(...yield* addLines([{ role: "assistant", content: SAY.tooManySteps, turn }]))
-            yield* say(SAY.tooManySteps)
+            // Looping on tools is a failure too: it counts towards the handover like an error does.
+            return yield* failedTurn(SAY.tooManySteps)
           }).pipe(
             // A cut or failed reply keeps what was already sent: the canceller then trims it to what was
             // heard; after a failure it stays before the apology, as the caller heard it.
             Effect.ensuring(commitPending),
             // Only a turn that ended well resets the count; the apology below must not.
-            Effect.tap(() => Effect.sync(() => { failedTurns = 0 })),
+            Effect.tap((ended) => Effect.sync(() => { if (ended !== "failed") failedTurns = 0 })),
             Effect.catchAllCause((cause) =>
               Cause.isInterruptedOnly(cause)
                 ? Effect.interrupt
@@ -376,17 +396,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                   yield* Effect.logError("turn failed; apologising to the caller", cause)
                   // Owners read events: the error's kind and message, never a stack trace.
                   yield* event("error", { kind: "turn", error: describeFailure(cause) })
-                  failedTurns++
-                  if (failedTurns >= MAX_FAILED_TURNS) {
-                    // Asking to repeat again would loop forever: hand over, or end politely.
-                    lastReply.push(...yield* addLines([{ role: "assistant", content: SAY.keepsFailing, turn: turnNumber }]))
-                    yield* send(text(SAY.keepsFailing + " ", false))
-                    return yield* tenant.config.transferNumber
-                      ? transfer("failure", "échecs techniques répétés")
-                      : endSession("hangup", SAY.goodbyeAfterFailure, { via: "failure" })
-                  }
-                  lastReply.push(...yield* addLines([{ role: "assistant", content: SAY.technicalIssue, turn: turnNumber }]))
-                  yield* say(SAY.technicalIssue)
+                  return yield* failedTurn(SAY.technicalIssue)
                 })
             )
           )
@@ -482,9 +492,11 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         yield* Effect.addFinalizer((exit) =>
           Effect.gen(function*() {
             yield* FiberHandle.clear(turns)
-            const reason: EndReason = endReason ??
+            const override = hooks.endOverride?.(callId)
+            if (override?.outcome === "transferred") outcomes.add("transferred")
+            const reason: EndReason = override?.endReason ?? endReason ??
               (hooks.shuttingDown?.() ? "shutdown" : Exit.isFailure(exit) && !Exit.isInterrupted(exit) ? "error" : "caller_hangup")
-            if (hooks.shuttingDown?.() && !endSent) {
+            if (hooks.shuttingDown?.() && !hooks.socketClosed?.() && !endSent) {
               // Cut by a deploy at the drain limit, with the socket still open (only this fiber stops):
               // never go silent. A call already ending gets its `end`; any other hears why, once TTS has
               // had time to say it, and is handed over; the connect action then dials or hangs up.
@@ -554,6 +566,12 @@ export interface SessionHooks {
   readonly shuttingDown?: () => boolean
   /** Claims the call for this session; false when another session of this process already has it. */
   readonly claim?: (callId: string) => boolean
+  /** True once the socket is gone (hang-up, or Twilio gave up on it): nothing more can be said. */
+  readonly socketClosed?: () => boolean
+  /** How the call ended when Twilio, not our socket, told us (its session failed and was put through). */
+  readonly endOverride?: (
+    callId: string
+  ) => { readonly endReason: "socket_failed"; readonly outcome: "transferred" | "abandoned" } | undefined
   /** The session let go of the call (after its finalisation). */
   readonly onGone?: (callId: string) => void
   /** Runs once, after the call row is finalised (the post-call summary starts here). */

@@ -1,6 +1,6 @@
 import Anthropic from "@anthropic-ai/sdk"
 import type { MessageParam, RawMessageStreamEvent, TextBlockParam, Tool } from "@anthropic-ai/sdk/resources/messages"
-import { Chunk, Data, Duration, Effect, ExecutionStrategy, Exit, Option, Redacted, Schedule, Scope, Stream } from "effect"
+import { Chunk, Data, Deferred, Duration, Effect, ExecutionStrategy, Exit, Option, Redacted, Schedule, Scope, Stream } from "effect"
 import { AppConfig } from "../config.ts"
 import { Metrics, type TokenKind } from "../observability/Metrics.ts"
 
@@ -16,13 +16,9 @@ export interface ClaudeRequest {
   readonly attemptTimeoutMs?: number
 }
 
-/**
- * What a turn reads back, already reassembled: text as it streams, each tool call whole (announced
- * when it starts, so a model busy writing a long tool input is not taken for a silent one).
- */
+/** What a turn reads back, already reassembled: text as it streams, each tool call whole. */
 export type ClaudeEvent =
   | { readonly _tag: "TextDelta"; readonly text: string }
-  | { readonly _tag: "ToolCallStarted"; readonly name: string }
   | { readonly _tag: "ToolUse"; readonly id: string; readonly name: string; readonly input: unknown }
   | { readonly _tag: "Stop"; readonly stopReason: string }
 
@@ -77,22 +73,24 @@ export const claudeRetryPolicy = Schedule.exponential("200 millis").pipe(
  * One tool-use block is streamed as a start, several `input_json_delta` pieces and a stop;
  * this folds those pieces so callers only ever see whole tool calls.
  */
-const reassemble = (countTokens: (kind: TokenKind, count: number) => void) => {
+const reassemble = (countTokens: (kind: TokenKind, count: number) => void, onProgress: () => void) => {
   const pending = new Map<number, { id: string; name: string; json: string }>()
   return (event: RawMessageStreamEvent): ReadonlyArray<ClaudeEvent> => {
     switch (event.type) {
       case "message_start": {
         // Whether the prompt cache works is only visible here.
-        const usage = event.message.usage
-        countTokens("input", usage.input_tokens)
-        countTokens("cache_read", usage.cache_read_input_tokens ?? 0)
-        countTokens("cache_write", usage.cache_creation_input_tokens ?? 0)
+        // (A proxy behind ANTHROPIC_BASE_URL may leave usage out: a metric must never fail a turn.)
+        const usage = event.message?.usage
+        countTokens("input", usage?.input_tokens ?? 0)
+        countTokens("cache_read", usage?.cache_read_input_tokens ?? 0)
+        countTokens("cache_write", usage?.cache_creation_input_tokens ?? 0)
         return []
       }
       case "content_block_start":
+        // The model is answering, even if it is a long tool input that yields nothing yet.
+        onProgress()
         if (event.content_block.type === "tool_use") {
           pending.set(event.index, { id: event.content_block.id, name: event.content_block.name, json: "" })
-          return [{ _tag: "ToolCallStarted", name: event.content_block.name }]
         }
         return []
       case "content_block_delta":
@@ -115,7 +113,7 @@ const reassemble = (countTokens: (kind: TokenKind, count: number) => void) => {
         return [{ _tag: "ToolUse", id: block.id, name: block.name, input }]
       }
       case "message_delta":
-        countTokens("output", event.usage.output_tokens)
+        countTokens("output", event.usage?.output_tokens ?? 0)
         return event.delta.stop_reason ? [{ _tag: "Stop", stopReason: event.delta.stop_reason }] : []
       default:
         return []
@@ -139,7 +137,7 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
         })
     )
 
-    const openStream = (anthropic: Anthropic, model: string, request: ClaudeRequest) =>
+    const openStream = (anthropic: Anthropic, model: string, request: ClaudeRequest, onProgress: () => void) =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
           // Closing the scope (turn done, barge-in, hang-up) aborts the HTTP request to Claude.
@@ -160,7 +158,7 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
               ),
             catch: toClaudeError
           })
-          const fold = reassemble(metrics.unsafe.claudeTokens)
+          const fold = reassemble(metrics.unsafe.claudeTokens, onProgress)
           // Not Stream.fromAsyncIterable: its release awaits iterator.return(), which an async generator
           // only settles after the pending next() — i.e. after Claude's next event. A barge-in or hang-up
           // would then wait for Claude (forever on a stalled stream) before the abort above could run.
@@ -185,20 +183,27 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
           const attempt = Effect.gen(function*() {
             const attemptScope = yield* Scope.fork(streamScope, ExecutionStrategy.sequential)
             return yield* Effect.gen(function*() {
-              const pull = yield* Stream.toPull(openStream(anthropic, model, request))
-              // Up to the first text or tool call nothing was said (message_start and ping fold to nothing),
-              // so an error among those events, such as an in-stream overloaded_error, is still retried.
-              const first = yield* Effect.mapError(
+              const progressed = yield* Deferred.make<void>()
+              const pull = yield* Stream.toPull(
+                openStream(anthropic, model, request, () => Deferred.unsafeDone(progressed, Exit.void))
+              )
+              // Up to the first text or whole tool call nothing was said (message_start and ping fold to
+              // nothing), so an error among those events, such as an in-stream overloaded_error, is retried.
+              const firstEvent = Effect.mapError(
                 pull,
                 Option.getOrElse(() => new ClaudeError({ status: undefined, transient: true, message: "empty stream" }))
-              ).pipe(
-                Effect.repeat({ until: Chunk.isNonEmpty }),
-                Effect.timeoutFail({
-                  duration: Duration.millis(request.attemptTimeoutMs ?? config.claudeAttemptTimeoutMs),
-                  onTimeout: () =>
-                    new ClaudeError({ status: undefined, transient: true, stalled: true, message: "no first event in time" })
-                })
+              ).pipe(Effect.repeat({ until: Chunk.isNonEmpty }))
+              // Silent for too long (no content block begun): give up on this attempt for the fallback. A model
+              // busy writing a long tool input has begun a block, so it is left to finish.
+              const stallWatch = Effect.sleep(Duration.millis(request.attemptTimeoutMs ?? config.claudeAttemptTimeoutMs)).pipe(
+                Effect.zipRight(Deferred.isDone(progressed)),
+                Effect.flatMap((begun) =>
+                  begun
+                    ? Effect.never
+                    : Effect.fail(new ClaudeError({ status: undefined, transient: true, stalled: true, message: "no first event in time" }))
+                )
               )
+              const first = yield* Effect.raceFirst(firstEvent, stallWatch)
               return { first, pull }
             }).pipe(
               Scope.extend(attemptScope),

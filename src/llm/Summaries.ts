@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Config, Duration, Effect, Option, Queue, Schedule, Schema } from "effect"
+import { Clock, Config, Duration, Effect, Option, Queue, Schedule, Schema } from "effect"
 import { Metrics } from "../observability/Metrics.ts"
 import { CallsRepo, nowIso } from "../storage/CallsRepo.ts"
 import { Claude } from "./Claude.ts"
@@ -45,6 +45,7 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
     const metrics = yield* Metrics
     const model = yield* Config.string("ANTHROPIC_SUMMARY_MODEL").pipe(Config.withDefault("claude-sonnet-5-5"))
     const retryLimit = yield* Config.integer("SUMMARY_RETRY_LIMIT").pipe(Config.withDefault(5))
+    const settleMs = yield* Config.integer("SUMMARY_SETTLE_MS").pipe(Config.withDefault(5000))
 
     const queue = yield* Queue.unbounded<string>()
     /** Calls queued or being summarised: a call queued twice (socket close and status callback) is summarised once. */
@@ -90,10 +91,25 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
         return inserted.length > 0
       })
 
+    /**
+     * Twilio's own word on how a call ended (connect action, status callback) comes a second or so after
+     * our socket closed: wait until the call has been over for SUMMARY_SETTLE_MS, then read it afresh.
+     */
+    const settled = (callId: string) =>
+      Effect.gen(function*() {
+        const ended = yield* calls.findById(callId)
+        if (settleMs > 0 && Option.isSome(ended) && ended.value.ended_at !== null) {
+          // Never more than the settle time, whatever the clocks say.
+          const wait = Math.min(settleMs, Date.parse(ended.value.ended_at) + settleMs - (yield* Clock.currentTimeMillis))
+          if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+        }
+        return yield* calls.findById(callId)
+      })
+
     const summarise = (callId: string) =>
       Effect.gen(function*() {
         if (yield* hasSummary(callId)) return
-        const call = yield* calls.findById(callId)
+        const call = yield* settled(callId)
         if (Option.isNone(call)) return
         const transcript = yield* transcriptOf(callId)
         if (transcript.trim() !== "" && !claude.configured) {

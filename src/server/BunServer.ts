@@ -28,7 +28,6 @@ const SOCKET_IDLE_TIMEOUT_SECONDS = 960
 const MAX_FRAME_BYTES = 64 * 1024
 // Twilio's webhooks are small forms; refuse anything larger before reading it.
 const MAX_REQUEST_BYTES = 256 * 1024
-const CONNECT_ACTION_GRACE = Duration.seconds(3)
 
 export class BunServer extends Effect.Service<BunServer>()("app/BunServer", {
   scoped: Effect.gen(function*() {
@@ -107,11 +106,11 @@ export class BunServer extends Effect.Service<BunServer>()("app/BunServer", {
       (server) =>
         Effect.gen(function*() {
           yield* Effect.logInfo("shutting down: no new calls, draining live ones")
-          const { active } = yield* registry.drain(Duration.millis(config.drainTimeoutMs))
-          // Any call live during the drain may have ended with an `end` frame (a transfer, a goodbye, or
-          // our handover at the limit): Twilio then posts the connect action about a second later, which
-          // must still find us listening to answer <Dial> or <Hangup/>.
-          if (active > 0) yield* Effect.sleep(CONNECT_ACTION_GRACE)
+          yield* registry.drain(Duration.millis(config.drainTimeoutMs))
+          // A call that ended with an `end` frame (a transfer, a goodbye, our handover at the limit — during
+          // the drain or just before the signal) gets its connect action about a second later, which must
+          // still find us listening to answer <Dial> or <Hangup/>.
+          yield* Effect.sleep(Duration.millis(config.shutdownGraceMs))
           yield* Effect.promise(() => server.stop(true))
           yield* Effect.logInfo("server stopped")
         })

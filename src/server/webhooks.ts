@@ -123,12 +123,13 @@ const connectAction = withSignedForm("connect_action", (form) =>
     if (sessionStatus === "failed" && callLive) {
       // Our socket dropped while the caller is still there: never leave them in silence. Our side may
       // still hold the session half-open: end it, make sure the call is finalised once (with its
-      // summary), then record what really happened.
+      // summary); if our side had already closed it as a hang-up, correct what was recorded.
       const registry = yield* CallRegistry
       const summaries = yield* Summaries
       const metrics = yield* Metrics
-      yield* registry.endCall(call.value.id)
       const outcome = Option.isSome(transferNumber) ? "transferred" : "abandoned"
+      // A live session here finalises with this reason and outcome (and queues its summary with them).
+      yield* registry.endCall(call.value.id, { endReason: "socket_failed", outcome })
       if (yield* calls.finalize(call.value.id, { endReason: "socket_failed", outcome })) {
         yield* calls.appendEvent(call.value.id, "end", { reason: "socket_failed", outcome })
         yield* metrics.callFinalised(outcome)

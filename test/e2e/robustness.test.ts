@@ -34,7 +34,13 @@ beforeAll(async () => {
       return sayText("Bonjour, ", "je vous écoute.")
     }
   })
-  app = await startApp({ ANTHROPIC_BASE_URL: fake.url, CLAUDE_ATTEMPT_TIMEOUT_MS: "400", FIRST_TOKEN_TIMEOUT_MS: "5000" })
+  app = await startApp({
+    ANTHROPIC_BASE_URL: fake.url,
+    CLAUDE_ATTEMPT_TIMEOUT_MS: "400",
+    FIRST_TOKEN_TIMEOUT_MS: "5000",
+    // Long enough for the connect action below to land before the summary reads the call.
+    SUMMARY_SETTLE_MS: "1500"
+  })
 })
 afterAll(async () => {
   await app?.stop()
@@ -183,15 +189,17 @@ describe("telephony edge cases", () => {
       "the summary"
     )
     expect(summaries[0]!.n).toBe(1)
-    const ends = await app.query((sql) => sql<{ n: number }>`SELECT COUNT(*) AS n FROM call_events WHERE call_id = ${callId} AND type = 'end'`)
-    expect(ends[0]!.n).toBe(1)
+    // One end, recorded as what it was (not as the hang-up our side would otherwise have assumed).
+    const ends = await app.query((sql) => sql<{ data: string }>`SELECT data FROM call_events WHERE call_id = ${callId} AND type = 'end'`)
+    expect(ends.map((end) => JSON.parse(end.data))).toEqual([{ reason: "socket_failed", outcome: "transferred" }])
   })
 
   test("when our socket drops mid-call, the caller is put through to the business and the call says so", async () => {
     const callSid = newSid()
     const params = parametersOf(find(await answerCall(callSid), "ConversationRelay")!)
     const ws = await openSession(callSid, params)
-    ws.prompt("Bonjour")
+    const words = "Bonjour, ici Madame Coupure"
+    ws.prompt(words)
     await ws.textUntilLast()
     await ws.close(1011, "gone")
     await eventually(() => app.query((sql) => sql<{ ended_at: string | null }>`SELECT ended_at FROM calls WHERE twilio_call_sid = ${callSid}`), (rows) => rows[0]?.ended_at != null, "the session to close")
@@ -207,5 +215,13 @@ describe("telephony edge cases", () => {
     expect(find(twiml, "Dial")).toBeDefined()
     const rows = await app.query((sql) => sql<{ end_reason: string; outcome: string }>`SELECT end_reason, outcome FROM calls WHERE twilio_call_sid = ${callSid}`)
     expect(rows[0]).toEqual({ end_reason: "socket_failed", outcome: "transferred" })
+    // The summary is written from the settled call, not from the hang-up our side saw first.
+    const summaryRequest = await eventually(
+      async () => fake.requests.find((r) => String(r.body.system ?? "").includes("Vous résumez") && JSON.stringify(r.body.messages).includes(words)),
+      (found) => found !== undefined,
+      "the summary request",
+      5000
+    )
+    expect(JSON.stringify(summaryRequest!.body.messages)).toContain("fin : socket_failed")
   })
 })

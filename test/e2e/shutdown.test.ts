@@ -137,48 +137,58 @@ describe("graceful shutdown", () => {
 
   // The drain runs in a scope finaliser (uninterruptible): its wait must opt back in to interruption for the
   // limit to fire, and a cancelled Claude stream must abort at once, or the cut would wait for Claude.
-  test("a call still live at the drain limit is told, handed over, and finalised with reason shutdown", async () => {
+  test("calls still live at the drain limit are told, handed over together, and finalised with reason shutdown", async () => {
     const databaseUrl = join(dir, "limit.db")
     const drainMs = 1200
     const graceMs = 3000
     const speechMs = 10_000
-    const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: String(drainMs) })
-    const callSid = newSid()
-    const ws = await liveCall(app, callSid, true)
+    const app = await startApp({
+      ANTHROPIC_BASE_URL: fake.url,
+      DATABASE_URL: databaseUrl,
+      DRAIN_TIMEOUT_MS: String(drainMs),
+      SHUTDOWN_GRACE_MS: String(graceMs)
+    })
+    // Three calls in the middle of a reply: cut one after the other, each saying its sentence, they would
+    // need three speech times; handed over together, one.
+    const callSids = [newSid(), newSid(), newSid()]
+    const sockets = await Promise.all(callSids.map((callSid) => liveCall(app, callSid, true)))
     const startedAt = Date.now()
     const stopping = app.stop()
     let stoppedInTime: "done" | "timeout" = "timeout"
     try {
       await waitUntil(() => draining(app), "/health to answer 503", 5_000)
-      // The caller is not left in silence: a sentence, then the session ends with a handoff…
-      // The sentence gets the time TTS needs to say it (the speech estimate, under 10 s) before `end`.
-      const ended = await ws.waitFor((frame) => frame.type === "end", drainMs + 12_000)
-      expect(JSON.parse(String(ended.handoffData)).reason).toBe("transfer")
-      const said = ws.frames.filter((frame) => frame.type === "text").map((frame) => String(frame.token)).join("")
-      expect(said).toContain("maintenance")
-      // …and the connect action Twilio then posts still finds the server, which dials the business.
-      const action = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/connect-action", actionForm({
-        callSid,
-        sessionStatus: "ended",
-        handoffData: String(ended.handoffData),
-        callStatus: "in-progress"
-      }), AUTH_TOKEN)
-      expect(find(parseTwiml(action.text), "Dial")).toBeDefined()
+      for (const [i, ws] of sockets.entries()) {
+        // The caller is not left in silence: a sentence, then (once TTS had time to say it) a handoff…
+        const ended = await ws.waitFor((frame) => frame.type === "end", drainMs + speechMs + 2_000)
+        expect(JSON.parse(String(ended.handoffData)).reason).toBe("transfer")
+        const said = ws.frames.filter((frame) => frame.type === "text").map((frame) => String(frame.token)).join("")
+        expect(said).toContain("maintenance")
+        // …and the connect action Twilio then posts still finds the server, which dials the business.
+        const action = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/connect-action", actionForm({
+          callSid: callSids[i]!,
+          sessionStatus: "ended",
+          handoffData: String(ended.handoffData),
+          callStatus: "in-progress"
+        }), AUTH_TOKEN)
+        expect(find(parseTwiml(action.text), "Dial")).toBeDefined()
+      }
       stoppedInTime = await within(stopping, drainMs + speechMs + graceMs + 2000)
       expect(stoppedInTime).toBe("done")
     } finally {
-      // Never leave a server behind: if the drain did not end the call, the caller does.
-      if (stoppedInTime === "timeout") await ws.close()
+      // Never leave a server behind: if the drain did not end the calls, the callers do.
+      if (stoppedInTime === "timeout") await Promise.all(sockets.map((ws) => ws.close()))
       await stopping
     }
     const elapsed = Date.now() - startedAt
     expect(elapsed).toBeGreaterThanOrEqual(drainMs - 100)
     expect(elapsed).toBeLessThan(drainMs + speechMs + graceMs + 2000)
-    expect((await within(ws.closed, 1000))).toBe("done")
-    const { call, ends } = readCall(databaseUrl, callSid)
-    expect(call!.ended_at).not.toBeNull()
-    expect(call!.end_reason).toBe("shutdown")
-    expect(ends).toEqual([{ reason: "shutdown", outcome: "transferred" }])
+    for (const [i, ws] of sockets.entries()) {
+      expect(await within(ws.closed, 1000)).toBe("done")
+      const { call, ends } = readCall(databaseUrl, callSids[i]!)
+      expect(call!.ended_at).not.toBeNull()
+      expect(call!.end_reason).toBe("shutdown")
+      expect(ends).toEqual([{ reason: "shutdown", outcome: "transferred" }])
+    }
   }, 40_000)
 
   // Only calls cut at the drain limit are `shutdown`; a caller hanging up during the drain is still a hang-up.
@@ -201,7 +211,7 @@ describe("graceful shutdown", () => {
 
   test("a caller who presses 0 during the drain is still put through: the connect action finds the server", async () => {
     const databaseUrl = join(dir, "transfer.db")
-    const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: "8000" })
+    const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: "8000", SHUTDOWN_GRACE_MS: "3000" })
     const callSid = newSid()
     const ws = await liveCall(app, callSid, false)
     const stopping = app.stop()

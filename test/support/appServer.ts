@@ -37,6 +37,9 @@ export const startApp = async (env: Record<string, string> = {}): Promise<TestAp
       ADMIN_TOKEN: "admin-secret-token",
       FILLER_AFTER_MS: "5000",
       DRAIN_TIMEOUT_MS: "500",
+      // Tests that need Twilio's late webhooks to settle a call before its summary set these themselves.
+      SUMMARY_SETTLE_MS: "0",
+      SHUTDOWN_GRACE_MS: "0",
       ...env
     }))
   )

@@ -70,7 +70,14 @@ export type Step =
   /** Override the stop_reason (default: `tool_use` when the reply has a tool use, else `end_turn`). */
   | { readonly stopReason: StopReason }
   /** Override usage numbers. */
-  | { readonly usage: { readonly input_tokens?: number; readonly output_tokens?: number } }
+  | {
+    readonly usage: {
+      readonly input_tokens?: number
+      readonly output_tokens?: number
+      readonly cache_read_input_tokens?: number
+      readonly cache_creation_input_tokens?: number
+    }
+  }
   /** Stop here and keep the connection open until the client goes away (for first-token / stall timeouts). */
   | { readonly hang: true }
   /** Drop the connection here, without message_stop (a connection reset mid-stream). */
@@ -420,15 +427,20 @@ export const startFakeAnthropic = async (options: FakeAnthropicOptions): Promise
     const inputTokens = approxTokens(body.messages) + approxTokens(body.system) + approxTokens(body.tools)
     const hasToolUse = reply.some((s) => "toolUse" in s)
     let stopReason: StopReason = hasToolUse ? "tool_use" : "end_turn"
-    let usageOverride: { input_tokens?: number; output_tokens?: number } = {}
+    let usageOverride: {
+      input_tokens?: number
+      output_tokens?: number
+      cache_read_input_tokens?: number
+      cache_creation_input_tokens?: number
+    } = {}
     for (const s of reply) {
       if ("stopReason" in s) stopReason = s.stopReason
       if ("usage" in s) usageOverride = { ...usageOverride, ...s.usage }
     }
     const usageStart = () => ({
       input_tokens: usageOverride.input_tokens ?? inputTokens,
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
+      cache_creation_input_tokens: usageOverride.cache_creation_input_tokens ?? 0,
+      cache_read_input_tokens: usageOverride.cache_read_input_tokens ?? 0,
       cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
       output_tokens: 1,
       service_tier: "standard"

@@ -32,6 +32,21 @@ describe("a turn", () => {
       }))
   })
 
+  test("the system prompt stays the same for the whole call, so the prompt cache keeps the conversation", async () => {
+    await runCall({}, (call) =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(Date.parse("2026-12-01T09:00:00Z"))
+        yield* call.prompt("Bonjour")
+        yield* call.textUntilLast
+        yield* TestClock.adjust("2 minutes")
+        yield* call.prompt("Vous êtes ouverts samedi ?")
+        yield* call.textUntilLast
+        const first = (yield* call.claudeCall(0)).request.system
+        const second = (yield* call.claudeCall(1)).request.system
+        expect(JSON.stringify(second)).toBe(JSON.stringify(first))
+      }))
+  })
+
   test("the system prompt is French and knows today's date in the tenant's time zone", async () => {
     await runCall({}, (call) =>
       Effect.gen(function*() {

@@ -54,6 +54,18 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
 }
 const textOf = (events: ReadonlyArray<ClaudeEvent>) => events.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : [])).join("")
 
+describe("token usage", () => {
+  test("input, prompt-cache reads and writes, and output tokens are counted from the stream", async () => {
+    const fake = await withFake(() => [
+      { usage: { input_tokens: 120, cache_read_input_tokens: 2_000, cache_creation_input_tokens: 300, output_tokens: 9 } },
+      ...sayText("Bonjour.")
+    ])
+    const text = valueOf(await run(fake, Effect.zipRight(collect(), Effect.flatMap(Metrics, (metrics) => metrics.render()))))
+    const count = (usage: string) => Number(new RegExp(`coccinelle_claude_tokens_total\\{usage="${usage}"\\} (\\d+)`).exec(text)?.[1])
+    expect([count("input"), count("cache_read"), count("cache_write"), count("output")]).toEqual([120, 2_000, 300, 9])
+  })
+})
+
 describe("streaming and reassembly", () => {
   test("text deltas come out one by one, in order, then the stop reason", async () => {
     const fake = await withFake(() => sayText("Bon", "jour, ", "que puis-je faire ?"))
@@ -77,11 +89,8 @@ describe("streaming and reassembly", () => {
     const events = valueOf(await run(fake, collect()))
     expect(events).toEqual([
       { _tag: "TextDelta", text: "Je regarde. " },
-      { _tag: "ToolCallStarted", name: "search_knowledge" },
       { _tag: "ToolUse", id: "toolu_a", name: "search_knowledge", input: { query: "parking gratuit" } },
-      { _tag: "ToolCallStarted", name: "check_availability" },
       { _tag: "ToolUse", id: "toolu_b", name: "check_availability", input: { date: "2026-12-01", service_type: "coupe-femme" } },
-      { _tag: "ToolCallStarted", name: "transfer_to_human" },
       { _tag: "ToolUse", id: "toolu_c", name: "transfer_to_human", input: {} },
       { _tag: "Stop", stopReason: "tool_use" }
     ])

@@ -47,7 +47,7 @@ const config = (env: Record<string, string>) => Layer.setConfigProvider(ConfigPr
 /** Builds the Summaries service in the current scope (its worker and start-up scan run in it). */
 const startSummaries = (claude: Layer.Layer<Claude>, env: Record<string, string> = {}) =>
   Effect.map(
-    Layer.build(Summaries.Default.pipe(Layer.provide(claude), Layer.provide(config({ SUMMARY_RETRY_LIMIT: "3", ...env })))),
+    Layer.build(Summaries.Default.pipe(Layer.provide(claude), Layer.provide(config({ SUMMARY_RETRY_LIMIT: "3", SUMMARY_SETTLE_MS: "0", ...env })))),
     (context) => Context.get(context, Summaries)
   )
 
