@@ -98,6 +98,22 @@ export type CheckAvailabilityResult =
 
 export type BookingRefusalReason = "closed_weekday" | "closed_exceptionally" | "outside_hours" | "past_time" | "too_soon"
 
+/** What the model reads of an appointment it booked or moved. */
+export interface AppointmentFields {
+  readonly appointmentId: string
+  /** UTC instants, ISO-8601. */
+  readonly startsAt: string
+  readonly endsAt: string
+  /** Local date and time in `timeZone`. */
+  readonly date: string
+  readonly time: string
+  readonly dayLabel: string
+  readonly timeZone: string
+  readonly service: ServiceInfo
+  readonly clientName: string
+  readonly clientPhone: string
+}
+
 /** A local date and time in the tenant's zone. */
 export interface LocalDateTime {
   readonly date: string
@@ -105,43 +121,19 @@ export interface LocalDateTime {
 }
 
 export type BookAppointmentResult =
-  | {
+  | AppointmentFields & {
     readonly status: "booked"
-    readonly appointmentId: string
-    /** UTC instants, ISO-8601. */
-    readonly startsAt: string
-    readonly endsAt: string
-    /** Local date and time in `timeZone`. */
-    readonly date: string
-    readonly time: string
-    readonly dayLabel: string
-    readonly timeZone: string
-    readonly service: ServiceInfo
-    readonly clientName: string
-    readonly clientPhone: string
     /** True when this repeats a booking already made in this call (nothing new was booked). */
     readonly alreadyBooked: boolean
     /** The confirmation to read back to the caller. */
     readonly message: string
   }
-  | {
+  | AppointmentFields & {
     /**
      * The appointment named in `replaces_appointment_id` (booked earlier in this call) was cancelled and
      * this one booked, in one transaction.
      */
     readonly status: "rescheduled"
-    readonly appointmentId: string
-    /** UTC instants, ISO-8601. */
-    readonly startsAt: string
-    readonly endsAt: string
-    /** Local date and time in `timeZone`. */
-    readonly date: string
-    readonly time: string
-    readonly dayLabel: string
-    readonly timeZone: string
-    readonly service: ServiceInfo
-    readonly clientName: string
-    readonly clientPhone: string
     /** Where the appointment was before the move (now cancelled). */
     readonly previous: LocalDateTime
     /** The confirmation to read back to the caller. */
@@ -703,7 +695,7 @@ export class Scheduling extends Effect.Service<Scheduling>()("app/Scheduling", {
         const serviceLabel = lowerFirst(day.service.name)
 
         /** What the model reads of an appointment, booked or moved. */
-        const appointmentFields = (appointment: Appointment) => ({
+        const appointmentFields = (appointment: Appointment): AppointmentFields => ({
           appointmentId: appointment.id,
           startsAt: appointment.startsAt,
           endsAt: appointment.endsAt,
