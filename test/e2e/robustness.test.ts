@@ -57,6 +57,16 @@ const openSession = async (callSid: string, customParameters: Record<string, str
   return ws
 }
 
+/** Twilio's connect action after it lost our socket while the caller is still on the line (error 64105). */
+const sessionFailed = (callSid: string) =>
+  signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/connect-action", actionForm({
+    callSid,
+    sessionStatus: "failed",
+    callStatus: "in-progress",
+    errorCode: "64105",
+    errorMessage: "Websocket ended"
+  }), AUTH_TOKEN)
+
 describe("the relay socket only serves the call Twilio was given", () => {
   test("a setup without the call's own id parameter is refused, and no conversation starts", async () => {
     const callSid = newSid()
@@ -167,13 +177,7 @@ describe("telephony edge cases", () => {
     ws.prompt("Bonjour")
     await ws.textUntilLast()
     // No close from our side: a half-open connection. Twilio gives up on it and posts the action.
-    const action = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/connect-action", actionForm({
-      callSid,
-      sessionStatus: "failed",
-      callStatus: "in-progress",
-      errorCode: "64105",
-      errorMessage: "Websocket ended"
-    }), AUTH_TOKEN)
+    const action = await sessionFailed(callSid)
     expect(find(parseTwiml(action.text), "Dial")).toBeDefined()
     expect((await ws.closed).code).toBe(1001) // we let go of the stale session
     const row = await eventually(
@@ -203,13 +207,7 @@ describe("telephony edge cases", () => {
     await ws.textUntilLast()
     await ws.close(1011, "gone")
     await eventually(() => app.query((sql) => sql<{ ended_at: string | null }>`SELECT ended_at FROM calls WHERE twilio_call_sid = ${callSid}`), (rows) => rows[0]?.ended_at != null, "the session to close")
-    const action = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/connect-action", actionForm({
-      callSid,
-      sessionStatus: "failed",
-      callStatus: "in-progress",
-      errorCode: "64105",
-      errorMessage: "Websocket ended"
-    }), AUTH_TOKEN)
+    const action = await sessionFailed(callSid)
     const twiml = parseTwiml(action.text)
     expect(find(twiml, "Say")).toBeDefined()
     expect(find(twiml, "Dial")).toBeDefined()
