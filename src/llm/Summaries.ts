@@ -69,6 +69,12 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
           }
         }).join("\n"))
 
+    const messagesTaken = (callId: string) =>
+      Effect.map(
+        sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM caller_messages WHERE call_id = ${callId}`,
+        (rows) => Number(rows[0]?.n ?? 0)
+      )
+
     const store = (callId: string, summary: CallSummary) =>
       Effect.gen(function*() {
         const createdAt = yield* nowIso
@@ -79,7 +85,8 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
             intent: summary.intent,
             sentiment: summary.sentiment,
             outcome: summary.outcome,
-            callback_needed: summary.callbackNeeded ? 1 : 0,
+            // A message taken for the team always needs a callback, whatever the model read.
+            callback_needed: summary.callbackNeeded || (yield* messagesTaken(callId)) > 0 ? 1 : 0,
             unanswered: JSON.stringify(summary.unansweredQuestions),
             created_at: createdAt
           })

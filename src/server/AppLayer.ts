@@ -3,6 +3,7 @@ import { CallRegistry } from "../call/CallRegistry.ts"
 import { CallSessions } from "../call/CallSession.ts"
 import { AppConfig } from "../config.ts"
 import { Knowledge } from "../knowledge/Knowledge.ts"
+import { Messages } from "../messages/Messages.ts"
 import { Claude } from "../llm/Claude.ts"
 import { Summaries } from "../llm/Summaries.ts"
 import { Metrics } from "../observability/Metrics.ts"
@@ -21,7 +22,7 @@ const Database = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => sqliteLayer(sqliteFilename(config.databaseUrl)))
 )
 
-const Storage = Layer.mergeAll(CallsRepo.Default, CallsQuery.Default, Scheduling.Default, Knowledge.Default).pipe(
+const Storage = Layer.mergeAll(CallsRepo.Default, CallsQuery.Default, Scheduling.Default, Knowledge.Default, Messages.Default).pipe(
   Layer.provideMerge(Database)
 )
 

@@ -170,7 +170,7 @@ describe("a conversation", () => {
     const body = requestBody(0)
     expect(body.stream).toBe(true)
     expect(body.system).toContain("Vouvoyez")
-    expect(body.tools.map((t: { name: string }) => t.name).sort()).toEqual(["book_appointment", "check_availability", "search_knowledge", "transfer_to_human"])
+    expect(body.tools.map((t: { name: string }) => t.name).sort()).toEqual(["book_appointment", "check_availability", "search_knowledge", "take_message", "transfer_to_human"])
     expect(body.messages).toEqual([{ role: "user", content: [{ type: "text", text: "Vous ouvrez à quelle heure ?" }] }])
     const stored = await eventually(() => messagesOf(callId), (rows) => rows.length === 2, "the exchange stored")
     expect(stored.map((m) => [m.role, m.content])).toEqual([
