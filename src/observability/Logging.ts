@@ -228,6 +228,8 @@ const LOG_LEVEL_ALIASES: Record<string, LogLevel.LogLevel> = {
   silent: LogLevel.None
 }
 
+export const LOG_LEVEL_NAMES: ReadonlyArray<string> = Object.keys(LOG_LEVEL_ALIASES)
+
 /** `LOG_LEVEL`: all, trace, debug, info, warn|warning, error, fatal, none|off|silent (any case); default info. */
 export const LogLevelConfig: Config.Config<LogLevel.LogLevel> = Config.string("LOG_LEVEL").pipe(
   Config.withDefault("info"),
