@@ -29,6 +29,9 @@ export const environmentProvider = (env: Record<string, string | undefined>): Co
     new Map(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1].trim() !== ""))
   )
 
+/** This process's environment, as every entry point (server, simulator) reads it. */
+export const processEnvironment = (): ConfigProvider.ConfigProvider => environmentProvider(process.env)
+
 const BUNDLED_DEMO_TENANT = fileURLToPath(new URL("./tenants/demo-tenant.json", import.meta.url))
 
 /** A variable's raw text, none when unset or blank. */

@@ -1,9 +1,9 @@
 import { Cause, Effect, Either, Exit, Fiber, Layer } from "effect"
-import { environmentProvider, readConfig } from "./config.ts"
+import { processEnvironment, readConfig } from "./config.ts"
 import { LoggingLive } from "./observability/Logging.ts"
 import { AppLive } from "./server/AppLayer.ts"
 
-const environment = environmentProvider(process.env)
+const environment = processEnvironment()
 
 // Every variable is checked before anything is created: a bad one is one line and exit code 1.
 const checked = Effect.runSync(Effect.either(readConfig).pipe(Effect.withConfigProvider(environment)))

@@ -33,6 +33,8 @@ const SETUP_TIMEOUT = Duration.seconds(10)
 const MAX_FAILED_TURNS = 2
 const SAY = {
   technicalIssue: "Excusez-moi, je rencontre un petit souci technique. Pouvez-vous répéter, s'il vous plaît ?",
+  // No model key on this server: say so, never invite the caller to repeat.
+  notConfigured: "Je suis désolée, je ne peux pas vous répondre : ce serveur n'a pas de clé d'accès au modèle de langage.",
   filler: "Un instant, s'il vous plaît. ",
   tooManySteps: "Excusez-moi, je n'arrive pas à finaliser cela. Voulez-vous que je vous passe un membre de l'équipe ?",
   handoff: "Je vous mets en relation avec un membre de l'équipe, ne quittez pas.",
@@ -393,10 +395,13 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 : Effect.gen(function*() {
                   const failure = Cause.failureOption(cause)
                   yield* metrics.error(Option.match(failure, { onNone: () => "other", onSome: errorKind }))
-                  yield* Effect.logError("turn failed; apologising to the caller", cause)
+                  const notConfigured = Option.exists(failure, (error) => errorTag(error) === "ClaudeNotConfigured")
+                  yield* notConfigured
+                    ? Effect.logError("ANTHROPIC_API_KEY is not set: the agent cannot answer; the caller is told so")
+                    : Effect.logError("turn failed; apologising to the caller", cause)
                   // Owners read events: the error's kind and message, never a stack trace.
                   yield* event("error", { kind: "turn", error: describeFailure(cause) })
-                  return yield* failedTurn(SAY.technicalIssue)
+                  return yield* failedTurn(notConfigured ? SAY.notConfigured : SAY.technicalIssue)
                 })
             )
           )
@@ -604,6 +609,9 @@ const describeFailure = (cause: Cause.Cause<unknown>): string =>
       return String(error).slice(0, 300)
     }
   })
+
+const errorTag = (error: unknown): string | undefined =>
+  typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
 
 const errorKind = (error: unknown): string => {
   if (typeof error === "object" && error !== null && "_tag" in error) {

@@ -32,7 +32,9 @@ export class ClaudeError extends Data.TaggedError("ClaudeError")<{
   readonly stalled?: boolean
 }> {}
 
-export class ClaudeNotConfigured extends Data.TaggedError("ClaudeNotConfigured")<{}> {}
+export class ClaudeNotConfigured extends Data.TaggedError("ClaudeNotConfigured")<{}> {
+  override readonly message = "ANTHROPIC_API_KEY is not set"
+}
 
 const TRANSIENT_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504, 529])
 
