@@ -202,7 +202,7 @@ const main = async () => {
     const { type, token, last, handoffData, digits } = frame.value
     if (type === "text") {
       if (token) {
-        if (!reply.started) write(`\n${paint("36", "Agent")} ${paint("90", `[${Date.now() - promptAt} ms]`)} : `)
+        if (!reply.started) write(`${paint("36", "Agent")} ${paint("90", `[${Date.now() - promptAt} ms]`)} : `)
         write(clean(token))
         reply.add(token)
         speakerEvent()
@@ -259,10 +259,12 @@ const main = async () => {
   const say = (text: string) => {
     if (reply.speaking) {
       const heard = reply.heard()
+      if (!replyComplete && reply.started) write("\n")
       note(`vous coupez l'agent après « ${clean(heard.utterance)} » (${heard.durationMs} ms)`)
       // Twilio stops the speech and drops what was not played yet.
       send({ type: "interrupt", utteranceUntilInterrupt: heard.utterance, durationUntilInterruptMs: heard.durationMs })
     }
+    if (!interactive) write(`${paint("33", "Vous")} : ${text}\n`)
     startReply()
     send({ type: "prompt", voicePrompt: text, lang: "fr-FR", last: true })
   }
@@ -306,7 +308,6 @@ const main = async () => {
       afterKey = true
     } else {
       afterKey = false
-      if (!interactive) write(`${paint("33", "Vous")} : ${barge ? barge[1] : text}\n`)
       say(barge ? barge[1]! : text)
     }
   }
