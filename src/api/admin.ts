@@ -1,4 +1,5 @@
 import { HttpRouter, HttpServerResponse } from "@effect/platform"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { Knowledge } from "../knowledge/Knowledge.ts"
 import { decodeTenantConfig, KnowledgeEntry } from "../tenants/TenantConfig.ts"
@@ -14,15 +15,24 @@ const decodeTenantBody = Effect.flatMap(jsonBody, (body) =>
     Effect.map((config) => ({ config, hasKnowledge: typeof body === "object" && body !== null && "knowledge" in body }))
   ))
 
+/** A 409 that says who holds the number and what to do: often the demo tenant, which took TWILIO_PHONE_NUMBER. */
 const numberTaken = (phoneNumber: string) =>
-  new ApiError({ status: 409, code: "number_taken", message: `${phoneNumber} already belongs to another tenant` })
+  Effect.gen(function*() {
+    const owner = yield* Effect.flatMap(Tenants, (tenants) => tenants.byNumber(phoneNumber))
+    const message = Option.match(owner, {
+      onNone: () => `${phoneNumber} already belongs to another tenant`,
+      onSome: (tenant) =>
+        `${phoneNumber} already belongs to tenant ${tenant.id} (${tenant.config.name}): PUT /api/v1/admin/tenants/${tenant.id} with your business to take it over, or give that tenant other phoneNumbers first`
+    })
+    return yield* new ApiError({ status: 409, code: "number_taken", message })
+  })
 
 const createTenant = jsonRoute(Effect.gen(function*() {
   yield* requireAdmin
   const tenants = yield* Tenants
   const { config } = yield* decodeTenantBody
   const created = yield* tenants.create(config).pipe(
-    Effect.catchTag("NumberTaken", (error) => Effect.fail(numberTaken(error.phoneNumber)))
+    Effect.catchTag("NumberTaken", (error) => numberTaken(error.phoneNumber))
   )
   yield* Effect.logInfo("tenant created").pipe(Effect.annotateLogs({ tenantId: created.tenant.id }))
   return HttpServerResponse.unsafeJson(
@@ -38,11 +48,39 @@ const updateTenant = jsonRoute(Effect.gen(function*() {
   const { config, hasKnowledge } = yield* decodeTenantBody
   const updated = yield* tenants.update(id, config, { replaceKnowledge: hasKnowledge }).pipe(
     Effect.catchTags({
-      NumberTaken: (error) => Effect.fail(numberTaken(error.phoneNumber)),
+      NumberTaken: (error) => numberTaken(error.phoneNumber),
       TenantNotFound: () => Effect.fail(notFound("tenant"))
     })
   )
   return HttpServerResponse.unsafeJson({ id: updated.tenant.id, knowledge: updated.indexed })
+}))
+
+const TenantListRow = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  phone_number: Schema.NullOr(Schema.String),
+  created_at: Schema.Union(Schema.String, Schema.DateFromSelf)
+})
+
+/** Every tenant with its numbers, oldest first: enough to find the demo tenant and who holds which number. */
+const listTenants = jsonRoute(Effect.gen(function*() {
+  yield* requireAdmin
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: TenantListRow,
+    execute: () =>
+      sql`SELECT t.id, t.name, n.phone_number, t.created_at FROM tenants t
+          LEFT JOIN tenant_numbers n ON n.tenant_id = t.id ORDER BY t.created_at, t.id, n.phone_number`
+  })(undefined).pipe(Effect.orDie)
+  const tenants = new Map<string, { id: string; name: string; phoneNumbers: Array<string>; createdAt: string }>()
+  for (const row of rows) {
+    const createdAt = typeof row.created_at === "string" ? row.created_at : row.created_at.toISOString()
+    const tenant = tenants.get(row.id) ?? { id: row.id, name: row.name, phoneNumbers: [], createdAt }
+    if (row.phone_number !== null) tenant.phoneNumbers.push(row.phone_number)
+    tenants.set(row.id, tenant)
+  }
+  return HttpServerResponse.unsafeJson({ success: true, tenants: [...tenants.values()], count: tenants.size })
 }))
 
 const getTenant = jsonRoute(Effect.gen(function*() {
@@ -84,6 +122,7 @@ const rotateKey = jsonRoute(Effect.gen(function*() {
 
 export const adminRoutes = HttpRouter.empty.pipe(
   HttpRouter.post("/api/v1/admin/tenants", createTenant),
+  HttpRouter.get("/api/v1/admin/tenants", listTenants),
   HttpRouter.get("/api/v1/admin/tenants/:id", getTenant),
   HttpRouter.put("/api/v1/admin/tenants/:id", updateTenant),
   HttpRouter.post("/api/v1/admin/tenants/:id/knowledge", addKnowledge),

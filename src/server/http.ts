@@ -40,5 +40,7 @@ export const appRouter = HttpRouter.empty.pipe(
   HttpRouter.concat(ownerRoutes),
   HttpRouter.concat(messageRoutes),
   HttpRouter.get("/health", health),
-  HttpRouter.get("/metrics", metrics)
+  HttpRouter.get("/metrics", metrics),
+  // Every error body is JSON, an unknown route's too.
+  HttpRouter.all("*", Effect.succeed(HttpServerResponse.unsafeJson({ success: false, error: { code: "not_found", message: "no such route" } }, { status: 404 })))
 )

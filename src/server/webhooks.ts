@@ -22,7 +22,9 @@ export const VOICE_PATH = "/webhooks/twilio/voice"
 export const STATUS_PATH = "/webhooks/twilio/status"
 
 const twiml = (xml: string) => HttpServerResponse.text(xml, { contentType: "text/xml; charset=utf-8" })
-const forbidden = HttpServerResponse.text("invalid Twilio signature", { status: 403 })
+const refusal = (status: 400 | 403, code: string, message: string) =>
+  HttpServerResponse.unsafeJson({ success: false, error: { code, message } }, { status })
+const forbidden = refusal(403, "forbidden", "invalid Twilio signature or account")
 
 const TERMINAL_STATUSES = new Set(["completed", "busy", "failed", "no-answer", "canceled"])
 
@@ -53,6 +55,14 @@ const signedForm = (route: string) =>
         return Option.none<Record<string, string>>()
       }
     }
+    // Defence in depth: a correctly signed request from another Twilio account is not ours to answer.
+    if (Option.isSome(config.twilioAccountSid) && form.AccountSid !== config.twilioAccountSid.value) {
+      yield* metrics.webhook(route, 403)
+      yield* Effect.logWarning("rejected a webhook from another Twilio account").pipe(
+        Effect.annotateLogs({ route, callSid: form.CallSid ?? "", accountSid: form.AccountSid ?? "" })
+      )
+      return Option.none<Record<string, string>>()
+    }
     yield* metrics.webhook(route, 200)
     return Option.some(form)
   })
@@ -77,7 +87,7 @@ const voice = withSignedForm("voice", (form) =>
     const to = form.To ?? ""
     const forwardedFrom = form.ForwardedFrom && form.ForwardedFrom !== "" ? form.ForwardedFrom : null
     if (!registry.isAccepting()) return twiml(sayThenHangupTwiml("Nous ne pouvons pas prendre votre appel pour le moment. Merci de rappeler dans quelques minutes."))
-    if (callSid === "") return HttpServerResponse.text("CallSid missing", { status: 400 })
+    if (callSid === "") return refusal(400, "bad_request", "CallSid missing")
     // A business forwarding its own line to us is known by ForwardedFrom: it wins over the number
     // Twilio received the call on, which may be shared (the demo number, for one).
     let tenant = forwardedFrom ? yield* tenants.byNumber(forwardedFrom) : Option.none()

@@ -28,7 +28,10 @@ export const seedDemoTenant = Effect.gen(function*() {
     writeFileSync(keyFile, created.apiKey + "\n", { mode: 0o600 })
     chmodSync(keyFile, 0o600)
   }
-  yield* Effect.logInfo("demo tenant created").pipe(
+  // Its number is often the operator's real one (TWILIO_PHONE_NUMBER): say how to make it their business.
+  yield* Effect.logInfo(
+    `demo tenant created; to answer as your own business, PUT /api/v1/admin/tenants/${created.tenant.id} (or start with DEMO_TENANT=off)`
+  ).pipe(
     Effect.annotateLogs({ tenantId: created.tenant.id, phoneNumbers: phoneNumbers.join(","), writtenTo: keyFile ?? "(in-memory database: key not saved)" })
   )
 })
