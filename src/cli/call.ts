@@ -168,7 +168,12 @@ const main = async () => {
   let closed = false
   let hungUp = false
   const listeners = new Set<() => void>()
-  const changed = () => listeners.forEach((listener) => listener())
+  // Once the session is over, lines still to come (a script's, or the user's) have no call to go to.
+  let stopReading = () => {}
+  const changed = () => {
+    listeners.forEach((listener) => listener())
+    if (sessionOver()) stopReading()
+  }
   const until = (done: () => boolean) =>
     new Promise<void>((resolve) => {
       const check = () => {
@@ -289,6 +294,9 @@ const main = async () => {
   }
 
   const lines = createInterface({ input: process.stdin, terminal: false })
+  stopReading = () => lines.close()
+  // Ctrl-C hangs up like Ctrl-D: Twilio still gets its connect action and status callback.
+  process.once("SIGINT", () => lines.close())
   if (interactive) note("parlez (une ligne = une phrase) ; /0 /1 /9 touches ; /raccrocher ou Ctrl-D")
   for await (const line of lines) {
     if (sessionOver()) break
