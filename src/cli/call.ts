@@ -12,6 +12,7 @@ import { Config, Effect, Either, Option, Redacted, Schema } from "effect"
 import { createInterface } from "node:readline"
 import { parseArgs } from "node:util"
 import { processEnvironment, readConfig } from "../config.ts"
+import { clean, note, paint, printOutcome, write } from "./output.ts"
 import { DEFAULT_CHARS_PER_SECOND, Playback } from "./playback.ts"
 import {
   type CallIdentity,
@@ -53,13 +54,7 @@ const { values: args } = parseArgs({
   }
 })
 
-// ---- Output: the agent's and the server's words are untrusted text; no control characters reach the terminal.
 const interactive = process.stdin.isTTY === true
-const colour = process.stdout.isTTY === true
-const clean = (text: string) => text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "")
-const paint = (code: string, text: string) => (colour ? `\x1b[${code}m${text}\x1b[0m` : text)
-const write = (text: string) => process.stdout.write(text)
-const note = (text: string) => write(paint("90", `· ${text}`) + "\n")
 const fail = (text: string): never => {
   process.stderr.write(`appel simulé : ${text}\n`)
   process.exit(1)
@@ -343,58 +338,7 @@ const main = async () => {
   if (!hungUp) note(action.status === 200 ? describeNext(readTwiml(action.text)) : `connect action : HTTP ${action.status}`)
   await finishCall()
   note("appel terminé")
-  if (callId !== null) await printOutcome(callId)
-}
-
-/** The call as the owner sees it: outcome, then the summary once written. */
-const printOutcome = async (callId: string) => {
-  const key = await apiKey()
-  if (key === null) {
-    note("issue et résumé : passez --api-key <clé du tenant> (ou COCCINELLE_API_KEY)")
-    return
-  }
-  const deadline = Date.now() + summaryTimeoutMs
-  let printedOutcome = false
-  for (;;) {
-    const response = await fetch(`${server.baseUrl}/api/v1/twilio/calls/${encodeURIComponent(callId)}`, {
-      headers: { authorization: `Bearer ${key}` }
-    })
-    if (response.status !== 200) {
-      note(`issue : HTTP ${response.status} (la clé est-elle celle du tenant appelé ?)`)
-      return
-    }
-    const body = (await response.json()) as { call: CallDetail }
-    const detail = body.call
-    if (!printedOutcome && detail.ended_at) {
-      write(`Issue : ${clean(String(detail.outcome))} (fin : ${clean(String(detail.end_reason))})\n`)
-      printedOutcome = true
-    }
-    if (detail.summary) {
-      const s = detail.summary
-      write(`Résumé : ${clean(s.summary)}\n`)
-      write(`  intention : ${clean(s.intent ?? "")} · sentiment : ${clean(s.sentiment ?? "")} · à rappeler : ${s.callbackNeeded ? "oui" : "non"}\n`)
-      if (s.unansweredQuestions.length > 0) write(`  sans réponse : ${s.unansweredQuestions.map(clean).join(" ; ")}\n`)
-      return
-    }
-    if (Date.now() > deadline) {
-      note("résumé pas encore écrit (le serveur a-t-il une clé ANTHROPIC_API_KEY ?)")
-      return
-    }
-    await sleep(500)
-  }
-}
-
-interface CallDetail {
-  readonly ended_at: string | null
-  readonly outcome: string | null
-  readonly end_reason: string | null
-  readonly summary: {
-    readonly summary: string
-    readonly intent: string | null
-    readonly sentiment: string | null
-    readonly callbackNeeded: boolean
-    readonly unansweredQuestions: ReadonlyArray<string>
-  } | null
+  if (callId !== null) await printOutcome({ baseUrl: server.baseUrl, callId, apiKey: await apiKey(), timeoutMs: summaryTimeoutMs })
 }
 
 await main()
