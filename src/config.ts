@@ -27,6 +27,7 @@ export class AppConfig extends Effect.Service<AppConfig>()("app/AppConfig", {
     const drainTimeoutMs = yield* Config.integer("DRAIN_TIMEOUT_MS").pipe(Config.withDefault(25_000))
     const shutdownGraceMs = yield* Config.integer("SHUTDOWN_GRACE_MS").pipe(Config.withDefault(3000))
     const demoTenantFile = yield* Config.string("DEMO_TENANT_FILE").pipe(Config.withDefault(""))
+    const ownerSessionTtlSeconds = yield* Config.integer("OWNER_SESSION_TTL_SECONDS").pipe(Config.withDefault(12 * 3600))
     return {
       port,
       publicUrl,
@@ -46,7 +47,9 @@ export class AppConfig extends Effect.Service<AppConfig>()("app/AppConfig", {
       claudeAttemptTimeoutMs,
       drainTimeoutMs,
       shutdownGraceMs,
-      demoTenantFile
+      demoTenantFile,
+      /** How long a sign-in on the owner's page lasts (cookie Max-Age and the stored session's expiry). */
+      ownerSessionTtlSeconds
     } as const
   })
 }) {}

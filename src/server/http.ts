@@ -5,6 +5,7 @@ import { CallRegistry } from "../call/CallRegistry.ts"
 import { Metrics, PROMETHEUS_CONTENT_TYPE } from "../observability/Metrics.ts"
 import { adminRoutes } from "../api/admin.ts"
 import { ownerRoutes } from "../api/owner.ts"
+import { webRoutes } from "../web/routes.ts"
 import { webhookRoutes } from "./webhooks.ts"
 
 /** Under the health check's 2 s timeout in fly.toml, so Fly reads our 503 instead of timing out. */
@@ -37,6 +38,7 @@ export const appRouter = HttpRouter.empty.pipe(
   HttpRouter.concat(webhookRoutes),
   HttpRouter.concat(adminRoutes),
   HttpRouter.concat(ownerRoutes),
+  HttpRouter.concat(webRoutes),
   HttpRouter.get("/health", health),
   HttpRouter.get("/metrics", metrics)
 )
