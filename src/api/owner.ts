@@ -13,7 +13,7 @@ import { badRequest, jsonRoute, notFound, requireTenant, searchParams } from "./
 const DEFAULT_LIMIT = 50
 const MAX_LIMIT = 200
 
-const limitParam = (params: URLSearchParams) => {
+export const limitParam = (params: URLSearchParams) => {
   const raw = params.get("limit")
   if (raw === null || raw === "") return Effect.succeed(DEFAULT_LIMIT)
   const limit = Number(raw)
@@ -46,7 +46,7 @@ const boundParam = (params: URLSearchParams, name: "from" | "to", tenant: Tenant
 const PERIOD_DAYS: ReadonlyMap<string, number> = new Map([["today", 0], ["7d", 6], ["30d", 29]])
 
 /** `period=today|7d|30d` for the usual dashboards; explicit `from`/`to` win. */
-const periodParams = (params: URLSearchParams, tenant: Tenant) =>
+export const periodParams = (params: URLSearchParams, tenant: Tenant) =>
   Effect.gen(function*() {
     const from = yield* boundParam(params, "from", tenant)
     const to = yield* boundParam(params, "to", tenant)

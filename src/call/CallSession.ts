@@ -406,6 +406,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           if (isError || typeof content !== "object" || content === null) return
           if (tool === "book_appointment" && "appointmentId" in content) outcomes.add("booked")
           if (tool === "search_knowledge" && "found" in content && content.found === true) outcomes.add("information_given")
+          if (tool === "take_message" && "messageId" in content) outcomes.add("message_taken")
         }
 
         const turns = yield* FiberHandle.make<void, never>()
@@ -621,6 +622,8 @@ const decideOutcome = (outcomes: ReadonlySet<Outcome>): Outcome =>
     ? "transferred"
     : outcomes.has("booked")
     ? "booked"
+    : outcomes.has("message_taken")
+    ? "message_taken"
     : outcomes.has("information_given")
     ? "information_given"
     : "abandoned"

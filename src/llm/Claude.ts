@@ -1,5 +1,5 @@
 import Anthropic from "@anthropic-ai/sdk"
-import type { MessageParam, RawMessageStreamEvent, TextBlockParam, Tool } from "@anthropic-ai/sdk/resources/messages"
+import type { MessageParam, RawMessageStreamEvent, TextBlockParam, Tool, ToolChoice } from "@anthropic-ai/sdk/resources/messages"
 import { Chunk, Data, Deferred, Duration, Effect, ExecutionStrategy, Exit, Option, Redacted, Schedule, Scope, Stream } from "effect"
 import { AppConfig } from "../config.ts"
 import { Metrics, type TokenKind } from "../observability/Metrics.ts"
@@ -9,6 +9,8 @@ export interface ClaudeRequest {
   readonly system: string | ReadonlyArray<TextBlockParam>
   readonly messages: ReadonlyArray<MessageParam>
   readonly tools?: ReadonlyArray<Tool>
+  /** `{ type: "tool", name }` forces that tool (structured output: summaries). */
+  readonly toolChoice?: ToolChoice
   readonly maxTokens?: number
   /** Overrides ANTHROPIC_MODEL (summaries use their own model); the fallback stays the same. */
   readonly model?: string
@@ -152,6 +154,7 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
                   system: typeof request.system === "string" ? request.system : [...request.system],
                   messages: withHistoryCacheBreakpoint(request.messages),
                   ...(request.tools && request.tools.length > 0 ? { tools: [...request.tools] } : {}),
+                  ...(request.toolChoice ? { tool_choice: request.toolChoice } : {}),
                   stream: true
                 },
                 { signal: controller.signal }

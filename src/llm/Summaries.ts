@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Config, Duration, Effect, Option, Queue, Schedule, Schema } from "effect"
+import type { Tool } from "@anthropic-ai/sdk/resources/messages"
+import { Chunk, Clock, Config, Duration, Effect, JSONSchema, Option, Queue, Schedule, Schema, Stream } from "effect"
 import { Metrics } from "../observability/Metrics.ts"
 import { CallsRepo, nowIso } from "../storage/CallsRepo.ts"
 import { Claude } from "./Claude.ts"
@@ -11,27 +12,38 @@ import { Claude } from "./Claude.ts"
  */
 
 export const CallSummary = Schema.Struct({
-  summary: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2000)),
-  intent: Schema.String.pipe(Schema.maxLength(200)),
+  summary: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2000)).annotations({
+    description: "2 à 4 phrases en français : qui appelait, ce qu'il voulait, ce qui a été fait."
+  }),
+  intent: Schema.String.pipe(Schema.maxLength(200)).annotations({ description: "L'intention principale, en quelques mots." }),
   sentiment: Schema.Literal("positif", "neutre", "négatif"),
-  outcome: Schema.Literal("booked", "transferred", "message_taken", "information_given", "abandoned"),
-  callbackNeeded: Schema.Boolean,
-  unansweredQuestions: Schema.Array(Schema.String.pipe(Schema.maxLength(300))).pipe(Schema.maxItems(20))
+  outcome: Schema.Literal("booked", "transferred", "message_taken", "information_given", "abandoned").annotations({
+    description:
+      "booked si un rendez-vous a été confirmé, transferred si l'appel a été transféré, message_taken si un message a été noté pour l'équipe, information_given si le client a obtenu l'information demandée, abandoned sinon."
+  }),
+  callbackNeeded: Schema.Boolean.annotations({
+    description: "true si l'équipe doit rappeler le client (message laissé, demande non traitée, transfert sans réponse)."
+  }),
+  unansweredQuestions: Schema.Array(Schema.String.pipe(Schema.maxLength(300))).pipe(Schema.maxItems(20)).annotations({
+    description: "Les questions du client auxquelles la base de connaissances n'a pas su répondre."
+  })
 })
 export type CallSummary = typeof CallSummary.Type
 
-const decodeSummary = Schema.decodeUnknown(Schema.parseJson(CallSummary))
+/** The summary is the input of a tool Claude is forced to call: its JSON schema comes from the Schema above. */
+export const SUMMARY_TOOL = "record_call_summary"
+const summaryTool: Tool = {
+  name: SUMMARY_TOOL,
+  description: "Enregistre le résumé de l'appel pour le gérant.",
+  input_schema: (({ $schema: _ignored, ...schema }) => schema)(
+    JSONSchema.make(CallSummary) as unknown as Record<string, unknown>
+  ) as Tool["input_schema"]
+}
+
+const decodeSummary = Schema.decodeUnknown(CallSummary)
 
 const SUMMARY_SYSTEM = `Vous résumez des appels téléphoniques reçus par l'assistante vocale d'une petite entreprise française, pour le gérant.
-Répondez UNIQUEMENT par un objet JSON, sans texte autour, de la forme :
-{"summary": "2 à 4 phrases en français : qui appelait, ce qu'il voulait, ce qui a été fait",
- "intent": "l'intention principale en quelques mots",
- "sentiment": "positif" | "neutre" | "négatif",
- "outcome": "booked" | "transferred" | "message_taken" | "information_given" | "abandoned",
- "callbackNeeded": true | false,
- "unansweredQuestions": ["questions du client auxquelles la base de connaissances n'a pas su répondre"]}
-outcome : booked si un rendez-vous a été confirmé, transferred si l'appel a été transféré, message_taken si un message a été noté pour l'équipe, information_given si le client a obtenu l'information demandée, abandoned sinon.
-callbackNeeded : true si l'équipe doit rappeler le client (message laissé, demande non traitée, transfert sans réponse).`
+Enregistrez le résumé de l'appel avec l'outil ${SUMMARY_TOOL}.`
 
 const SUMMARY_WORKERS = 3
 
@@ -69,6 +81,12 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
           }
         }).join("\n"))
 
+    const messagesTaken = (callId: string) =>
+      Effect.map(
+        sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM caller_messages WHERE call_id = ${callId}`,
+        (rows) => Number(rows[0]?.n ?? 0)
+      )
+
     const store = (callId: string, summary: CallSummary) =>
       Effect.gen(function*() {
         const createdAt = yield* nowIso
@@ -79,7 +97,8 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
             intent: summary.intent,
             sentiment: summary.sentiment,
             outcome: summary.outcome,
-            callback_needed: summary.callbackNeeded ? 1 : 0,
+            // A message taken for the team always needs a callback, whatever the model read.
+            callback_needed: summary.callbackNeeded || (yield* messagesTaken(callId)) > 0 ? 1 : 0,
             unanswered: JSON.stringify(summary.unansweredQuestions),
             created_at: createdAt
           })
@@ -124,24 +143,29 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
             callbackNeeded: false,
             unansweredQuestions: []
           }
-          : yield* claude.complete({
+          : yield* Stream.runCollect(claude.stream({
             model,
             // Off the call's path: a long transcript may take its time to start.
             attemptTimeoutMs: 30_000,
             system: SUMMARY_SYSTEM,
             maxTokens: 700,
+            tools: [summaryTool],
+            toolChoice: { type: "tool", name: SUMMARY_TOOL },
             messages: [{
               role: "user",
               content: `Appel du ${call.value.started_at} (fin : ${call.value.end_reason ?? "inconnue"}, issue enregistrée : ${
                 call.value.outcome ?? "inconnue"
               }).\n\nTranscription :\n${transcript}`
             }]
-          }).pipe(
-            Effect.flatMap((text) =>
-              decodeSummary(extractJson(text)).pipe(
-                Effect.mapError((error) => new SummaryUnusable({ reason: error.message.slice(0, 300) }))
-              )
-            )
+          })).pipe(
+            Effect.flatMap((events) => {
+              const call = Chunk.findFirst(events, (event) => event._tag === "ToolUse" && event.name === SUMMARY_TOOL)
+              return Option.isNone(call) || call.value._tag !== "ToolUse"
+                ? Effect.fail(new SummaryUnusable({ reason: `no ${SUMMARY_TOOL} call in the reply` }))
+                : decodeSummary(call.value.input).pipe(
+                  Effect.mapError((error) => new SummaryUnusable({ reason: error.message.slice(0, 300) }))
+                )
+            })
           )
         if (yield* store(callId, summary)) {
           yield* metrics.summaryWritten()
@@ -196,10 +220,3 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
     return { enqueue, idle } as const
   })
 }) {}
-
-/** The model may wrap its JSON in prose or a code fence: keep the outermost object. */
-const extractJson = (text: string): string => {
-  const start = text.indexOf("{")
-  const end = text.lastIndexOf("}")
-  return start >= 0 && end > start ? text.slice(start, end + 1) : text
-}

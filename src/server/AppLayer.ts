@@ -3,6 +3,7 @@ import { CallRegistry } from "../call/CallRegistry.ts"
 import { CallSessions } from "../call/CallSession.ts"
 import { AppConfig } from "../config.ts"
 import { Knowledge } from "../knowledge/Knowledge.ts"
+import { Messages } from "../messages/Messages.ts"
 import { Claude } from "../llm/Claude.ts"
 import { Summaries } from "../llm/Summaries.ts"
 import { Metrics } from "../observability/Metrics.ts"
@@ -29,7 +30,8 @@ const Storage = Layer.mergeAll(
   TrendsQuery.Default,
   OwnerSessions.Default,
   Scheduling.Default,
-  Knowledge.Default
+  Knowledge.Default,
+  Messages.Default
 ).pipe(
   Layer.provideMerge(Database)
 )

@@ -5,6 +5,7 @@ import { CallRegistry } from "../call/CallRegistry.ts"
 import { Metrics, PROMETHEUS_CONTENT_TYPE } from "../observability/Metrics.ts"
 import { adminRoutes } from "../api/admin.ts"
 import { ownerRoutes } from "../api/owner.ts"
+import { messageRoutes } from "../messages/api.ts"
 import { webRoutes } from "../web/routes.ts"
 import { webhookRoutes } from "./webhooks.ts"
 
@@ -38,6 +39,7 @@ export const appRouter = HttpRouter.empty.pipe(
   HttpRouter.concat(webhookRoutes),
   HttpRouter.concat(adminRoutes),
   HttpRouter.concat(ownerRoutes),
+  HttpRouter.concat(messageRoutes),
   HttpRouter.concat(webRoutes),
   HttpRouter.get("/health", health),
   HttpRouter.get("/metrics", metrics)

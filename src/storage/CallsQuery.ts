@@ -220,6 +220,10 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
         WHERE a.tenant_id = ${tenantId} AND c.tenant_id = ${tenantId}
           ${period.from ? sql`AND c.created_at >= ${period.from}` : sql``}
           ${period.to ? sql`AND c.created_at < ${period.to}` : sql``}`
+      const [messagesTaken] = yield* sql<{ n: number | string }>`
+        SELECT COUNT(*) AS n FROM caller_messages WHERE tenant_id = ${tenantId}
+          ${period.from ? sql`AND created_at >= ${period.from}` : sql``}
+          ${period.to ? sql`AND created_at < ${period.to}` : sql``}`
       // json_extract is SQLite's; the Postgres backend reads the same field as (e.data::json->>'ms')::float.
       const latencies = yield* sql<{ ms: number }>`
         SELECT CAST(json_extract(e.data, '$.ms') AS REAL) AS ms
@@ -241,6 +245,7 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
         resolutionRate: rate(totals?.resolved ?? 0),
         transfers: totals?.transfers ?? 0,
         bookingsMade: bookings?.n ?? 0,
+        messagesTaken: Number(messagesTaken?.n ?? 0),
         endedByCaller: totals?.ended_by_caller ?? 0,
         endedByAgent: totals?.ended_by_agent ?? 0,
         turnLatencyMs: { p50: percentile(sorted, 50), p95: percentile(sorted, 95), samples: sorted.length }

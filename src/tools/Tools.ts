@@ -1,6 +1,8 @@
 import type { Tool } from "@anthropic-ai/sdk/resources/messages"
 import { Duration, Effect, JSONSchema, ParseResult, Schema } from "effect"
 import { Knowledge, searchResultForModel } from "../knowledge/Knowledge.ts"
+import { Messages } from "../messages/Messages.ts"
+import { runTakeMessage, TAKE_MESSAGE, TAKE_MESSAGE_DESCRIPTION, TakeMessageInput } from "../messages/takeMessageTool.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { Scheduling } from "../scheduling/Scheduling.ts"
 import { BookAppointmentInput, CheckAvailabilityInput } from "../scheduling/toolInputs.ts"
@@ -54,13 +56,14 @@ const toAnthropicTool = (spec: ToolSpec<any>): Tool => {
   return { name: spec.name, description: spec.description, input_schema: schema as Tool["input_schema"] }
 }
 
-export const TOOL_NAMES = ["search_knowledge", "check_availability", "book_appointment", "transfer_to_human"] as const
+export const TOOL_NAMES = ["search_knowledge", "check_availability", "book_appointment", "transfer_to_human", TAKE_MESSAGE] as const
 
 export class Tools extends Effect.Service<Tools>()("app/Tools", {
   effect: Effect.gen(function*() {
     const knowledge = yield* Knowledge
     const scheduling = yield* Scheduling
     const metrics = yield* Metrics
+    const messages = yield* Messages
 
     const specs: ReadonlyArray<ToolSpec<any>> = [
       {
@@ -106,8 +109,19 @@ export class Tools extends Effect.Service<Tools>()("app/Tools", {
               : result({
                 transferred: false,
                 message:
-                  "Aucun numéro de transfert n'est configuré. Dites au client que personne ne peut prendre l'appel maintenant et proposez de noter un message : nom, numéro et motif."
+                  "Aucun numéro de transfert n'est configuré. Dites au client que personne ne peut prendre l'appel maintenant et proposez de noter un message avec take_message."
               })
+          )
+      },
+      {
+        name: TAKE_MESSAGE,
+        description: TAKE_MESSAGE_DESCRIPTION,
+        input: TakeMessageInput,
+        sideEffecting: true,
+        run: (input: TakeMessageInput, context) =>
+          Effect.map(
+            runTakeMessage(messages, input, { tenantId: context.tenant.id, callId: context.callId, callerNumber: context.callerNumber }),
+            result
           )
       }
     ]

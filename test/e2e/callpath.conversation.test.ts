@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, type Reply, type ScriptRequest, sayText, type Step, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, type Reply, type ScriptRequest, sayText, type Step, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import {
   actionForm,
   find,
@@ -62,20 +62,20 @@ const requestBody = (n: number) => {
     messages: uncached(body.messages)
   }
 }
-const SUMMARY = JSON.stringify({
+const SUMMARY = {
   summary: "Un client a appelé le salon.",
   intent: "renseignement",
   sentiment: "neutre",
   outcome: "abandoned",
   callbackNeeded: false,
   unansweredQuestions: []
-})
+}
 
 beforeAll(async () => {
   fake = await startFakeAnthropic({
     script: (request) =>
       isSummary(request.body)
-        ? sayText(SUMMARY)
+        ? summaryCall(SUMMARY)
         : current(request, fake.requests.slice(0, request.index).filter((r) => !isSummary(r.body)).length - base)
   })
   app = await startApp({ ANTHROPIC_BASE_URL: fake.url, MAX_TOOL_ROUNDS: "2" })
@@ -170,7 +170,7 @@ describe("a conversation", () => {
     const body = requestBody(0)
     expect(body.stream).toBe(true)
     expect(body.system).toContain("Vouvoyez")
-    expect(body.tools.map((t: { name: string }) => t.name).sort()).toEqual(["book_appointment", "check_availability", "search_knowledge", "transfer_to_human"])
+    expect(body.tools.map((t: { name: string }) => t.name).sort()).toEqual(["book_appointment", "check_availability", "search_knowledge", "take_message", "transfer_to_human"])
     expect(body.messages).toEqual([{ role: "user", content: [{ type: "text", text: "Vous ouvrez à quelle heure ?" }] }])
     const stored = await eventually(() => messagesOf(callId), (rows) => rows.length === 2, "the exchange stored")
     expect(stored.map((m) => [m.role, m.content])).toEqual([

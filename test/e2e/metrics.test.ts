@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { findPromtool, promtoolCheck, samples } from "../support/prometheus.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../support/twilioClient.ts"
 import { waitUntil } from "../support/wait.ts"
@@ -37,14 +37,14 @@ const labelValues = (text: string): Array<string> =>
 
 const script = ({ body }: { body: any }): Reply => {
   if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) {
-    return sayText(JSON.stringify({
+    return summaryCall({
       summary: "Question sur le parking, réponse donnée.",
       intent: "parking",
       sentiment: "neutre",
       outcome: "information_given",
       callbackNeeded: false,
       unansweredQuestions: []
-    }))
+    })
   }
   const last = lastMessage(body)
   if (last.toolResult) return sayText("Un parking gratuit ", "se trouve rue Vauban.")

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { waitUntil } from "../support/wait.ts"
 
@@ -22,7 +22,7 @@ const SUMMARY = {
 } as const
 
 const script = ({ body }: { body: any }): Reply => {
-  if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) return sayText(JSON.stringify(SUMMARY))
+  if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) return summaryCall(SUMMARY)
   const last = lastMessage(body)
   if (last.toolResult) return sayText("Un parking gratuit ", "se trouve derrière le garage.")
   if (/parking/i.test(last.text)) return callTool("search_knowledge", { query: "parking" }, { text: "Je regarde. " })

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect } from "bun:test"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { type FakeAnthropic, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { freshFixture } from "../support/callHarness.ts"
 import { describeWithFixtures, fixtureNames, fixturesAvailable, type InboundFrameJson, testWithFixtures } from "../support/fixtures.ts"
 import { find, type OutFrame, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
@@ -16,14 +16,14 @@ import { eventually } from "../support/wait.ts"
 
 const REPLY = "Je vous écoute."
 const DEMO_GREETING = "Bonjour, Salon Lumière, je suis l'assistante du salon. Que puis-je faire pour vous ?"
-const SUMMARY = JSON.stringify({
+const SUMMARY = {
   summary: "Un appel de test.",
   intent: "test",
   sentiment: "neutre",
   outcome: "abandoned",
   callbackNeeded: false,
   unansweredQuestions: []
-})
+}
 
 let fake: FakeAnthropic
 let app: TestApp
@@ -31,7 +31,7 @@ let app: TestApp
 beforeAll(async () => {
   if (!fixturesAvailable()) return
   fake = await startFakeAnthropic({
-    script: ({ body }) => (typeof body.system === "string" && body.system.startsWith("Vous résumez") ? sayText(SUMMARY) : sayText("Je vous ", "écoute."))
+    script: ({ body }) => (typeof body.system === "string" && body.system.startsWith("Vous résumez") ? summaryCall(SUMMARY) : sayText("Je vous ", "écoute."))
   })
   app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
 })

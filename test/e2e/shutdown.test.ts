@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { type FakeAnthropic, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { actionForm, find, findAll, parametersOf, parseTwiml, RelayClient, RelayHandshakeError, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { waitUntil } from "../support/wait.ts"
 
@@ -77,7 +77,7 @@ describe("graceful shutdown", () => {
     fake = await startFakeAnthropic({
       script: ({ body }) => {
         if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) {
-          return sayText(JSON.stringify({ summary: "Appel coupé.", intent: "tarifs", sentiment: "neutre", outcome: "abandoned", callbackNeeded: true, unansweredQuestions: [] }))
+          return summaryCall({ summary: "Appel coupé.", intent: "tarifs", sentiment: "neutre", outcome: "abandoned", callbackNeeded: true, unansweredQuestions: [] })
         }
         return JSON.stringify(body.messages).includes("tarifs")
           ? [{ text: "Alors, " }, { delayMs: SLOW_REPLY_MS }, { text: "nos tarifs commencent à 25 euros." }]

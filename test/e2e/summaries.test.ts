@@ -6,7 +6,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Summaries } from "../../src/llm/Summaries.ts"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { type FakeAnthropic, type Reply, type ScriptRequest, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { type FakeAnthropic, type Reply, type ScriptRequest, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../support/twilioClient.ts"
 import { waitUntil } from "../support/wait.ts"
 
@@ -44,7 +44,7 @@ const startFake = (behaviour: () => SummaryBehaviour) =>
     script: (request) => (isSummaryRequest(request) ? behaviour()(request) : sayText("Une coupe femme ", "coûte 42 euros."))
   })
 
-const okSummary: SummaryBehaviour = (request) => sayText(JSON.stringify(summaryOf(callNumberOf(request))))
+const okSummary: SummaryBehaviour = (request) => summaryCall(summaryOf(callNumberOf(request)))
 
 const summaryRequestsFor = (fake: FakeAnthropic, n: number) =>
   fake.requests.filter((r) => isSummaryRequest({ body: r.body, index: r.index, headers: r.headers }) && callNumberOf({ body: r.body, index: r.index, headers: r.headers }) === n)
@@ -144,7 +144,10 @@ describe("post-call summaries", () => {
     const asked = JSON.stringify(requests[0]!.body.messages)
     expect(asked).toContain("combien coûte une coupe")
     expect(asked).toContain("42 euros")
-    expect(requests[0]!.body.tools).toBeUndefined()
+    // Through the real SDK: one forced tool, its schema generated from the summary Schema.
+    expect(requests[0]!.body.tool_choice).toEqual({ type: "tool", name: "record_call_summary" })
+    expect(requests[0]!.body.tools.map((tool: { name: string }) => tool.name)).toEqual(["record_call_summary"])
+    expect(requests[0]!.body.tools[0].input_schema.required).toContain("callbackNeeded")
     // The owner sees it.
     const row = await callRow(app, sid)
     expect(row?.end_reason).toBe("caller_hangup")
@@ -229,9 +232,9 @@ describe("post-call summaries", () => {
     behaviour = okSummary
   }, 15_000)
 
-  test("an answer that is not the JSON asked for is retried, not stored", async () => {
+  test("a summary that does not fit its Schema is retried, not stored", async () => {
     let asked = 0
-    behaviour = (request) => (asked++ === 0 ? sayText("Voici le résumé : le client a appelé.") : okSummary(request))
+    behaviour = (request) => (asked++ === 0 ? summaryCall({ ...summaryOf(callNumberOf(request)), sentiment: "joyeux" }) : okSummary(request))
     const sid = newSid()
     const ws = await startCall(app, sid, 31)
     await ws.close()

@@ -118,6 +118,9 @@ export const callTool = (
   return steps
 }
 
+/** The post-call summary as Claude gives it: a call of the forced `record_call_summary` tool. */
+export const summaryCall = (summary: unknown): Array<Step> => callTool("record_call_summary", summary)
+
 /** For scripts: the text of the request's newest message (a string or its text blocks), and whether it carries tool results. */
 export const lastMessage = (body: any): { text: string; toolResult: boolean } => {
   const last = body.messages[body.messages.length - 1]

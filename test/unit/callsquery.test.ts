@@ -219,6 +219,7 @@ describe("CallsQuery.stats", () => {
         resolutionRate: 0,
         transfers: 0,
         bookingsMade: 0,
+        messagesTaken: 0,
         endedByCaller: 0,
         endedByAgent: 0,
         turnLatencyMs: { p50: null, p95: null, samples: 0 }

@@ -1,8 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "bun:test"
 import { Cause, ConfigProvider, Context, Deferred, Effect, Exit, Layer, Logger, Stream, TestClock, TestContext } from "effect"
-import { Claude, ClaudeError, type ClaudeRequest } from "../../src/llm/Claude.ts"
-import { Summaries } from "../../src/llm/Summaries.ts"
+import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
+import { Summaries, SUMMARY_TOOL } from "../../src/llm/Summaries.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { CallsRepo } from "../../src/storage/CallsRepo.ts"
 import { sqliteLayer } from "../../src/storage/Database.ts"
@@ -15,7 +15,12 @@ import { sqliteLayer } from "../../src/storage/Database.ts"
 // ---------------------------------------------------------------------------------------------------
 // Harness
 
-type Answer = (request: ClaudeRequest) => Effect.Effect<string, ClaudeError>
+/** A reply in prose instead of the forced tool call (what a model that ignored tool_choice would send). */
+class Prose {
+  constructor(readonly text: string) {}
+}
+/** The tool input Claude sends, or prose. */
+type Answer = (request: ClaudeRequest) => Effect.Effect<unknown, ClaudeError>
 
 interface ScriptedClaude {
   readonly requests: Array<ClaudeRequest>
@@ -28,12 +33,17 @@ const scriptedClaude = (answer: Answer, configured = true) => {
     Claude,
     Claude.make({
       configured,
-      stream: () => Stream.die("unimplemented: the summary worker only uses complete"),
-      complete: (request: ClaudeRequest) =>
-        Effect.suspend(() => {
+      complete: () => Effect.die("unimplemented: summaries force a tool call through stream"),
+      stream: (request: ClaudeRequest) =>
+        Stream.unwrap(Effect.suspend(() => {
           state.requests.push(request)
-          return state.answer(request)
-        })
+          return Effect.map(state.answer(request), (reply) =>
+            Stream.fromIterable<ClaudeEvent>(
+              reply instanceof Prose
+                ? [{ _tag: "TextDelta", text: reply.text }, { _tag: "Stop", stopReason: "end_turn" }]
+                : [{ _tag: "ToolUse", id: "toolu_1", name: SUMMARY_TOOL, input: reply }, { _tag: "Stop", stopReason: "tool_use" }]
+            ))
+        }))
     } as unknown as Claude)
   )
   return { state, layer }
@@ -160,7 +170,7 @@ const advanceUntil = (done: Effect.Effect<boolean, unknown, SqlClient.SqlClient 
 describe("Summaries", () => {
   test("stores the fields Claude returned, once, however many times the call is queued", async () => {
     const gate = Effect.runSync(Deferred.make<void>())
-    const claude = scriptedClaude(() => Effect.as(Deferred.await(gate), JSON.stringify(SUMMARY)))
+    const claude = scriptedClaude(() => Effect.as(Deferred.await(gate), SUMMARY))
     await run(Effect.scoped(Effect.gen(function*() {
       yield* seedTenant
       const summaries = yield* startSummaries(claude.layer)
@@ -188,8 +198,8 @@ describe("Summaries", () => {
     })))
   })
 
-  test("asks the summary model for JSON about the whole transcript, interrupted lines and tools included", async () => {
-    const claude = scriptedClaude(() => Effect.succeed(JSON.stringify(SUMMARY)))
+  test("forces a summary tool call whose schema comes from the summary Schema, about the whole transcript", async () => {
+    const claude = scriptedClaude(() => Effect.succeed(SUMMARY))
     await run(Effect.scoped(Effect.gen(function*() {
       yield* seedTenant
       const summaries = yield* startSummaries(claude.layer, { ANTHROPIC_SUMMARY_MODEL: "claude-summary-test" })
@@ -198,8 +208,12 @@ describe("Summaries", () => {
       yield* summaries.idle
       const request = claude.state.requests[0]!
       expect(request.model).toBe("claude-summary-test")
-      expect(request.tools).toBeUndefined()
-      expect(request.system).toContain("JSON")
+      expect(request.toolChoice).toEqual({ type: "tool", name: SUMMARY_TOOL })
+      expect(request.tools?.map((tool) => tool.name)).toEqual([SUMMARY_TOOL])
+      const schema = request.tools![0]!.input_schema as { required: Array<string>; properties: Record<string, { enum?: Array<string> }> }
+      expect(schema.required).toEqual(["summary", "intent", "sentiment", "outcome", "callbackNeeded", "unansweredQuestions"])
+      expect(schema.properties.outcome!.enum).toContain("message_taken")
+      expect(JSON.stringify(request.tools)).not.toContain("$schema")
       const text = JSON.stringify(request.messages)
       expect(text).toContain("Client : Bonjour, vous êtes ouverts samedi ?")
       expect(text).toContain("Assistante : Oui, le samedi de 9 heures à 17 heures, et [interrompue]")
@@ -209,21 +223,9 @@ describe("Summaries", () => {
     })))
   })
 
-  test("JSON wrapped in prose or a code fence is still read", async () => {
-    const claude = scriptedClaude(() => Effect.succeed("Voici le résumé :\n```json\n" + JSON.stringify(SUMMARY, null, 2) + "\n```\nBonne journée."))
-    await run(Effect.scoped(Effect.gen(function*() {
-      yield* seedTenant
-      const summaries = yield* startSummaries(claude.layer)
-      yield* seedCall("c1", CONVERSATION)
-      yield* summaries.enqueue("c1")
-      yield* summaries.idle
-      expect((yield* rowsOf("c1"))[0]?.summary).toBe(SUMMARY.summary)
-    })))
-  })
-
-  test("an unusable answer (no JSON, a value outside the list) is retried after a backoff, then stored", async () => {
-    const answers = ["Je ne peux pas résumer cet appel.", JSON.stringify({ ...SUMMARY, sentiment: "joyeux" }), JSON.stringify(SUMMARY)]
-    const claude = scriptedClaude(() => Effect.succeed(answers.shift() ?? JSON.stringify(SUMMARY)))
+  test("an unusable answer (prose instead of the tool, a value outside the list) is retried after a backoff, then stored", async () => {
+    const answers: Array<unknown> = [new Prose(JSON.stringify(SUMMARY)), { ...SUMMARY, sentiment: "joyeux" }, SUMMARY]
+    const claude = scriptedClaude(() => Effect.succeed(answers.length > 0 ? answers.shift() : SUMMARY))
     await run(Effect.scoped(Effect.gen(function*() {
       yield* seedTenant
       const summaries = yield* startSummaries(claude.layer)
@@ -274,7 +276,7 @@ describe("Summaries", () => {
   })
 
   test("a message taken refines an abandoned call's outcome, never a booking", async () => {
-    const claude = scriptedClaude(() => Effect.succeed(JSON.stringify({ ...SUMMARY, outcome: "message_taken", callbackNeeded: true })))
+    const claude = scriptedClaude(() => Effect.succeed({ ...SUMMARY, outcome: "message_taken", callbackNeeded: true }))
     await run(Effect.scoped(Effect.gen(function*() {
       yield* seedTenant
       const summaries = yield* startSummaries(claude.layer)
@@ -305,7 +307,7 @@ describe("Summaries", () => {
   test("at start, calls that ended without a summary are summarised; live calls and summarised ones are not", async () => {
     const first = scriptedClaude(() => Effect.fail(new ClaudeError({ status: 500, transient: true, message: "boom" })))
     const second = scriptedClaude((request) =>
-      Effect.succeed(JSON.stringify({ ...SUMMARY, summary: JSON.stringify(request.messages).includes("colorations") ? "Appel A." : "Appel B." })))
+      Effect.succeed({ ...SUMMARY, summary: JSON.stringify(request.messages).includes("colorations") ? "Appel A." : "Appel B." }))
     await run(Effect.gen(function*() {
       yield* seedTenant
       yield* seedCall("done", CONVERSATION)

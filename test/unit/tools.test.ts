@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test"
 import { Effect, Layer } from "effect"
 import { Knowledge } from "../../src/knowledge/Knowledge.ts"
+import { Messages, type NewMessage } from "../../src/messages/Messages.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { Scheduling } from "../../src/scheduling/Scheduling.ts"
 import { decodeTenantConfig } from "../../src/tenants/TenantConfig.ts"
@@ -27,7 +28,17 @@ const scheduling = Layer.succeed(Scheduling, Scheduling.make({
   listAppointments: unimplemented("listAppointments"),
   cancel: unimplemented("cancel")
 } as never))
-const layer = Tools.Default.pipe(Layer.provide(Layer.mergeAll(knowledge, scheduling, Metrics.Test)))
+const taken: Array<NewMessage> = []
+const messages = Layer.succeed(Messages, Messages.make({
+  list: unimplemented("list"),
+  setStatus: unimplemented("setStatus"),
+  countForCall: unimplemented("countForCall"),
+  take: (input: NewMessage) => {
+    taken.push(input)
+    return Effect.succeed({ ...input, id: "message-1", status: "new", createdAt: "2026-11-30T10:00:00.000Z", handledAt: null })
+  }
+} as never))
+const layer = Tools.Default.pipe(Layer.provide(Layer.mergeAll(knowledge, scheduling, messages, Metrics.Test)))
 
 const run = <A>(effect: Effect.Effect<A, never, Tools>) => Effect.runPromise(Effect.provide(effect, layer))
 
@@ -43,9 +54,11 @@ const tenant = (transferNumber?: string): ToolContext["tenant"] => ({
 const context = (transferNumber?: string): ToolContext => ({ tenant: tenant(transferNumber), callId: "call-1", callerNumber: "+33611111111" })
 
 describe("tool registry", () => {
-  test("Claude sees the four tools with JSON schemas generated from their input Schemas", async () => {
+  test("Claude sees the five tools with JSON schemas generated from their input Schemas", async () => {
     const definitions = await run(Effect.map(Tools, (tools) => tools.definitions))
-    expect(definitions.map((d) => d.name)).toEqual(["search_knowledge", "check_availability", "book_appointment", "transfer_to_human"])
+    expect(definitions.map((d) => d.name)).toEqual(["search_knowledge", "check_availability", "book_appointment", "transfer_to_human", "take_message"])
+    const take = definitions.find((d) => d.name === "take_message")!
+    expect(take.input_schema.required).toEqual(["caller_name", "message"])
     const book = definitions.find((d) => d.name === "book_appointment")!
     expect(book.input_schema.type).toBe("object")
     expect(book.input_schema.required).toEqual(["date", "time", "client_name", "service_type"])
@@ -86,6 +99,29 @@ describe("tool registry", () => {
     const without = await run(Effect.flatMap(Tools, (tools) => tools.execute("transfer_to_human", { reason: "urgence" }, context())))
     expect(without._tag).toBe("Result")
     expect(JSON.stringify(without)).toContain("message")
+  })
+
+  test("take_message stores the message for the call's tenant, calling back the caller's number unless told another", async () => {
+    taken.length = 0
+    const outcome = await run(Effect.flatMap(Tools, (tools) =>
+      tools.execute("take_message", { caller_name: "Mme Martin", message: "Rappeler pour un devis", tenantId: "tenant-b" }, context())))
+    expect(taken).toEqual([{
+      tenantId: "tenant-a",
+      callId: "call-1",
+      callerName: "Mme Martin",
+      callbackNumber: "+33611111111",
+      message: "Rappeler pour un devis",
+      urgent: false
+    }])
+    expect(outcome).toMatchObject({ _tag: "Result", isError: false, content: { status: "taken", messageId: "message-1" } })
+    const readBack = (outcome as { content: { readBack: string } }).content.readBack
+    expect(readBack).toContain("Mme Martin")
+    expect(readBack).toContain("Rappeler pour un devis")
+    expect(readBack).toContain("06 11 11 11 11")
+
+    await run(Effect.flatMap(Tools, (tools) =>
+      tools.execute("take_message", { caller_name: "Paul", message: "Fuite", callback_number: "07 22 33 44 55", urgent: true }, context())))
+    expect(taken[1]).toMatchObject({ callbackNumber: "+33722334455", urgent: true })
   })
 
   test("an unknown tool is an error result, not a crash", async () => {
