@@ -100,13 +100,21 @@ const EVENTS = {
   tool_rounds_exhausted: "Trop d'actions enchaînées"
 }
 
+const TOOLS = {
+  book_appointment: "réservation",
+  check_availability: "disponibilités",
+  search_knowledge: "recherche d'information",
+  transfer_to_human: "transfert",
+  take_message: "message"
+}
+
 /** One event of the timeline in words; details only where they are short and useful. */
 export const eventText = (event) => {
   const label = EVENTS[event.type] ?? event.type
   const data = event.data && typeof event.data === "object" ? event.data : {}
   if (event.type === "turn_latency" && typeof data.ms === "number") return `${label} : ${Math.round(data.ms)} ms`
   if ((event.type === "end" || event.type === "ending") && typeof data.reason === "string") return `${label} (${endReason(data.reason)})`
-  if ((event.type === "tool_call" || event.type === "tool_result") && typeof data.name === "string") return `${label} : ${data.name}`
+  if ((event.type === "tool_call" || event.type === "tool_result") && typeof data.name === "string") return `${label} : ${TOOLS[data.name] ?? data.name}`
   if (event.type === "dtmf" && typeof data.digit === "string") return `${label} : ${data.digit}`
   return label
 }

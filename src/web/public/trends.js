@@ -20,7 +20,7 @@ const describe = (trends) => {
   return {
     "calls-per-day": trends.totalCalls === 0
       ? "Aucun appel sur la période."
-      : `${trends.totalCalls} appels sur la période ; le plus chargé : ${busiestDay.total} le ${busiestDay.date.split("-").reverse().join("/")}.`,
+      : `${trends.totalCalls} appel${trends.totalCalls > 1 ? "s" : ""} sur la période ; le plus chargé : ${busiestDay.total} le ${busiestDay.date.split("-").reverse().join("/")}.`,
     "resolution-rate": trends.totalCalls === 0 ? "Aucun appel sur la période." : `${Math.round((resolved / trends.totalCalls) * 100)} % des appels résolus sur la période.`,
     latency: p50s.length === 0 ? "Pas encore de mesure." : `Temps de réponse médian entre ${Math.round(Math.min(...p50s))} et ${Math.round(Math.max(...p50s))} ms selon les jours.`,
     "busiest-hours": trends.totalCalls === 0 ? "Aucun appel sur la période." : `Le plus d'appels arrivent vers ${busiestHour} h.`
