@@ -40,7 +40,8 @@ const round = (n: number) => Math.round(n * 10) / 10
 export const niceScale = (max: number): { readonly max: number; readonly step: number } => {
   if (max <= 0) return { max: 1, step: 1 }
   const magnitude = 10 ** Math.floor(Math.log10(max))
-  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => max / s <= 5) ?? 10 * magnitude
+  // Whole steps only: the charts count calls and milliseconds.
+  const step = [0.1, 0.2, 0.5, 1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= 1 && max / s <= 5) ?? 10 * magnitude
   return { max: Math.ceil(max / step) * step, step }
 }
 

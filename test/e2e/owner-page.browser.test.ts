@@ -203,6 +203,8 @@ describe.skipIf(!available)("the owner's page in a browser", () => {
     if (mondayOf(tomorrow) !== mondayOf(localDateAt(ZONE, Date.now()))) await page.getByRole("button", { name: "Semaine suivante →" }).click()
     const appointment = page.locator(".appointment").filter({ hasText: "Léa Martin" })
     await appointment.waitFor()
+    mkdirSync(join(repoRoot, "test-output"), { recursive: true })
+    await page.screenshot({ path: join(repoRoot, "test-output", "owner-page-desktop-week.png") })
     // Saying no keeps it.
     await appointment.getByRole("button", { name: /^Annuler/ }).click()
     await page.getByRole("dialog").getByRole("button", { name: "Non, le garder" }).click()
@@ -247,6 +249,8 @@ describe.skipIf(!available)("the owner's page in a browser", () => {
       return images.length === 4 && images.every((image) => image.complete && image.naturalWidth > 0)
     })
     expect(await chart.getAttribute("alt")).toContain("1 appel sur la période")
+    mkdirSync(join(repoRoot, "test-output"), { recursive: true })
+    await page.screenshot({ path: join(repoRoot, "test-output", "owner-page-desktop-trends.png"), fullPage: true })
   })
 
   test("on a 375 px phone the pages fit the screen; a screenshot is written", async () => {
