@@ -167,6 +167,8 @@ describe.skipIf(!available)("the owner's page in a browser", () => {
     await expect(item.getByText("Rendez-vous pris").count()).resolves.toBe(1)
     // The summary's first sentence only.
     expect(await item.locator(".excerpt").textContent()).toBe("Léa Martin a pris rendez-vous pour une coupe demain à 10 heures.")
+    mkdirSync(join(repoRoot, "test-output"), { recursive: true })
+    await page.screenshot({ path: join(repoRoot, "test-output", "owner-page-desktop-calls.png") })
     // The key is in no URL, no storage, and not readable as a cookie from script.
     expect(page.url()).not.toContain(apiKey)
     const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie)

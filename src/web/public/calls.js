@@ -18,8 +18,9 @@ const callItem = (call) =>
       h("span", { class: "when" }, dateTime(call.created_at)),
       h("span", { class: "who" }, phone(call.from_number)),
       h("span", { class: "length" }, duration(call.duration)),
-      h("span", { class: `badge outcome-${call.outcome ?? "none"}` }, outcome(call.outcome)),
-      call.callback_needed ? h("span", { class: "badge callback" }, "À rappeler") : null,
+      h("span", { class: "badges" },
+        h("span", { class: `badge outcome-${call.outcome ?? "none"}` }, outcome(call.outcome)),
+        call.callback_needed ? h("span", { class: "badge callback" }, "À rappeler") : null),
       h("span", { class: "excerpt" }, firstSentence(call.summary_excerpt) || "Pas encore de résumé.")))
 
 /** Calls, newest first, with filters; more as the owner scrolls (the API's cursor). */
