@@ -1,11 +1,22 @@
-import { Cause, Effect, Exit, Fiber, Layer } from "effect"
+import { Cause, Effect, Either, Exit, Fiber, Layer } from "effect"
+import { environmentProvider, readConfig } from "./config.ts"
 import { LoggingLive } from "./observability/Logging.ts"
 import { AppLive } from "./server/AppLayer.ts"
+
+const environment = environmentProvider(process.env)
+
+// Every variable is checked before anything is created: a bad one is one line and exit code 1.
+const checked = Effect.runSync(Effect.either(readConfig).pipe(Effect.withConfigProvider(environment)))
+if (Either.isLeft(checked)) {
+  process.stderr.write(checked.left.report + "\n")
+  process.exit(1)
+}
 
 /** Build the application once, serve until SIGTERM/SIGINT, then drain calls and exit cleanly. */
 const program = Layer.launch(AppLive).pipe(
   Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logFatal("server stopped on an error", cause)),
-  Effect.provide(LoggingLive)
+  Effect.provide(LoggingLive),
+  Effect.withConfigProvider(environment)
 )
 
 const fiber = Effect.runFork(program)

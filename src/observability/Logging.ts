@@ -1,7 +1,8 @@
 import { Cause, Config, ConfigError, Context, Effect, Either, FiberRef, FiberRefs, Layer, Logger, LogLevel, Option, Tracer } from "effect"
 
 /**
- * Production logging: one JSON object per line on stdout, with every secret masked.
+ * Production logging: one JSON object per line on stdout, with every secret masked; in a terminal (or with
+ * LOG_FORMAT=pretty) the same record as one human line (`formatHuman`).
  *
  * A line looks like
  *   {"timestamp":"2026-01-05T09:12:03.120Z","level":"info","message":"turn done","fiber":"#42",
@@ -59,13 +60,20 @@ export const isSensitiveKey = (key: string): boolean => {
   return splitWords(key).some((word) => SENSITIVE_KEY_WORDS.has(word))
 }
 
-const SECRET_PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
+/**
+ * After `key: ` in prose ("no ANTHROPIC_API_KEY: summary skipped") a plain short word is a word, not a
+ * secret; after `=` or a quote (query strings, env lines, JSON) any value is masked.
+ */
+const maskCredentialPair = (match: string, prefix: string, value: string): string =>
+  /[=]\s*["']?$|["']$/.test(prefix) || /[^A-Za-zÀ-ÿ]/.test(value) || value.length >= 12 ? `${prefix}${REDACTED}` : match
+
+const SECRET_PATTERNS: ReadonlyArray<readonly [RegExp, string | ((match: string, ...groups: Array<string>) => string)]> = [
   // HTTP credentials pasted in a text (first, so the scheme stays readable: "Bearer [redacted]").
   [/\b(Bearer|Basic)\s+[\w.~+/=-]{6,}/gi, `$1 ${REDACTED}`],
   // key=value / key: value / "key":"value" pairs whose key names a credential (query strings, headers, JSON).
   [
-    /((?:[A-Za-z0-9]*[_-])?(?:token|api[_-]?key|password|passwd|secret|signature|authorization)["']?\s*[=:]\s*["']?)(?!\[redacted\]|(?:Bearer|Basic)\s)[^\s&"',;}]+/gi,
-    `$1${REDACTED}`
+    /((?:[A-Za-z0-9]*[_-])?(?:token|api[_-]?key|password|passwd|secret|signature|authorization)["']?\s*[=:]\s*["']?)(?!\[redacted\]|(?:Bearer|Basic)\s)([^\s&"',;}]+)/gi,
+    (match, prefix, value) => maskCredentialPair(match, prefix!, value!)
   ],
   // Our tenant API keys.
   [/(?<![A-Za-z0-9])cocc_[A-Za-z0-9_-]{6,}/g, `cocc_${REDACTED}`],
@@ -76,7 +84,9 @@ const SECRET_PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
 /** Masks every secret-looking substring of `text`. */
 export const maskSecrets = (text: string): string => {
   let out = text
-  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement)
+  for (const [pattern, replacement] of SECRET_PATTERNS) {
+    out = typeof replacement === "string" ? out.replace(pattern, replacement) : out.replace(pattern, replacement)
+  }
   return out
 }
 
@@ -211,6 +221,41 @@ export const jsonLineLogger: Logger.Logger<unknown, string> = Logger.map(recordL
   }
 })
 
+/** Annotations shown first on a human line, in this order; the rest follow as they come. */
+const FIRST_ANNOTATIONS = ["callSid", "callId", "tenantId"] as const
+
+const LEVEL_COLOURS: Record<string, string> = { fatal: "35", error: "31", warn: "33", warning: "33", info: "32", debug: "90", trace: "90" }
+
+const humanValue = (value: unknown): string => {
+  const text = typeof value === "string" ? value : JSON.stringify(value)
+  return /[\s"=]/.test(text) ? JSON.stringify(text) : text
+}
+
+/**
+ * One record for a person at a terminal: `09:12:03.120 INFO  turn done  callSid=CA… tenantId=t_1 turn=412ms`,
+ * then the cause, indented, on the lines below. Already redacted: it is the JSON line's record.
+ */
+export const formatHuman = (record: LogRecord, colour = false): string => {
+  const time = record.timestamp.slice(11, 23)
+  const level = record.level.toUpperCase().padEnd(5)
+  const message = typeof record.message === "string"
+    ? record.message
+    : Array.isArray(record.message)
+    ? record.message.map((part) => (typeof part === "string" ? part : JSON.stringify(part))).join(" ")
+    : JSON.stringify(record.message)
+  const keys = [
+    ...FIRST_ANNOTATIONS.filter((key) => key in record.annotations),
+    ...Object.keys(record.annotations).filter((key) => !(FIRST_ANNOTATIONS as ReadonlyArray<string>).includes(key))
+  ]
+  const fields = [
+    ...keys.map((key) => `${key}=${humanValue(record.annotations[key])}`),
+    ...Object.entries(record.spans).map(([name, ms]) => `${name}=${ms}ms`)
+  ].join(" ")
+  const paint = (code: string | undefined, text: string) => (colour && code ? `\x1b[${code}m${text}\x1b[0m` : text)
+  const head = `${paint("90", time)} ${paint(LEVEL_COLOURS[record.level], level)} ${message}${fields ? "  " + paint("90", fields) : ""}`
+  return record.cause ? `${head}\n${record.cause.replace(/^/gm, "    ")}` : head
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Layers
 
@@ -227,6 +272,8 @@ const LOG_LEVEL_ALIASES: Record<string, LogLevel.LogLevel> = {
   off: LogLevel.None,
   silent: LogLevel.None
 }
+
+export const LOG_LEVEL_NAMES: ReadonlyArray<string> = Object.keys(LOG_LEVEL_ALIASES)
 
 /** `LOG_LEVEL`: all, trace, debug, info, warn|warning, error, fatal, none|off|silent (any case); default info. */
 export const LogLevelConfig: Config.Config<LogLevel.LogLevel> = Config.string("LOG_LEVEL").pipe(
@@ -260,19 +307,38 @@ export const maskValues = (line: string, secrets: ReadonlyArray<string>): string
     line
   )
 
-/** Replaces Effect's default logger with the JSON-line logger (on the Console service: stdout) at `level`. */
-export const jsonLogging = (level: LogLevel.LogLevel, secrets: ReadonlyArray<string> = []): Layer.Layer<never> =>
-  Layer.merge(
+export type LogFormat = "json" | "pretty"
+
+/** Replaces Effect's default logger with the line logger (on the Console service: stdout) at `level`. */
+export const jsonLogging = (
+  level: LogLevel.LogLevel,
+  secrets: ReadonlyArray<string> = [],
+  format: LogFormat = "json",
+  colour = false
+): Layer.Layer<never> => {
+  const lines = format === "json" ? jsonLineLogger : Logger.map(recordLogger, (record) => formatHuman(record, colour))
+  return Layer.merge(
     Logger.replace(
       Logger.defaultLogger,
-      Logger.withConsoleLog(secrets.length === 0 ? jsonLineLogger : Logger.map(jsonLineLogger, (line) => maskValues(line, secrets)))
+      Logger.withConsoleLog(secrets.length === 0 ? lines : Logger.map(lines, (line) => maskValues(line, secrets)))
     ),
     Logger.minimumLogLevel(level)
   )
+}
 
-/** Production logging: JSON lines, level from `LOG_LEVEL` (an invalid value fails at boot with a ConfigError). */
+/** `LOG_FORMAT`: json or pretty; by default pretty when stdout is a terminal (a person reads it), JSON otherwise. */
+export const LogFormatConfig: Config.Config<LogFormat> = Config.string("LOG_FORMAT").pipe(
+  Config.map((value) => value.trim().toLowerCase()),
+  Config.validate({ message: "Expected json or pretty", validation: (value): value is LogFormat => value === "json" || value === "pretty" }),
+  Config.withDefault<LogFormat>(process.stdout.isTTY ? "pretty" : "json")
+)
+
+/** Production logging: level from `LOG_LEVEL`, format from `LOG_FORMAT` (both checked at start by config.ts). */
 export const LoggingLive: Layer.Layer<never, ConfigError.ConfigError> = Layer.unwrapEffect(
-  Effect.map(Config.all([LogLevelConfig, ConfiguredSecrets]), ([level, secrets]) => jsonLogging(level, secrets))
+  Effect.map(
+    Config.all([LogLevelConfig, ConfiguredSecrets, LogFormatConfig]),
+    ([level, secrets, format]) => jsonLogging(level, secrets, format, format === "pretty" && process.stdout.isTTY === true)
+  )
 )
 
 /**

@@ -1,12 +1,8 @@
 import { Effect, Option } from "effect"
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { AppConfig } from "../config.ts"
-import { decodeTenantConfig } from "./TenantConfig.ts"
 import { Tenants } from "./Tenants.ts"
-
-const BUNDLED_DEMO = fileURLToPath(new URL("./demo-tenant.json", import.meta.url))
 
 /**
  * On a first start (no tenant yet) the bundled demo business is created and mapped to
@@ -16,10 +12,9 @@ const BUNDLED_DEMO = fileURLToPath(new URL("./demo-tenant.json", import.meta.url
 export const seedDemoTenant = Effect.gen(function*() {
   const config = yield* AppConfig
   const tenants = yield* Tenants
-  if ((yield* tenants.count) > 0) return
-  const file = config.demoTenantFile || BUNDLED_DEMO
-  const parsed: unknown = JSON.parse(readFileSync(file, "utf8"))
-  const demo = yield* decodeTenantConfig(parsed).pipe(Effect.orDie)
+  // Read and checked with the rest of the configuration (DEMO_TENANT_FILE; DEMO_TENANT=off skips it).
+  if (Option.isNone(config.demoTenant) || (yield* tenants.count) > 0) return
+  const demo = config.demoTenant.value
   const phoneNumbers = Option.match(config.twilioPhoneNumber, {
     onNone: () => demo.phoneNumbers,
     onSome: (number) => [number]

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test"
 import { ConfigProvider, Data, Effect, LogLevel, Redacted } from "effect"
 import { fileURLToPath } from "node:url"
 import {
+  formatHuman,
   isSensitiveKey,
   LogLevelConfig,
   makeTestLogging,
@@ -189,6 +190,14 @@ describe("redaction helpers", () => {
     expect(maskSecrets(text)).toBe(text)
   })
 
+  test("maskSecrets masks secrets, not the words after a variable's name", () => {
+    const prose = "no ANTHROPIC_API_KEY: call summary skipped; TWILIO_AUTH_TOKEN: absent"
+    expect(maskSecrets(prose)).toBe(prose)
+    expect(maskSecrets("password: hunter2, token=abc, secret: averyverylongword")).toBe(
+      `password: ${REDACTED}, token=${REDACTED}, secret: ${REDACTED}`
+    )
+  })
+
   test("redact keeps a shared (non-circular) object twice", () => {
     const shared = { a: 1 }
     expect(redact({ x: shared, y: shared })).toEqual({ x: { a: 1 }, y: { a: 1 } })
@@ -260,5 +269,48 @@ describe("LOG_LEVEL", () => {
     expect(line).not.toContain("short-key-1")
     expect(line).not.toContain("en-42")
     expect(JSON.parse(line).message).toBe(`upstream said: invalid x-api-key ${REDACTED} for admin ${REDACTED}`)
+  })
+
+  test("LOG_FORMAT=pretty: one human line per log (time, level, message, call SID first), secrets still masked", () => {
+    const logging = fileURLToPath(new URL("../../src/observability/Logging.ts", import.meta.url))
+    const script = `
+      import { Effect } from "effect"
+      import { LoggingLive } from ${JSON.stringify(logging)}
+      await Effect.runPromise(
+        Effect.logWarning("Claude failed with ${OUR_KEY}").pipe(
+          Effect.annotateLogs({ tenantId: "t_salon", callSid: "${CALL_SID}" }),
+          Effect.provide(LoggingLive)
+        )
+      )
+    `
+    const child = Bun.spawnSync([process.execPath, "--eval", script], {
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
+      env: { ...process.env, LOG_LEVEL: "info", LOG_FORMAT: "pretty" },
+      stdout: "pipe",
+      stderr: "pipe"
+    })
+    expect(child.stderr.toString()).toBe("")
+    const lines = child.stdout.toString().trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expectNoSecret(lines)
+    // Not a terminal here: no colour codes.
+    expect(lines[0]).toMatch(new RegExp(`^\\d{2}:\\d{2}:\\d{2}\\.\\d{3} WARN  Claude failed with cocc_\\[redacted\\]  callSid=${CALL_SID} tenantId=t_salon$`))
+  })
+})
+
+describe("human log lines", () => {
+  test("time, level, message, annotations with the call SID first, log spans, and the cause indented below", () => {
+    const line = formatHuman({
+      timestamp: "2026-11-30T09:12:03.120Z",
+      level: "error",
+      message: "turn failed",
+      fiber: "#1",
+      annotations: { tenantId: "t_1", callSid: CALL_SID, note: "two words" },
+      spans: { turn: 412 },
+      cause: "ClaudeError: overloaded\n  at x"
+    })
+    expect(line).toBe(
+      `09:12:03.120 ERROR turn failed  callSid=${CALL_SID} tenantId=t_1 note="two words" turn=412ms\n    ClaudeError: overloaded\n      at x`
+    )
   })
 })
