@@ -180,6 +180,44 @@ describe.skipIf(!available)("the owner's page in a browser", () => {
     expect(session.sameSite).toBe("Strict")
   })
 
+  test("older calls come in pages as the owner scrolls (the API's cursor)", async () => {
+    const tenantId = (await app.query((s) => s<{ id: string }>`SELECT tenant_id AS id FROM calls WHERE id = ${callId}`))[0]!.id
+    for (let i = 1; i <= 30; i++) {
+      const at = new Date(Date.now() - i * 3_600_000 - 86_400_000).toISOString()
+      await app.query((s) =>
+        s`INSERT INTO calls ${
+          s.insert({
+            id: crypto.randomUUID(),
+            tenant_id: tenantId,
+            twilio_call_sid: `CA${String(i).padStart(32, "0")}`,
+            from_number: "+33698765432",
+            to_number: NUMBER,
+            forwarded_from: null,
+            direction: "inbound",
+            status: "completed",
+            duration: 60 + i,
+            started_at: at,
+            ended_at: at,
+            end_reason: "caller_hangup",
+            outcome: "information_given",
+            created_at: at
+          })
+        }`
+      )
+    }
+    const page = await signedInPage()
+    await page.reload()
+    await page.getByText("25 appels affichés (faites défiler pour voir la suite).").waitFor()
+    expect(await page.locator(".calls li").count()).toBe(25)
+    await page.locator(".more").scrollIntoViewIfNeeded()
+    await page.getByText("31 appels affichés.").waitFor()
+    expect(await page.locator(".calls li").count()).toBe(31)
+    expect(await page.locator(".more").isHidden()).toBe(true)
+    // Newest first: the real call leads, the oldest inserted one closes the list.
+    expect(await page.locator(".calls li .who").first().textContent()).toBe("06 11 22 33 44")
+    expect(await page.locator(".calls li .length").last().textContent()).toBe("1 min 30 s")
+  })
+
   test("the call reads as a conversation with its booking as an event, and the caller's markup stays text", async () => {
     const page = await signedInPage()
     await page.locator(".calls li a").first().click()
@@ -250,7 +288,7 @@ describe.skipIf(!available)("the owner's page in a browser", () => {
       const images = [...document.querySelectorAll<HTMLImageElement>(".chart img")]
       return images.length === 4 && images.every((image) => image.complete && image.naturalWidth > 0)
     })
-    expect(await chart.getAttribute("alt")).toContain("1 appel sur la période")
+    expect(await chart.getAttribute("alt")).toContain("31 appels sur la période")
     mkdirSync(join(repoRoot, "test-output"), { recursive: true })
     await page.screenshot({ path: join(repoRoot, "test-output", "owner-page-desktop-trends.png"), fullPage: true })
   })
