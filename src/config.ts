@@ -140,6 +140,7 @@ export const readConfig = Effect.gen(function*() {
   const fillerAfterMs = yield* integer("FILLER_AFTER_MS", 1500, 0)
   const drainTimeoutMs = yield* integer("DRAIN_TIMEOUT_MS", 25_000, 0)
   const shutdownGraceMs = yield* integer("SHUTDOWN_GRACE_MS", 3000, 0)
+  const ownerSessionTtlSeconds = yield* integer("OWNER_SESSION_TTL_SECONDS", 12 * 3600, 60)
   // Read where they are used (Summaries); checked here so a bad one stops the start, not the first summary.
   yield* integer("SUMMARY_RETRY_LIMIT", 5, 1)
   yield* integer("SUMMARY_SETTLE_MS", 5000, 0)
@@ -176,6 +177,8 @@ export const readConfig = Effect.gen(function*() {
     drainTimeoutMs,
     shutdownGraceMs,
     demoTenantFile,
+    /** How long a sign-in on the owner's page lasts (cookie Max-Age and the stored session's expiry). */
+    ownerSessionTtlSeconds,
     /** The demo business created on a first start; none with `DEMO_TENANT=off`. */
     demoTenant
   } as const

@@ -4,10 +4,11 @@ import { timingSafeEqual } from "node:crypto"
 import { AppConfig } from "../config.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
 import { Tenants } from "../tenants/Tenants.ts"
+import { OwnerSessions, sameOriginRequest, sessionToken } from "../web/OwnerSessions.ts"
 
 /** Errors every API route can answer with, each turned into one JSON response shape. */
 export class ApiError extends Data.TaggedError("ApiError")<{
-  readonly status: 400 | 401 | 404 | 409 | 503
+  readonly status: 400 | 401 | 403 | 404 | 409 | 429 | 503
   readonly code: string
   readonly message: string
   readonly issues?: ReadonlyArray<{ readonly path: string; readonly message: string }>
@@ -68,13 +69,30 @@ export const requireAdmin = Effect.gen(function*() {
   }
 })
 
-/** The business owner: the tenant is whoever owns the API key, never a parameter of the request. */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"])
+
+/**
+ * The business owner: the tenant is whoever owns the API key, never a parameter of the request.
+ * The owner's page sends its session cookie instead; a state change made with the cookie must also
+ * pass the same-origin check (CSRF).
+ */
 export const requireTenant = Effect.gen(function*() {
   const tenants = yield* Tenants
   const key = yield* bearer
-  if (Option.isNone(key)) return yield* unauthorized("missing API key (Authorization: Bearer <key>)")
-  const tenant = yield* tenants.byApiKey(key.value)
-  if (Option.isNone(tenant)) return yield* unauthorized("invalid API key")
+  if (Option.isSome(key)) {
+    const tenant = yield* tenants.byApiKey(key.value)
+    if (Option.isNone(tenant)) return yield* unauthorized("invalid API key")
+    return tenant.value satisfies Tenant
+  }
+  const token = yield* sessionToken
+  if (Option.isNone(token)) return yield* unauthorized("missing API key (Authorization: Bearer <key>)")
+  const request = yield* HttpServerRequest.HttpServerRequest
+  if (!SAFE_METHODS.has(request.method) && !sameOriginRequest(request, (yield* AppConfig).publicUrl)) {
+    return yield* new ApiError({ status: 403, code: "forbidden", message: "cross-site request refused" })
+  }
+  const tenantId = yield* (yield* OwnerSessions).tenantOf(token.value)
+  const tenant = Option.isSome(tenantId) ? yield* tenants.byId(tenantId.value) : Option.none<Tenant>()
+  if (Option.isNone(tenant)) return yield* unauthorized("session expired or ended: sign in again")
   return tenant.value satisfies Tenant
 })
 

@@ -3,7 +3,9 @@ import { Clock, Effect, Option } from "effect"
 import { addDays, localDateAt, parseLocalDate, startOfLocalDay } from "../scheduling/slots.ts"
 import { Scheduling } from "../scheduling/Scheduling.ts"
 import { CallsQuery, decodeCallCursor } from "../storage/CallsQuery.ts"
+import { TrendsQuery } from "../storage/TrendsQuery.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
+import { CHARTS } from "../web/charts.ts"
 import { badRequest, jsonRoute, notFound, requireTenant, searchParams } from "./http.ts"
 
 /** The business owner's API. The tenant is always the API key's owner. */
@@ -70,6 +72,8 @@ const listCalls = jsonRoute(Effect.gen(function*() {
   if (outcome !== undefined && !OUTCOMES.has(outcome)) {
     return yield* badRequest(`outcome: expected one of ${[...OUTCOMES].join(", ")}`)
   }
+  const callback = params.get("callback")
+  if (callback !== null && callback !== "" && callback !== "1") return yield* badRequest("callback: expected 1")
   const rawCursor = params.get("cursor")
   const cursor = rawCursor ? decodeCallCursor(rawCursor) : Option.none()
   if (rawCursor && Option.isNone(cursor)) return yield* badRequest("cursor: not a cursor returned by this API")
@@ -79,6 +83,7 @@ const listCalls = jsonRoute(Effect.gen(function*() {
     to,
     status: params.get("status") ?? undefined,
     outcome,
+    callbackNeeded: callback === "1",
     cursor: Option.getOrUndefined(cursor)
   })
   return HttpServerResponse.unsafeJson({ success: true, calls: page.calls, count: page.calls.length, nextCursor: page.nextCursor })
@@ -138,10 +143,42 @@ const cancelAppointment = jsonRoute(Effect.gen(function*() {
   return HttpServerResponse.unsafeJson({ success: true, appointment })
 }))
 
+/** Trends over `period`/`from`/`to` (30 days by default), up to the end of today. */
+const trendsOf = Effect.gen(function*() {
+  const tenant = yield* requireTenant
+  const trends = yield* TrendsQuery
+  const params = yield* searchParams
+  const explicit = params.get("period") || params.get("from")
+  const period = yield* periodParams(explicit ? params : new URLSearchParams({ period: "30d" }), tenant)
+  const timeZone = tenant.config.timezone
+  const today = localDateAt(timeZone, yield* Clock.currentTimeMillis)
+  const to = period.to ?? new Date(startOfLocalDay(addDays(today, 1), timeZone)).toISOString()
+  const from = period.from ?? new Date(startOfLocalDay(addDays(today, -29), timeZone)).toISOString()
+  if (from >= to) return yield* badRequest("from: must be before to")
+  if (Date.parse(to) - Date.parse(from) > 400 * 86_400_000) return yield* badRequest("period: at most 400 days")
+  return yield* trends.trends(tenant.id, { from, to, timeZone })
+})
+
+const trends = jsonRoute(Effect.map(trendsOf, (result) => HttpServerResponse.unsafeJson({ success: true, ...result })))
+
+/** One trend chart as SVG, for an <img> on the owner's page. */
+const trendChart = jsonRoute(Effect.gen(function*() {
+  const { chart } = yield* HttpRouter.params
+  const draw = CHARTS.get((chart ?? "").replace(/\.svg$/, ""))
+  if (draw === undefined) return yield* notFound("chart")
+  const result = yield* trendsOf
+  return HttpServerResponse.text(draw(result), {
+    contentType: "image/svg+xml; charset=utf-8",
+    headers: { "cache-control": "private, no-store", "content-security-policy": "default-src 'none'", "x-content-type-options": "nosniff" }
+  })
+}))
+
 export const ownerRoutes = HttpRouter.empty.pipe(
   HttpRouter.get("/api/v1/twilio/calls", listCalls),
   HttpRouter.get("/api/v1/twilio/calls/:id", callDetail),
   HttpRouter.get("/api/v1/twilio/stats", stats),
+  HttpRouter.get("/api/v1/trends", trends),
+  HttpRouter.get("/api/v1/trends/charts/:chart", trendChart),
   HttpRouter.get("/api/v1/appointments", listAppointments),
   HttpRouter.del("/api/v1/appointments/:id", cancelAppointment)
 )

@@ -14,6 +14,8 @@ import { sqliteFilename, sqliteLayer } from "../storage/Database.ts"
 import { seedDemoTenant } from "../tenants/DemoTenant.ts"
 import { Tenants } from "../tenants/Tenants.ts"
 import { Tools } from "../tools/Tools.ts"
+import { OwnerSessions } from "../web/OwnerSessions.ts"
+import { TrendsQuery } from "../storage/TrendsQuery.ts"
 import { BunServer } from "./BunServer.ts"
 
 /** The whole application as one layer graph, composed once here. */
@@ -22,7 +24,15 @@ const Database = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => sqliteLayer(sqliteFilename(config.databaseUrl)))
 )
 
-const Storage = Layer.mergeAll(CallsRepo.Default, CallsQuery.Default, Scheduling.Default, Knowledge.Default, Messages.Default).pipe(
+const Storage = Layer.mergeAll(
+  CallsRepo.Default,
+  CallsQuery.Default,
+  TrendsQuery.Default,
+  OwnerSessions.Default,
+  Scheduling.Default,
+  Knowledge.Default,
+  Messages.Default
+).pipe(
   Layer.provideMerge(Database)
 )
 

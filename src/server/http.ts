@@ -6,6 +6,7 @@ import { Metrics, PROMETHEUS_CONTENT_TYPE } from "../observability/Metrics.ts"
 import { adminRoutes } from "../api/admin.ts"
 import { ownerRoutes } from "../api/owner.ts"
 import { messageRoutes } from "../messages/api.ts"
+import { webRoutes } from "../web/routes.ts"
 import { webhookRoutes } from "./webhooks.ts"
 
 /** Under the health check's 2 s timeout in fly.toml, so Fly reads our 503 instead of timing out. */
@@ -39,6 +40,7 @@ export const appRouter = HttpRouter.empty.pipe(
   HttpRouter.concat(adminRoutes),
   HttpRouter.concat(ownerRoutes),
   HttpRouter.concat(messageRoutes),
+  HttpRouter.concat(webRoutes),
   HttpRouter.get("/health", health),
   HttpRouter.get("/metrics", metrics),
   // Every error body is JSON, an unknown route's too.

@@ -9,6 +9,8 @@ import { Effect, Option } from "effect"
 export interface CallListFilters {
   readonly status?: string | undefined
   readonly outcome?: string | undefined
+  /** Only calls whose summary asks for a call back ("à rappeler" on the owner's page). */
+  readonly callbackNeeded?: boolean | undefined
   /** ISO instants; `from` inclusive, `to` exclusive, on the call's creation time. */
   readonly from?: string | undefined
   readonly to?: string | undefined
@@ -30,6 +32,7 @@ interface CallListRow {
   readonly end_reason: string | null
   readonly outcome: string | null
   readonly summary: string | null
+  readonly callback_needed: number | null
 }
 
 export const encodeCallCursor = (row: { created_at: string; id: string }) =>
@@ -64,6 +67,7 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
       const clauses = [sql`c.tenant_id = ${tenantId}`]
       if (filters.status) clauses.push(sql`c.status = ${filters.status}`)
       if (filters.outcome) clauses.push(sql`c.outcome = ${filters.outcome}`)
+      if (filters.callbackNeeded) clauses.push(sql`s.callback_needed = 1`)
       if (filters.from) clauses.push(sql`c.created_at >= ${filters.from}`)
       if (filters.to) clauses.push(sql`c.created_at < ${filters.to}`)
       if (filters.cursor) {
@@ -73,7 +77,7 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
       }
       const rows = yield* sql<CallListRow>`
         SELECT c.id, c.twilio_call_sid, c.from_number, c.to_number, c.direction, c.status, c.duration,
-               c.created_at, c.started_at, c.ended_at, c.end_reason, c.outcome, s.summary
+               c.created_at, c.started_at, c.ended_at, c.end_reason, c.outcome, s.summary, s.callback_needed
         FROM calls c LEFT JOIN call_summaries s ON s.call_id = c.id
         WHERE ${sql.and(clauses)}
         ORDER BY c.created_at DESC, c.id DESC
@@ -94,6 +98,7 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
           ended_at: row.ended_at,
           end_reason: row.end_reason,
           outcome: row.outcome,
+          callback_needed: row.callback_needed === 1,
           summary_excerpt: row.summary === null
             ? null
             : row.summary.length > EXCERPT_LENGTH
@@ -107,7 +112,7 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
     /** One call with its transcript, tool calls, events and summary — or nothing if not this tenant's. */
     const detail = Effect.fn("CallsQuery.detail")(function*(tenantId: string, callId: string) {
       const calls = yield* sql<CallListRow & { forwarded_from: string | null }>`
-        SELECT c.*, NULL AS summary FROM calls c WHERE c.id = ${callId} AND c.tenant_id = ${tenantId}`
+        SELECT c.*, NULL AS summary, NULL AS callback_needed FROM calls c WHERE c.id = ${callId} AND c.tenant_id = ${tenantId}`
       const call = calls[0]
       if (!call) return Option.none()
       const messages = yield* sql<{
