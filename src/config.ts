@@ -4,6 +4,7 @@ import { Config, Effect, Option, Redacted } from "effect"
 export class AppConfig extends Effect.Service<AppConfig>()("app/AppConfig", {
   effect: Effect.gen(function*() {
     const port = yield* Config.integer("PORT").pipe(Config.withDefault(8080))
+    const host = yield* Config.string("HOST").pipe(Config.withDefault("0.0.0.0"))
     const publicUrl = yield* Config.string("PUBLIC_URL").pipe(
       Config.withDefault(`http://localhost:${port}`),
       Config.map((url) => url.replace(/\/+$/, ""))
@@ -29,6 +30,8 @@ export class AppConfig extends Effect.Service<AppConfig>()("app/AppConfig", {
     const demoTenantFile = yield* Config.string("DEMO_TENANT_FILE").pipe(Config.withDefault(""))
     return {
       port,
+      /** Listen address; all interfaces unless HOST says otherwise. */
+      host,
       publicUrl,
       /** wss:// form of the public origin: what ConversationRelay dials and signs. */
       publicWsUrl: publicUrl.replace(/^http/, "ws"),

@@ -1,9 +1,11 @@
 import { Cause, Effect, Exit, Fiber, Layer } from "effect"
 import { LoggingLive } from "./observability/Logging.ts"
-import { AppLive } from "./server/AppLayer.ts"
+import { loadServerAdapter } from "./server/adapters/index.ts"
+import { appLive } from "./server/AppLayer.ts"
 
-/** Build the application once, serve until SIGTERM/SIGINT, then drain calls and exit cleanly. */
-const program = Layer.launch(AppLive).pipe(
+/** Build the application once on this runtime's server, serve until SIGTERM/SIGINT, then drain calls and exit cleanly. */
+const { ServerLive } = await loadServerAdapter()
+const program = Layer.launch(appLive(ServerLive)).pipe(
   Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logFatal("server stopped on an error", cause)),
   Effect.provide(LoggingLive)
 )
