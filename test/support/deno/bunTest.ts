@@ -90,6 +90,11 @@ const register = (name: string, fn: Fn, option: Timeout, skip: boolean): void =>
     sanitizeResources: false,
     sanitizeExit: false,
     fn: async () => {
+      let afterAllFailure: unknown
+      const noteAfterAll = (error: unknown) => {
+        console.error("afterAll failed:", error)
+        afterAllFailure ??= error
+      }
       try {
         for (const s of chain) {
           if (!s.started) {
@@ -112,12 +117,18 @@ const register = (name: string, fn: Fn, option: Timeout, skip: boolean): void =>
           }
         }
       } finally {
+        // A failing afterAll fails this (last) test; it never hides the test's own failure, which is thrown first.
         for (const s of [...chain].reverse()) {
           s.finished++
           if (s.finished === s.planned) {
-            for (const [hook, ms] of s.afterAll) await withTimeout(hook, ms, "afterAll")
+            for (const [hook, ms] of s.afterAll) await withTimeout(hook, ms, "afterAll").catch(noteAfterAll)
           }
         }
+      }
+      if (afterAllFailure !== undefined) {
+        const failure = afterAllFailure
+        afterAllFailure = undefined
+        throw failure
       }
     }
   })
