@@ -90,5 +90,7 @@ export const makeEdge = Effect.gen(function*() {
   const listening = (port: number) =>
     Effect.logInfo("listening").pipe(Effect.annotateLogs({ port, publicUrl: config.publicUrl }))
 
-  return { config, registry, metrics, handleHttp, isRelayPath: (url: string) => new URL(url).pathname === RELAY_PATH, refuseUpgrade, shutdown, listening } as const
+  const isRelayPath = (url: string) => new URL(url).pathname === RELAY_PATH
+
+  return { config, registry, metrics, handleHttp, isRelayPath, refuseUpgrade, shutdown, listening } as const
 })
