@@ -1,6 +1,6 @@
 /**
  * The few runtime services tests need, the same under `bun test` and `deno task test`: sleeping, running
- * a child process, and a loopback server with Bun.serve's shape (`fetch(request, server)`,
+ * a child process (the server itself: `spawn(mainCommand())`), and a loopback server with Bun.serve's shape (`fetch(request, server)`,
  * `server.upgrade(request, { data })`, `websocket: { open, message, close }`), built on `Deno.serve` under Deno.
  *
  * ```ts
@@ -8,19 +8,38 @@
  * await server.stop(true)
  * ```
  */
-import { spawnSync as nodeSpawnSync } from "node:child_process"
+import { spawn as nodeSpawn, spawnSync as nodeSpawnSync } from "node:child_process"
 import { accessSync, constants } from "node:fs"
 import { delimiter, join } from "node:path"
+import { Readable } from "node:stream"
+import { fileURLToPath } from "node:url"
 
-interface DenoServeApi {
+interface DenoApi {
   serve(
     options: { port: number; hostname: string; onListen: () => void },
     handler: (request: Request) => Response | Promise<Response>
   ): { readonly addr: { readonly port: number }; shutdown(): Promise<void> }
   upgradeWebSocket(request: Request, options?: { idleTimeout?: number }): { socket: WebSocket; response: Response }
+  Command: new(command: string, options: {
+    args: Array<string>
+    cwd?: string
+    env: Record<string, string>
+    clearEnv: boolean
+    stdin: "null"
+    stdout: "piped"
+    stderr: "piped"
+  }) => {
+    spawn(): {
+      readonly pid: number
+      readonly stdout: ReadableStream<Uint8Array>
+      readonly stderr: ReadableStream<Uint8Array>
+      readonly status: Promise<{ readonly code: number }>
+      kill(signal: string): void
+    }
+  }
 }
 
-const deno = (globalThis as { Deno?: DenoServeApi }).Deno
+const deno = (globalThis as { Deno?: DenoApi }).Deno
 
 /** Which runtime runs the tests. */
 export const runtime: "bun" | "deno" = deno === undefined ? "bun" : "deno"
@@ -41,20 +60,78 @@ export const which = (command: string): string | null => {
   return null
 }
 
+interface SpawnOptions {
+  cwd?: string
+  env?: Record<string, string | undefined>
+  // Output is always captured; `stdout`/`stderr: "pipe"` are accepted for Bun.spawn's call shape.
+  stdout?: "pipe"
+  stderr?: "pipe"
+}
+
 /** Runs a command to its end (Bun.spawnSync's result shape: exit code and captured output). */
 export const spawnSync = (
   command: ReadonlyArray<string>,
-  // Output is always captured; `stdout`/`stderr: "pipe"` are accepted for Bun.spawnSync's call shape.
-  options: { cwd?: string; env?: Record<string, string | undefined>; stdin?: Uint8Array; stdout?: "pipe"; stderr?: "pipe" } = {}
+  options: SpawnOptions & { stdin?: Uint8Array; timeout?: number } = {}
 ): { exitCode: number | null; stdout: Buffer; stderr: Buffer } => {
   const [file, ...args] = command
-  const result = nodeSpawnSync(file ?? "", args, { cwd: options.cwd, env: options.env, input: options.stdin })
+  const result = nodeSpawnSync(file ?? "", args, { cwd: options.cwd, env: options.env, input: options.stdin, timeout: options.timeout })
   return { exitCode: result.status, stdout: result.stdout ?? Buffer.alloc(0), stderr: result.stderr ?? Buffer.alloc(0) }
 }
+
+/** A running child process (Bun.spawn's shape: output streams, `exited`, `kill`). */
+export interface Child {
+  readonly pid: number | undefined
+  readonly stdout: ReadableStream<Uint8Array>
+  readonly stderr: ReadableStream<Uint8Array>
+  readonly exited: Promise<number | null>
+  kill(signal?: NodeJS.Signals): void
+}
+
+export const spawn = (command: ReadonlyArray<string>, options: SpawnOptions = {}): Child => {
+  const [file, ...args] = command
+  if (deno !== undefined) {
+    // Deno's node:child_process reports a child that exited 0 on SIGTERM as killed by it; Deno.Command does not.
+    const env = Object.fromEntries(Object.entries(options.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined))
+    const child = new deno.Command(file ?? "", { args, cwd: options.cwd, env, clearEnv: options.env !== undefined, stdin: "null", stdout: "piped", stderr: "piped" }).spawn()
+    return {
+      pid: child.pid,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      exited: child.status.then((status) => status.code),
+      kill: (signal = "SIGTERM") => {
+        try {
+          child.kill(signal)
+        } catch {
+          // already exited
+        }
+      }
+    }
+  }
+  const child = nodeSpawn(file ?? "", args, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"] })
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+  return {
+    pid: child.pid,
+    stdout: Readable.toWeb(child.stdout) as unknown as ReadableStream<Uint8Array>,
+    stderr: Readable.toWeb(child.stderr) as unknown as ReadableStream<Uint8Array>,
+    exited,
+    kill: (signal = "SIGTERM") => void child.kill(signal)
+  }
+}
+
+const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url).href)
 
 /** The command that evaluates a TypeScript module `script` on this runtime, from the repository's root. */
 export const evalCommand = (script: string): Array<string> =>
   runtime === "bun" ? [process.execPath, "--eval", script] : [process.execPath, "eval", "--ext=ts", script]
+
+/**
+ * The command that starts the server (`src/main.ts`) on this runtime, from any directory: `bun src/main.ts`,
+ * or what `deno task start` runs (with this repository's deno.json, so npm packages resolve from its node_modules).
+ */
+export const mainCommand = (): Array<string> =>
+  runtime === "bun"
+    ? [process.execPath, join(REPO_ROOT, "src/main.ts")]
+    : [process.execPath, "run", "--config", join(REPO_ROOT, "deno.json"), "--unstable-no-legacy-abort", "--allow-all", join(REPO_ROOT, "src/main.ts")]
 
 export interface TestSocket<T> {
   readonly data: T
