@@ -29,7 +29,8 @@ export interface ServerAdapter {
 
 // Twilio keeps a silent call open for minutes (88 s seen); Bun's maximum idle timeout keeps it alive.
 export const SOCKET_IDLE_TIMEOUT_SECONDS = 960
-export const MAX_FRAME_BYTES = 64 * 1024
+// Only an abusive relay frame is refused (closed with 1009): Bun does it itself, the Deno adapter by hand.
+export const MAX_FRAME_BYTES = 1024 * 1024
 // Twilio's webhooks are small forms; refuse anything larger before reading it.
 export const MAX_REQUEST_BYTES = 256 * 1024
 

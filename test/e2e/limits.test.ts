@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "../support/test.ts"
+import { MAX_FRAME_BYTES, MAX_REQUEST_BYTES } from "../../src/server/edge.ts"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { sayText, startFakeAnthropic, type FakeAnthropic } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
@@ -29,17 +30,17 @@ const postBody = (body: BodyInit, headers: Record<string, string> = {}) =>
     body
   })
 
-test("a webhook body over 256 KiB is refused with 413 before it is read; one under the limit reaches the route", async () => {
-  const tooLarge = await postBody("a=" + "x".repeat(300 * KIB))
+test("a webhook body over the limit is refused with 413 before it is read; one under the limit reaches the route", async () => {
+  const tooLarge = await postBody("a=" + "x".repeat(MAX_REQUEST_BYTES + 40 * KIB))
   expect(tooLarge.status).toBe(413)
   await tooLarge.body?.cancel()
   // Unsigned, so the route itself answers 403: the request got past the size check.
-  const underLimit = await postBody("a=" + "x".repeat(200 * KIB))
+  const underLimit = await postBody("a=" + "x".repeat(MAX_REQUEST_BYTES - 40 * KIB))
   expect(underLimit.status).toBe(403)
   await underLimit.body?.cancel()
 })
 
-test("a chunked webhook body (no Content-Length) over 256 KiB is refused too", async () => {
+test("a chunked webhook body (no Content-Length) over the limit is refused too", async () => {
   const chunk = new TextEncoder().encode("x".repeat(64 * KIB))
   const chunks = (count: number) =>
     new ReadableStream<Uint8Array>({
@@ -48,7 +49,8 @@ test("a chunked webhook body (no Content-Length) over 256 KiB is refused too", a
         controller.close()
       }
     })
-  const tooLarge = await postBody(chunks(5), {}).catch((error: unknown) => error)
+  const over = Math.ceil(MAX_REQUEST_BYTES / chunk.byteLength) + 1
+  const tooLarge = await postBody(chunks(over)).catch((error: unknown) => error)
   // A server may answer 413 or cut the upload; either way nothing past the limit is handled.
   if (tooLarge instanceof Response) {
     expect(tooLarge.status).toBe(413)
@@ -56,7 +58,7 @@ test("a chunked webhook body (no Content-Length) over 256 KiB is refused too", a
   } else {
     expect(tooLarge).toBeInstanceOf(Error)
   }
-  const underLimit = await postBody(chunks(2))
+  const underLimit = await postBody(chunks(over - 2))
   expect(underLimit.status).toBe(403)
   await underLimit.body?.cancel()
 })
@@ -68,12 +70,14 @@ const openCall = async (callSid: string) => {
   return ws
 }
 
-test("a relay frame over 64 KiB closes the socket with 1009; a prompt of 60 KiB is answered", async () => {
+test("a relay frame over the frame limit closes the socket with 1009; one just under it is taken and the call goes on", async () => {
   const ws = await openCall("CA" + "9".repeat(32))
-  ws.prompt("x".repeat(60 * KIB))
+  // An info frame Twilio could send (unknown names are ignored), padded to just under the limit.
+  ws.info("padding", "x".repeat(MAX_FRAME_BYTES - 1024))
+  ws.prompt("Bonjour")
   const reply = await ws.textUntilLast()
   expect(reply.text).toContain("Bien reçu.")
-  ws.prompt("x".repeat(70 * KIB))
+  ws.info("padding", "x".repeat(MAX_FRAME_BYTES + 1024))
   const closed = await ws.closed
   expect(closed.code).toBe(1009)
 })
