@@ -48,7 +48,14 @@ export const ServerLive: ServerAdapter["ServerLive"] = Layer.scoped(
     const decoder = new TextDecoder()
 
     const upgrade = (request: Request): Response => {
-      const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: SOCKET_IDLE_TIMEOUT_SECONDS })
+      let upgraded: ReturnType<typeof Deno.upgradeWebSocket>
+      try {
+        upgraded = Deno.upgradeWebSocket(request, { idleTimeout: SOCKET_IDLE_TIMEOUT_SECONDS })
+      } catch {
+        // A malformed handshake (no key, wrong version): Bun's `upgrade` returns false for it.
+        return new Response("WebSocket upgrade failed", { status: 400 })
+      }
+      const { socket, response } = upgraded
       const connectionId = crypto.randomUUID()
       socket.binaryType = "arraybuffer"
       socket.onopen = () => {
@@ -67,6 +74,7 @@ export const ServerLive: ServerAdapter["ServerLive"] = Layer.scoped(
         })
       }
       socket.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
+        if (socket.readyState !== WebSocket.OPEN) return
         if (frameBytes(event.data) > MAX_FRAME_BYTES) return socket.close(1009, "frame too large")
         registry.deliver(connectionId, typeof event.data === "string" ? event.data : decoder.decode(event.data))
       }
