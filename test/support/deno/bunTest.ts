@@ -2,7 +2,7 @@
  * The part of `bun:test` our tests use, on `Deno.test`: deno.json maps `bun:test` here, so
  * `test/support/test.ts` gives Bun's own runner under `bun test` and this one under `deno task test`.
  * Semantics follow Bun's: nested `describe` names joined with " > ", `beforeAll`/`afterAll` around
- * the tests of their block, a 5 s default timeout, `test.skip`/`skipIf`/`each`, `describe.skip`.
+ * the tests of their block, a 5 s default timeout (hooks too), `test.skip`/`skipIf`/`each`, `describe.skip`/`skipIf`.
  * Assertions are Jest's `expect` (the npm package), plus the Bun matchers we use.
  */
 import { expect as jestExpect } from "expect"
@@ -176,10 +176,16 @@ export const test: TestFn = Object.assign(
 )
 export const it = test
 
-export const describe: ((name: string, fn: () => void) => void) & { skip: (name: string, fn: () => void) => void } =
-  Object.assign((name: string, fn: () => void) => inBlock(name, fn, false), {
-    skip: (name: string, fn: () => void) => inBlock(name, fn, true)
-  })
+type DescribeFn = {
+  (name: string, fn: () => void): void
+  skip: (name: string, fn: () => void) => void
+  skipIf: (condition: boolean) => (name: string, fn: () => void) => void
+}
+
+export const describe: DescribeFn = Object.assign((name: string, fn: () => void) => inBlock(name, fn, false), {
+  skip: (name: string, fn: () => void) => inBlock(name, fn, true),
+  skipIf: (condition: boolean) => (name: string, fn: () => void) => inBlock(name, fn, condition)
+})
 
 export const beforeAll = (fn: Fn, option?: Timeout): void => void current.beforeAll.push([fn, timeoutOf(option)])
 export const afterAll = (fn: Fn, option?: Timeout): void => void current.afterAll.push([fn, timeoutOf(option)])
