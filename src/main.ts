@@ -1,7 +1,8 @@
 import { Cause, Effect, Either, Exit, Fiber, Layer } from "effect"
 import { processEnvironment, readConfig } from "./config.ts"
 import { LoggingLive } from "./observability/Logging.ts"
-import { AppLive } from "./server/AppLayer.ts"
+import { loadServerAdapter } from "./server/adapters/index.ts"
+import { appLive } from "./server/AppLayer.ts"
 
 const environment = processEnvironment()
 
@@ -12,8 +13,9 @@ if (Either.isLeft(checked)) {
   process.exit(1)
 }
 
-/** Build the application once, serve until SIGTERM/SIGINT, then drain calls and exit cleanly. */
-const program = Layer.launch(AppLive).pipe(
+/** Build the application once on this runtime's server, serve until SIGTERM/SIGINT, then drain calls and exit cleanly. */
+const { ServerLive } = await loadServerAdapter()
+const program = Layer.launch(appLive(ServerLive)).pipe(
   Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logFatal("server stopped on an error", cause)),
   Effect.provide(LoggingLive),
   Effect.withConfigProvider(environment)

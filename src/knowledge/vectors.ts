@@ -145,7 +145,7 @@ export class VectorTable {
     const scoresBytes = Math.ceil((rows * 4) / 16) * 16
     this.#offsets = { query: 0, scores: queryBytes, matrix: queryBytes + scoresBytes }
     const total = queryBytes + scoresBytes + rows * dims * 4
-    let buffer: ArrayBuffer
+    let buffer: ArrayBufferLike
     if (module !== null) {
       const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(total / PAGE)) })
       const instance = new WebAssembly.Instance(module, { env: { memory } })

@@ -16,7 +16,7 @@ import { Tenants } from "../tenants/Tenants.ts"
 import { Tools } from "../tools/Tools.ts"
 import { OwnerSessions } from "../web/OwnerSessions.ts"
 import { TrendsQuery } from "../storage/TrendsQuery.ts"
-import { BunServer } from "./BunServer.ts"
+import type { Server, ServerRequirements } from "./edge.ts"
 
 /** The whole application as one layer graph, composed once here. */
 
@@ -93,4 +93,5 @@ export const AppServices = Layer.mergeAll(DemoSeed, WarmKnowledge, RecoverUnfini
   Layer.provideMerge(AppConfig.Default)
 )
 
-export const AppLive = BunServer.Default.pipe(Layer.provideMerge(AppServices))
+/** The application on one runtime's server adapter (`main.ts` and the tests pick it). */
+export const appLive = (server: Layer.Layer<Server, never, ServerRequirements>) => server.pipe(Layer.provideMerge(AppServices))

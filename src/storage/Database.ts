@@ -1,8 +1,7 @@
 import { Migrator, SqlClient } from "@effect/sql"
-import { SqliteClient } from "@effect/sql-sqlite-bun"
-import { Effect, Layer } from "effect"
-import { mkdirSync, readdirSync, readFileSync } from "node:fs"
-import { dirname, join } from "node:path"
+import { Effect } from "effect"
+import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 /**
@@ -10,9 +9,10 @@ import { fileURLToPath } from "node:url"
  * so the planned Postgres backend is a different layer here, not a change in the domain.
  */
 
-const MIGRATIONS_DIR = fileURLToPath(new URL("../../sql", import.meta.url))
+// `.href`: Bun's type definitions redefine `URL`, which `deno check` refuses in `fileURLToPath`.
+const MIGRATIONS_DIR = fileURLToPath(new URL("../../sql", import.meta.url).href)
 
-/** bun:sqlite prepares one statement per query, so a migration file is split into statements (triggers kept whole). */
+/** SQLite prepares one statement per query, so a migration file is split into statements (triggers kept whole). */
 export const splitStatements = (script: string): Array<string> => {
   const statements: Array<string> = []
   let current = ""
@@ -54,23 +54,5 @@ export const sqliteFilename = (url: string): string => {
   return url.replace(/^sqlite:(\/\/)?/, "")
 }
 
-export const sqliteLayer = (filename: string) => {
-  const client = Layer.unwrapEffect(
-    Effect.sync(() => {
-      if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true })
-      return SqliteClient.layer({ filename })
-    })
-  )
-  const prepare = Layer.effectDiscard(
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      yield* sql.unsafe("PRAGMA foreign_keys = ON")
-      yield* sql.unsafe("PRAGMA busy_timeout = 5000")
-      // With WAL, NORMAL syncs at checkpoints instead of every commit: a crash of the process loses
-      // nothing, a power cut may lose the last writes; without it every call event costs an fsync.
-      yield* sql.unsafe("PRAGMA synchronous = NORMAL")
-      yield* runMigrations
-    }).pipe(Effect.orDie)
-  )
-  return prepare.pipe(Layer.provideMerge(client))
-}
+/** The driver layer lives in `sqlite.ts`; re-exported because tests and the app layer build it from here. */
+export { sqliteLayer } from "./sqlite.ts"

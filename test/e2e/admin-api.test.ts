@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { startApp, type TestApp } from "../support/appServer.ts"
 
 const ADMIN = { authorization: "Bearer admin-secret-token", "content-type": "application/json" }

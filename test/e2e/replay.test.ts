@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect } from "bun:test"
+import { afterAll, beforeAll, expect } from "../support/test.ts"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { type FakeAnthropic, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { freshFixture } from "../support/callHarness.ts"

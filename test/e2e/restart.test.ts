@@ -1,5 +1,5 @@
-import { Database } from "bun:sqlite"
-import { afterAll, expect, test } from "bun:test"
+import { Database } from "../support/sqliteFile.ts"
+import { afterAll, expect, test } from "../support/test.ts"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"

@@ -1,5 +1,5 @@
-import { Database } from "bun:sqlite"
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { Database } from "../support/sqliteFile.ts"
+import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -7,6 +7,7 @@ import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from 
 import { type FakeAnthropic, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { actionForm, find, findAll, parametersOf, parseTwiml, RelayClient, RelayHandshakeError, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { waitUntil } from "../support/wait.ts"
+import { sleep } from "../support/runtime.ts"
 
 /**
  * Graceful shutdown through the real server (`app.stop()` disposes the runtime: the server's release drains,
@@ -27,7 +28,7 @@ afterAll(() => {
 
 /** Resolves with `"done"` if `promise` settles within `ms`, else `"timeout"` (the promise keeps running). */
 const within = (promise: Promise<unknown>, ms: number) =>
-  Promise.race([promise.then(() => "done" as const), Bun.sleep(ms).then(() => "timeout" as const)])
+  Promise.race([promise.then(() => "done" as const), sleep(ms).then(() => "timeout" as const)])
 
 let sidCounter = 0
 const newSid = () => `CA${String(Date.now()).padStart(20, "0")}${String(++sidCounter).padStart(12, "0")}`
@@ -224,7 +225,7 @@ describe("graceful shutdown", () => {
       const ended = await ws.waitFor((frame) => frame.type === "end", 3000)
       // Twilio closes the socket, the drain finds no live call left… and posts the action ~0.7 s later.
       await ws.close()
-      await Bun.sleep(700)
+      await sleep(700)
       const action = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/connect-action", actionForm({
         callSid,
         sessionStatus: "ended",

@@ -1,5 +1,5 @@
-import { Database } from "bun:sqlite"
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { Database } from "../support/sqliteFile.ts"
+import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { Effect } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"

@@ -25,6 +25,7 @@
  * try { … ANTHROPIC_BASE_URL = fake.url … await fake.waitForAbort(0, 2000) } finally { await fake.stop() }
  * ```
  */
+import { serve } from "./runtime.ts"
 
 // ---------------------------------------------------------------------------------------------------
 // Script
@@ -637,7 +638,7 @@ export const startFakeAnthropic = async (options: FakeAnthropicOptions): Promise
     })
   }
 
-  const server = Bun.serve({
+  const server = serve({
     hostname: "127.0.0.1",
     port: 0,
     idleTimeout: 0,

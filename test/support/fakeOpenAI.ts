@@ -1,5 +1,6 @@
 import { FRENCH_STOP_WORDS, queryTerm, tokens } from "../../src/knowledge/text.ts"
 import { normalizeInPlace, vectorToBase64 } from "../../src/knowledge/vectors.ts"
+import { serve, sleep } from "./runtime.ts"
 
 /**
  * A loopback fake of OpenAI's `POST /v1/embeddings`, speaking the real wire format so the real `openai`
@@ -103,7 +104,7 @@ export const startFakeOpenAI = (options: { readonly apiKey?: string } = {}): Fak
       headers: { "content-type": "application/json", "x-request-id": `req_fake_${requests}`, ...headers }
     })
 
-  const server = Bun.serve({
+  const server = serve({
     port: 0,
     hostname: "127.0.0.1",
     async fetch(request) {
@@ -112,7 +113,7 @@ export const startFakeOpenAI = (options: { readonly apiKey?: string } = {}): Fak
         return json(404, { error: { message: "Not found", type: "invalid_request_error", param: null, code: null } })
       }
       requests++
-      if (delay > 0) await Bun.sleep(delay)
+      if (delay > 0) await sleep(delay)
       const authorization = request.headers.get("authorization")
       if (authorization !== `Bearer ${apiKey}`) return json(401, errorBody(401))
       const failure = failures.shift()

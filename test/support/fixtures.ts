@@ -11,12 +11,12 @@
  *
  * `COCCINELLE_FIXTURES_DIR` overrides the location.
  */
-import { describe, test } from "bun:test"
+import { describe, test } from "./test.ts"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 
 /** Repository root: this file lives in `<root>/test/support`. */
-export const repoRoot: string = resolve(import.meta.dir, "..", "..")
+export const repoRoot: string = resolve(import.meta.dirname, "..", "..")
 
 /** Where the recordings live by default: `<root>/../shared/fixtures/conversationrelay`. */
 export const defaultFixturesDir: string = resolve(repoRoot, "..", "shared", "fixtures", "conversationrelay")

@@ -9,6 +9,7 @@
  */
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
+import { spawnSync, which } from "./runtime.ts"
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url))
 const LOCAL_PROMTOOL = `${REPO_ROOT}.tools/prometheus/usr/bin/promtool`
@@ -21,14 +22,14 @@ const INSTALL_SCRIPT = `${REPO_ROOT}.ci/install-promtool.sh`
  * other assertion still runs. `bash .ci/install-promtool.sh` fetches it by hand.
  */
 export const findPromtool = (): string | null => {
-  const onPath = Bun.which("promtool")
+  const onPath = which("promtool")
   if (onPath !== null) return onPath
   if (existsSync(LOCAL_PROMTOOL)) return LOCAL_PROMTOOL
   if (!process.env.CI && !process.env.PROMTOOL_INSTALL) {
     skipVisibly("not installed; run `bash .ci/install-promtool.sh` (downloads Debian's prometheus package, ~95 MB) or set PROMTOOL_INSTALL=1")
     return null
   }
-  const install = Bun.spawnSync(["bash", INSTALL_SCRIPT], { stdout: "pipe", stderr: "pipe" })
+  const install = spawnSync(["bash", INSTALL_SCRIPT], { stdout: "pipe", stderr: "pipe" })
   if (install.exitCode === 0) return install.stdout.toString().trim().split("\n").at(-1) ?? null
   const reason = `install-promtool.sh failed (${install.exitCode}):\n${install.stderr.toString()}`
   if (process.env.CI) throw new Error(reason)
@@ -45,7 +46,7 @@ let warned = false
 
 /** `promtool check metrics` on `text`: its exit code and everything it printed (empty when all is well). */
 export const promtoolCheck = (promtool: string, text: string) => {
-  const result = Bun.spawnSync([promtool, "check", "metrics"], { stdin: Buffer.from(text), stdout: "pipe", stderr: "pipe" })
+  const result = spawnSync([promtool, "check", "metrics"], { stdin: Buffer.from(text), stdout: "pipe", stderr: "pipe" })
   return { exitCode: result.exitCode, output: (result.stdout.toString() + result.stderr.toString()).trim() }
 }
 

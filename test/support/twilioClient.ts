@@ -20,6 +20,7 @@
  * ```
  */
 import twilio from "twilio"
+import { runtime } from "./runtime.ts"
 
 // ---------------------------------------------------------------------------------------------------
 // Signatures
@@ -666,7 +667,8 @@ export class RelayClient {
   /** Close from Twilio's side (1000 "Closing websocket session" by default, as Twilio does on hang-up). */
   close(code = 1000, reason = "Closing websocket session"): Promise<CloseInfo> {
     if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
-      this.socket.close(code, reason)
+      // Deno's client, like a browser's, sends only 1000 or 3000–4999 (Bun's sends any): 1011 goes as 4011 there.
+      this.socket.close(runtime === "deno" && code !== 1000 && (code < 3000 || code > 4999) ? 4000 + (code % 1000) : code, reason)
     }
     return this.closed
   }

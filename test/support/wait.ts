@@ -8,6 +8,8 @@
  * ```
  */
 
+import { sleep } from "./runtime.ts"
+
 const POLL_MS = 10
 
 /** Polls `read` until `done` holds for what it read (up to `ms`), and returns that value. */
@@ -17,7 +19,7 @@ export const eventually = async <A>(read: () => Promise<A>, done: (a: A) => bool
     const value = await read()
     if (done(value)) return value
     if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${ms} ms`)
-    await Bun.sleep(POLL_MS)
+    await sleep(POLL_MS)
   }
 }
 
@@ -32,6 +34,6 @@ export const waitUntil = async <T>(
     const value = await probe()
     if (value !== undefined && value !== null && value !== false) return value
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await Bun.sleep(POLL_MS)
+    await sleep(POLL_MS)
   }
 }

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Deferred, Effect, Fiber, Stream } from "effect"
 import { eventually, pause, runCall, say, silence, toolResult, useTool } from "../support/callHarness.ts"
 

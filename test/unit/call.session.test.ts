@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Deferred, Effect, Stream, TestClock } from "effect"
 import { ClaudeError } from "../../src/llm/Claude.ts"
 import { eventually, failWith, pause, runCall, say, silence, toolResult, useTool } from "../support/callHarness.ts"

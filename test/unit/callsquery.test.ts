@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Cause, Effect, Exit, Layer, Logger, Option } from "effect"
 import { CallsQuery, decodeCallCursor, encodeCallCursor } from "../../src/storage/CallsQuery.ts"
 import { sqliteLayer } from "../../src/storage/Database.ts"

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, test } from "bun:test"
+import { afterEach, describe, expect, test } from "../support/test.ts"
 import { Cause, Chunk, ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Stream } from "effect"
 import { Claude, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { cutToHeard, type Line, toMessageParams } from "../../src/call/history.ts"
 import { validateMessagesBody } from "../support/fakeAnthropic.ts"
 import { freshFixture, freshInboundFrames } from "../support/callHarness.ts"

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { afterAll, beforeEach, describe, expect, test } from "bun:test"
+import { afterAll, beforeEach, describe, expect, test } from "../support/test.ts"
 import { Cause, ConfigProvider, Effect, Exit, Layer, List, Logger, Redacted, Schedule } from "effect"
 import { Embeddings, type EmbeddingsOptions } from "../../src/knowledge/Embeddings.ts"
 import { Knowledge } from "../../src/knowledge/Knowledge.ts"

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Cause, Effect, Exit, Layer, Logger } from "effect"
 import { Embeddings } from "../../src/knowledge/Embeddings.ts"
 import { Knowledge, NOT_FOUND_MESSAGE, searchResultForModel } from "../../src/knowledge/Knowledge.ts"

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { ConfigProvider, Data, Effect, LogLevel, Redacted } from "effect"
 import { fileURLToPath } from "node:url"
 import {
@@ -10,6 +10,7 @@ import {
   redact,
   REDACTED
 } from "../../src/observability/Logging.ts"
+import { evalCommand, spawnSync } from "../support/runtime.ts"
 
 const ANTHROPIC_KEY = "sk-ant-api03-Zx9yQ2wE4rT6uI8oP0aS1dF3gH5jK7lL9zX2cV4bN6mM8qW0eR2tY4uI6oP8aS0dF2gH4jK6lL-AAAAAA"
 const OPENAI_KEY = "sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56"
@@ -231,7 +232,7 @@ describe("LOG_LEVEL", () => {
         )
       )
     `
-    const child = Bun.spawnSync([process.execPath, "--eval", script], {
+    const child = spawnSync(evalCommand(script), {
       cwd: fileURLToPath(new URL("../..", import.meta.url)),
       env: { ...process.env, LOG_LEVEL: "warn" },
       stdout: "pipe",
@@ -258,7 +259,7 @@ describe("LOG_LEVEL", () => {
         Effect.logError(${JSON.stringify(MESSAGE_WITH_SECRETS)}).pipe(Effect.provide(LoggingLive))
       )
     `
-    const child = Bun.spawnSync([process.execPath, "--eval", script], {
+    const child = spawnSync(evalCommand(script), {
       cwd: fileURLToPath(new URL("../..", import.meta.url)),
       env: { ...process.env, LOG_LEVEL: "info", ANTHROPIC_API_KEY: "short-key-1", ADMIN_TOKEN: 'tok"en-42' },
       stdout: "pipe",

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Effect, Fiber, Layer, TestClock, TestContext } from "effect"
 import { Metrics, PROMETHEUS_CONTENT_TYPE } from "../../src/observability/Metrics.ts"
 import { findPromtool, promtoolCheck, samples } from "../support/prometheus.ts"

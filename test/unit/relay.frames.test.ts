@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Either } from "effect"
 import { decodeInbound, encodeOutbound, end, type InboundFrame, type OutboundFrame, text } from "../../src/relay/frames.ts"
 import { freshFixture, freshInboundFrames } from "../support/callHarness.ts"

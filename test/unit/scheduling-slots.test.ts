@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Option } from "effect"
 import { dayLabel, spokenTime, summariseTimes } from "../../src/scheduling/french.ts"
 import { normalizePhone } from "../../src/scheduling/phone.ts"

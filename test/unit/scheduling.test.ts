@@ -1,5 +1,5 @@
 import { SqlClient, Statement } from "@effect/sql"
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Cause, Context, Deferred, Effect, Exit, Layer, Logger, Option, Ref, Schema, type Scope, TestClock, TestContext } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Cause, ConfigProvider, Context, Deferred, Effect, Exit, Layer, Logger, Stream, TestClock, TestContext } from "effect"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Summaries, SUMMARY_TOOL } from "../../src/llm/Summaries.ts"

@@ -1,5 +1,5 @@
 import Anthropic from "@anthropic-ai/sdk"
-import { afterEach, describe, expect, test } from "bun:test"
+import { afterEach, describe, expect, test } from "../support/test.ts"
 import { callTool, type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
 
 const fakes: Array<FakeAnthropic> = []

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { resolve } from "node:path"
 import {
   allInboundFrames,
@@ -19,7 +19,7 @@ import {
 describe("fixtures locator", () => {
   test("points at ../shared/fixtures/conversationrelay beside the repository", () => {
     expect(defaultFixturesDir).toBe(resolve(repoRoot, "../shared/fixtures/conversationrelay"))
-    expect(repoRoot).toBe(resolve(import.meta.dir, "../.."))
+    expect(repoRoot).toBe(resolve(import.meta.dirname, "../.."))
     // Either present, or a note says why replay tests are skipped.
     if (fixturesAvailable()) expect(skipNote()).toBeUndefined()
     else expect(skipNote()).toContain(`fixtures not found at ${fixturesDir}`)

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import twilio from "twilio"
 import { testWithFixtures, twimlResponses, webhookForms } from "../support/fixtures.ts"
 import {
@@ -16,6 +16,7 @@ import {
   verbs,
   voiceForm
 } from "../support/twilioClient.ts"
+import { serve, sleep, type TestServer } from "../support/runtime.ts"
 
 const AUTH_TOKEN = "12345678901234567890123456789012"
 const PUBLIC_URL = "https://coccinelle.test"
@@ -26,13 +27,13 @@ const WS_PATH = "/webhooks/twilio/conversation"
  * `wss://` URL with empty params for the handshake), echoes forms, and scripts relay replies.
  */
 type ServerSocketData = { frames: Array<unknown> }
-let server: ReturnType<typeof Bun.serve<ServerSocketData>>
+let server: TestServer
 let base: string
 let wsUrl: string
 const serverFrames: Array<unknown> = []
 
 beforeAll(() => {
-  server = Bun.serve<ServerSocketData>({
+  server = serve<ServerSocketData>({
     hostname: "127.0.0.1",
     port: 0,
     async fetch(req, srv) {
@@ -246,11 +247,11 @@ describe("RelayClient", () => {
       expect((await client.textUntilLast()).text).toContain("encore")
 
       client.interrupt("Vous avez", 460)
-      await Bun.sleep(20)
+      await sleep(20)
       expect(serverFrames.at(-1)).toEqual({ type: "interrupt", utteranceUntilInterrupt: "Vous avez", durationUntilInterruptMs: 460 })
 
       client.info("agentSpeaking", "off")
-      await Bun.sleep(50)
+      await sleep(50)
       expect(client.invalid).toEqual(["not json"])
 
       client.dtmf("0")
@@ -278,7 +279,7 @@ describe("RelayClient", () => {
       await expect(client.waitForType("play", 150)).rejects.toThrow(/no matching frame after 150 ms; 1 frame\(s\) received: \[\{"type":"text"/)
       client.sendRaw("{not json")
       expect(client.sent.at(-1)).toBe("{not json")
-      await Bun.sleep(20)
+      await sleep(20)
       expect(serverFrames.at(-1)).toBe("{not json")
     } finally {
       const closed = await client.close(1000)

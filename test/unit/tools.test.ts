@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Effect, Layer } from "effect"
 import { Knowledge } from "../../src/knowledge/Knowledge.ts"
 import { Messages, type NewMessage } from "../../src/messages/Messages.ts"

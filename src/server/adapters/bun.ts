@@ -1,0 +1,63 @@
+import { Effect, Layer } from "effect"
+import type { ServerWebSocket } from "bun"
+import { encodeOutbound } from "../../relay/frames.ts"
+import { makeEdge, MAX_FRAME_BYTES, MAX_REQUEST_BYTES, Server, type ServerAdapter, SOCKET_IDLE_TIMEOUT_SECONDS } from "../edge.ts"
+
+/**
+ * The Bun edge: plain `Bun.serve` owns HTTP and the relay's WebSocket upgrades (so Bun's socket
+ * options stay ours), Effect handles every route through one runtime built at boot.
+ */
+
+interface SocketData {
+  readonly connectionId: string
+}
+
+export const ServerLive: ServerAdapter["ServerLive"] = Layer.scoped(
+  Server,
+  Effect.gen(function*() {
+    const edge = yield* makeEdge
+    const { registry, metrics } = edge
+    const server = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        Bun.serve<SocketData, never>({
+          port: edge.config.port,
+          hostname: edge.config.host,
+          maxRequestBodySize: MAX_REQUEST_BYTES,
+          fetch: (request, bunServer) => {
+            if (!edge.isRelayPath(request.url)) return edge.handleHttp(request)
+            const refusal = edge.refuseUpgrade(request)
+            if (refusal) return refusal
+            const upgraded = bunServer.upgrade(request, { data: { connectionId: crypto.randomUUID() } })
+            return upgraded ? undefined : new Response("WebSocket upgrade failed", { status: 400 })
+          },
+          websocket: {
+            idleTimeout: SOCKET_IDLE_TIMEOUT_SECONDS,
+            maxPayloadLength: MAX_FRAME_BYTES,
+            open: (ws: ServerWebSocket<SocketData>) => {
+              registry.open(ws.data.connectionId, {
+                send: (frame) =>
+                  Effect.suspend(() => {
+                    // 0: Bun dropped the frame (socket closing); -1: queued under backpressure, still sent.
+                    const status = ws.send(encodeOutbound(frame))
+                    return status === 0
+                      ? Effect.zipRight(metrics.error("relay"), Effect.logWarning("relay frame dropped by the socket"))
+                      : Effect.void
+                  }),
+                close: (code, reason) => Effect.sync(() => ws.close(code, reason))
+              })
+            },
+            message: (ws, message) => {
+              registry.deliver(ws.data.connectionId, typeof message === "string" ? message : message.toString("utf8"))
+            },
+            close: (ws) => {
+              registry.close(ws.data.connectionId)
+            }
+          }
+        })
+      ),
+      (server) => edge.shutdown(Effect.promise(() => server.stop(true)))
+    )
+    yield* edge.listening(server.port as number)
+    return { port: server.port as number }
+  })
+)
