@@ -4,13 +4,14 @@ import { Effect, Layer } from "effect"
 import { mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { isPostgresUrl, postgresLayer } from "./postgres.ts"
 
 /**
- * The SQLite edge: the only place that knows the driver. Everything else asks for `SqlClient`,
- * so the planned Postgres backend is a different layer here, not a change in the domain.
+ * The SQLite edge, and the backend chooser (`databaseLayer`). Everything else asks for `SqlClient`;
+ * the Postgres layer is in `postgres.ts`.
  */
 
-const MIGRATIONS_DIR = fileURLToPath(new URL("../../sql", import.meta.url))
+const MIGRATIONS_DIR = fileURLToPath(new URL("../../sql/sqlite", import.meta.url))
 
 /** bun:sqlite prepares one statement per query, so a migration file is split into statements (triggers kept whole). */
 export const splitStatements = (script: string): Array<string> => {
@@ -47,12 +48,7 @@ export const runMigrations = Effect.flatMap(loadMigrations, (record) =>
 )
 
 /** `DATABASE_URL` as a SQLite file path, `sqlite:` URL, or `:memory:`. */
-export const sqliteFilename = (url: string): string => {
-  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
-    throw new Error("DATABASE_URL: the Postgres backend is planned but not built yet; use a SQLite path")
-  }
-  return url.replace(/^sqlite:(\/\/)?/, "")
-}
+export const sqliteFilename = (url: string): string => url.replace(/^sqlite:(\/\/)?/, "")
 
 export const sqliteLayer = (filename: string) => {
   const client = Layer.unwrapEffect(
@@ -74,3 +70,7 @@ export const sqliteLayer = (filename: string) => {
   )
   return prepare.pipe(Layer.provideMerge(client))
 }
+
+/** The backend chooser: `postgres://…` / `postgresql://…` selects Postgres, anything else is SQLite. */
+export const databaseLayer = (url: string): Layer.Layer<SqlClient.SqlClient> =>
+  isPostgresUrl(url) ? postgresLayer(url) : sqliteLayer(sqliteFilename(url)).pipe(Layer.orDie)

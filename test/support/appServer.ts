@@ -3,6 +3,7 @@ import { ConfigProvider, Effect, Layer, LogLevel, ManagedRuntime } from "effect"
 import { makeTestLogging } from "../../src/observability/Logging.ts"
 import { AppLive } from "../../src/server/AppLayer.ts"
 import { BunServer } from "../../src/server/BunServer.ts"
+import { testDatabaseUrl } from "./db.ts"
 
 export const PUBLIC_URL = "https://coccinelle.test"
 export const AUTH_TOKEN = "test_auth_token_0123456789abcdef"
@@ -32,7 +33,7 @@ export const startApp = async (env: Record<string, string> = {}): Promise<TestAp
       PUBLIC_URL,
       TWILIO_AUTH_TOKEN: AUTH_TOKEN,
       TWILIO_PHONE_NUMBER: BUSINESS_NUMBER,
-      DATABASE_URL: ":memory:",
+      DATABASE_URL: await testDatabaseUrl(),
       ANTHROPIC_API_KEY: "sk-ant-test-key",
       ADMIN_TOKEN: "admin-secret-token",
       FILLER_AFTER_MS: "5000",

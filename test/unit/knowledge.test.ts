@@ -3,14 +3,14 @@ import { describe, expect, test } from "bun:test"
 import { Cause, Effect, Exit, Layer, Logger } from "effect"
 import { Embeddings } from "../../src/knowledge/Embeddings.ts"
 import { Knowledge, NOT_FOUND_MESSAGE, searchResultForModel } from "../../src/knowledge/Knowledge.ts"
-import { sqliteLayer } from "../../src/storage/Database.ts"
+import { testDatabase } from "../support/db.ts"
 import type { KnowledgeEntry } from "../../src/tenants/TenantConfig.ts"
 
 /** Knowledge over a fresh in-memory SQLite with the real migrations; full-text only (no API key). */
 const lexicalLayer = () =>
   Knowledge.DefaultWithoutDependencies.pipe(
     Layer.provide(Embeddings.Disabled),
-    Layer.provideMerge(sqliteLayer(":memory:"))
+    Layer.provideMerge(testDatabase())
   )
 
 const run = async <A, E>(effect: Effect.Effect<A, E, Knowledge | SqlClient.SqlClient>): Promise<A> => {

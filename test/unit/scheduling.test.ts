@@ -6,7 +6,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Appointment, type BookAppointmentResult, Scheduling } from "../../src/scheduling/Scheduling.ts"
 import type { BookAppointmentInput } from "../../src/scheduling/toolInputs.ts"
-import { sqliteLayer } from "../../src/storage/Database.ts"
+import { testDatabase } from "../support/db.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
 import { FULL_DAY, SALON, salonConfig } from "../support/salon.ts"
@@ -14,7 +14,7 @@ import { FULL_DAY, SALON, salonConfig } from "../support/salon.ts"
 // --- harness: a fresh in-memory database with the real migrations per test, TestClock for "now" ---
 
 const run = async <A, E>(effect: Effect.Effect<A, E, Scheduling | SqlClient.SqlClient>): Promise<A> => {
-  const layer = Scheduling.Default.pipe(Layer.provideMerge(sqliteLayer(":memory:")))
+  const layer = Scheduling.Default.pipe(Layer.provideMerge(testDatabase()))
   const exit = await Effect.runPromiseExit(
     effect.pipe(Effect.provide(layer), Effect.provide(TestContext.TestContext), Effect.provide(Logger.remove(Logger.defaultLogger)))
   )
@@ -471,7 +471,7 @@ describe("booking races between connections (two server processes on one databas
       yield* setNow(NOW)
       const connections: Array<Context.Context<Scheduling | SqlClient.SqlClient>> = []
       for (let i = 0; i < racers.length; i++) {
-        connections.push(yield* Layer.build(Scheduling.Default.pipe(Layer.provideMerge(sqliteLayer(file)))))
+        connections.push(yield* Layer.build(Scheduling.Default.pipe(Layer.provideMerge(testDatabase(file)))))
       }
       const setup = connections[0]!
       const tenant = yield* addTenant("t1").pipe(Effect.provide(setup))

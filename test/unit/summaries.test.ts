@@ -5,7 +5,7 @@ import { Claude, ClaudeError, type ClaudeRequest } from "../../src/llm/Claude.ts
 import { Summaries } from "../../src/llm/Summaries.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { CallsRepo } from "../../src/storage/CallsRepo.ts"
-import { sqliteLayer } from "../../src/storage/Database.ts"
+import { testDatabase } from "../support/db.ts"
 
 /**
  * The summary worker against a real SQLite database (real migrations) and a scripted Claude: what it asks,
@@ -40,7 +40,7 @@ const scriptedClaude = (answer: Answer, configured = true) => {
 }
 
 /** Database, repository and metrics live for the whole test; Summaries can be started (and stopped) inside. */
-const base = Layer.mergeAll(CallsRepo.Default, Metrics.Test).pipe(Layer.provideMerge(sqliteLayer(":memory:")))
+const base = Layer.mergeAll(CallsRepo.Default, Metrics.Test).pipe(Layer.provideMerge(testDatabase()))
 
 const config = (env: Record<string, string>) => Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
 
