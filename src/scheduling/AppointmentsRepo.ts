@@ -65,12 +65,30 @@ export class ReplacedGone extends Data.TaggedError("ReplacedGone")<{
   readonly appointmentId: string
 }> {}
 
-/** What bun:sqlite reports when the overlap trigger or the unique start index refuses a row. */
+/**
+ * Which booking guard refused a row, from the driver's error code and constraint name, never its message.
+ * Postgres names the constraint (SQLSTATE 23P01 exclusion / 23505 unique). SQLite reports only the kind:
+ * RAISE() in the overlap triggers is SQLITE_CONSTRAINT_TRIGGER, and the unique indexes an appointment
+ * insert can hit are the booking guards (the start and the idempotency key; ids are random UUIDs).
+ */
 const constraintOf = (error: SqlError): "slot" | "idempotency" | null => {
-  const text = String((error.cause as { message?: unknown } | undefined)?.message ?? error.cause ?? "")
-  if (text.includes("slot_taken") || text.includes("appointments.tenant_id, appointments.starts_at")) return "slot"
-  if (text.includes("appointments.idempotency_key")) return "idempotency"
-  return null
+  const cause = error.cause as { code?: unknown; constraint?: unknown } | undefined
+  switch (cause?.code) {
+    case "23P01":
+      return cause.constraint === "appointments_no_overlap" ? "slot" : null
+    case "23505":
+      return cause.constraint === "appointments_booked_start"
+        ? "slot"
+        : cause.constraint === "appointments_idempotency"
+        ? "idempotency"
+        : null
+    case "SQLITE_CONSTRAINT_TRIGGER":
+      return "slot"
+    case "SQLITE_CONSTRAINT_UNIQUE": // either guard: both become SlotTaken, and a repeat is then found by its key
+      return "slot"
+    default:
+      return null
+  }
 }
 
 export interface NewAppointment {
