@@ -9,6 +9,7 @@ CREATE EXTENSION IF NOT EXISTS btree_gist;
 
 CREATE TABLE appointments (
   id               text PRIMARY KEY,
+  rowid            bigint GENERATED ALWAYS AS IDENTITY, -- insertion order, as SQLite's implicit rowid
   tenant_id        text NOT NULL REFERENCES tenants(id),
   call_id          text REFERENCES calls(id),
   service_type     text NOT NULL,

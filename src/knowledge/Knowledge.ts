@@ -437,15 +437,21 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
       if (index.chunkCount === 0) return notFound("none")
       const useVectors = embeddings.enabled && index.vectors !== undefined
 
+      const weights = terms.map((term) => termWeight(index, term))
       const lexical = sql.onDialectOrElse({
-        // the same folded terms as a tsquery (`'tarif':* | 'coupe'`); ts_rank weights title 2, body 1
+        // The same folded terms as a tsquery (`'tarif':* | 'coupe'`). ts_rank knows no IDF, so like bm25 each
+        // term's rank is weighted by its IDF on the tenant's chunks (a word in every chunk counts for little).
         pg: () =>
           sql<LexicalRow>`
-            SELECT id, title, text, score FROM (
-              SELECT id, title, text, ts_rank(${sql.literal(TS_WEIGHTS)}, search, q) AS score
-              FROM knowledge_chunks, to_tsquery('simple', ${tsQuery(terms)}) AS q
-              WHERE tenant_id = ${tenantId} AND search @@ q
-            ) AS r
+            SELECT id, title, text, ${
+            sql.join(" + ", false)(terms.map((term, i) =>
+              sql`${weights[i]!}::float8 * ts_rank(${sql.literal(TS_WEIGHTS)}, search, to_tsquery('simple', ${
+                tsQuery([term])
+              }), 1)`
+            ))
+          } AS score
+            FROM knowledge_chunks
+            WHERE tenant_id = ${tenantId} AND search @@ to_tsquery('simple', ${tsQuery(terms)})
             ORDER BY score DESC, id LIMIT ${CANDIDATES}
           `,
         orElse: () =>
@@ -467,7 +473,6 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
         { concurrency: useVectors ? 2 : 1 }
       )
 
-      const weights = terms.map((term) => termWeight(index, term))
       interface Candidate {
         id: number
         title?: string

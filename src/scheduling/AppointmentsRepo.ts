@@ -71,7 +71,7 @@ export class ReplacedGone extends Data.TaggedError("ReplacedGone")<{
  * RAISE() in the overlap triggers is SQLITE_CONSTRAINT_TRIGGER, and the unique indexes an appointment
  * insert can hit are the booking guards (the start and the idempotency key; ids are random UUIDs).
  */
-const constraintOf = (error: SqlError): "slot" | "idempotency" | null => {
+export const constraintOf = (error: SqlError): "slot" | "idempotency" | null => {
   const cause = error.cause as { code?: unknown; constraint?: unknown } | undefined
   switch (cause?.code) {
     case "23P01":
@@ -89,6 +89,16 @@ const constraintOf = (error: SqlError): "slot" | "idempotency" | null => {
     default:
       return null
   }
+}
+
+/**
+ * Postgres may abort one of two transactions inserting rows that conflict with each other (each waits on
+ * the other's exclusion check: deadlock_detected 40P01). Run again, the loser sees the winner's committed
+ * row and gets its plain refusal; 40001 (serialization_failure) is retried the same way.
+ */
+const isTransientConflict = (error: unknown): boolean => {
+  const code = (error as { _tag?: string; cause?: { code?: unknown } })?.cause?.code
+  return code === "40P01" || code === "40001"
 }
 
 export interface NewAppointment {
@@ -208,6 +218,7 @@ export const makeAppointmentsRepo = Effect.gen(function*() {
       return { row: inserted[0]!, replaced: Option.fromNullable(replaced[0]) }
     }).pipe(
       sql.withTransaction,
+      Effect.retry({ times: 3, while: isTransientConflict }),
       Effect.catchTag("SqlError", (error) =>
         constraintOf(error) === null
           ? Effect.die(error)

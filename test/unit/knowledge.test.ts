@@ -13,6 +13,10 @@ const lexicalLayer = () =>
     Layer.provideMerge(testDatabase())
   )
 
+/** SQLite keeps full-text rows in knowledge_fts; Postgres in the chunks themselves (a generated tsvector). */
+const ftsTable = (sql: SqlClient.SqlClient) =>
+  sql.onDialectOrElse({ pg: () => sql`knowledge_chunks`, orElse: () => sql`knowledge_fts` })
+
 const run = async <A, E>(effect: Effect.Effect<A, E, Knowledge | SqlClient.SqlClient>): Promise<A> => {
   const exit = await Effect.runPromiseExit(
     effect.pipe(Effect.provide(lexicalLayer()), Effect.provide(Logger.remove(Logger.defaultLogger)))
@@ -218,7 +222,7 @@ describe("tenant isolation", () => {
         rows: yield* sql<{ docs: number; chunks: number; fts: number }>`
           SELECT (SELECT count(*) FROM knowledge_documents WHERE tenant_id = 'a') AS docs,
                  (SELECT count(*) FROM knowledge_chunks WHERE tenant_id = 'a') AS chunks,
-                 (SELECT count(*) FROM knowledge_fts) AS fts`
+                 (SELECT count(*) FROM ${ftsTable(sql)}) AS fts`
       }
     }))
     expect(r.before.found).toBe(true)
@@ -239,7 +243,7 @@ describe("tenant isolation", () => {
       yield* k.addDocuments("stays", [secret])
       yield* sql`DELETE FROM tenants WHERE id = 'gone'`
       return yield* sql<{ chunks: number; fts: number }>`
-        SELECT (SELECT count(*) FROM knowledge_chunks) AS chunks, (SELECT count(*) FROM knowledge_fts) AS fts`
+        SELECT (SELECT count(*) FROM knowledge_chunks) AS chunks, (SELECT count(*) FROM ${ftsTable(sql)}) AS fts`
     }))
     expect(r[0]).toEqual({ chunks: 1, fts: 1 })
   })
