@@ -27,6 +27,7 @@ export class AppConfig extends Effect.Service<AppConfig>()("app/AppConfig", {
     const drainTimeoutMs = yield* Config.integer("DRAIN_TIMEOUT_MS").pipe(Config.withDefault(25_000))
     const shutdownGraceMs = yield* Config.integer("SHUTDOWN_GRACE_MS").pipe(Config.withDefault(3000))
     const demoTenantFile = yield* Config.string("DEMO_TENANT_FILE").pipe(Config.withDefault(""))
+    const demoApiKeyFile = yield* Config.string("DEMO_API_KEY_FILE").pipe(Config.withDefault(""))
     return {
       port,
       publicUrl,
@@ -46,7 +47,8 @@ export class AppConfig extends Effect.Service<AppConfig>()("app/AppConfig", {
       claudeAttemptTimeoutMs,
       drainTimeoutMs,
       shutdownGraceMs,
-      demoTenantFile
+      demoTenantFile,
+      demoApiKeyFile
     } as const
   })
 }) {}

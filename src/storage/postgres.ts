@@ -105,9 +105,13 @@ export const runPostgresMigrations = withBootLock(
   })
 )
 
+/** Connections per instance (several instances share the server's max_connections, 100 by default). */
+export const POSTGRES_POOL_SIZE = 10
+
 export const postgresLayer = (url: string) => {
   const client = PgClient.layer({
     url: Redacted.make(url),
+    maxConnections: POSTGRES_POOL_SIZE,
     types: pgTypes,
     applicationName: "coccinelle"
   })

@@ -229,7 +229,8 @@ describe("Summaries", () => {
       const summaries = yield* startSummaries(claude.layer)
       yield* seedCall("c1", CONVERSATION)
       yield* summaries.enqueue("c1")
-      // Without time passing, only the first attempt runs.
+      // Without time passing, only the first attempt runs (once the database, maybe a socket away, answered).
+      while (claude.state.requests.length === 0) yield* Effect.promise(() => new Promise((r) => setImmediate(r)))
       for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
       expect(claude.state.requests.length).toBe(1)
       expect((yield* rowsOf("c1")).length).toBe(0)
