@@ -4,6 +4,7 @@ import { Effect, Layer } from "effect"
 import { mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { DatabaseBackend, inProcessBackend } from "./DatabaseBackend.ts"
 import { isPostgresUrl, postgresLayer } from "./postgres.ts"
 
 /**
@@ -72,5 +73,7 @@ export const sqliteLayer = (filename: string) => {
 }
 
 /** The backend chooser: `postgres://…` / `postgresql://…` selects Postgres, anything else is SQLite. */
-export const databaseLayer = (url: string): Layer.Layer<SqlClient.SqlClient> =>
-  isPostgresUrl(url) ? postgresLayer(url) : sqliteLayer(sqliteFilename(url)).pipe(Layer.orDie)
+export const databaseLayer = (url: string): Layer.Layer<SqlClient.SqlClient | DatabaseBackend> =>
+  isPostgresUrl(url)
+    ? postgresLayer(url)
+    : Layer.merge(sqliteLayer(sqliteFilename(url)), inProcessBackend).pipe(Layer.orDie)

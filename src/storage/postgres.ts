@@ -1,9 +1,10 @@
 import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted, Stream } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { DatabaseBackend } from "./DatabaseBackend.ts"
 
 /**
  * The Postgres edge (`DATABASE_URL=postgres://…`). Repositories see the same `SqlClient` as on SQLite and
@@ -116,5 +117,14 @@ export const postgresLayer = (url: string) => {
     applicationName: "coccinelle"
   })
   const prepare = Layer.effectDiscard(Effect.orDie(runPostgresMigrations))
-  return prepare.pipe(Layer.provideMerge(client), Layer.orDie)
+  const backend = Layer.effect(
+    DatabaseBackend,
+    Effect.map(PgClient.PgClient, (pg) =>
+      DatabaseBackend.of({
+        kind: "postgres",
+        notify: (channel, payload) => Effect.orDie(pg`SELECT pg_notify(${channel}, ${payload})`),
+        listen: (channel) => Stream.orDie(pg.listen(channel))
+      }))
+  )
+  return Layer.merge(prepare, backend).pipe(Layer.provideMerge(client), Layer.orDie)
 }

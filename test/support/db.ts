@@ -8,6 +8,7 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
 import { databaseLayer } from "../../src/storage/Database.ts"
+import type { DatabaseBackend } from "../../src/storage/DatabaseBackend.ts"
 import { postgresLayer } from "../../src/storage/postgres.ts"
 
 /** The cluster of the Postgres run, or undefined on the SQLite run. */
@@ -69,5 +70,5 @@ export const testDatabaseUrl = (sqliteFile?: string): Promise<string> => {
 }
 
 /** A layer giving `SqlClient` on a fresh migrated database of this run's backend (see `testDatabaseUrl`). */
-export const testDatabase = (sqliteFile?: string): Layer.Layer<SqlClient.SqlClient> =>
+export const testDatabase = (sqliteFile?: string): Layer.Layer<SqlClient.SqlClient | DatabaseBackend> =>
   Layer.unwrapEffect(Effect.map(Effect.promise(() => testDatabaseUrl(sqliteFile)), databaseLayer))
