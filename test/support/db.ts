@@ -72,3 +72,10 @@ export const testDatabaseUrl = (sqliteFile?: string): Promise<string> => {
 /** A layer giving `SqlClient` on a fresh migrated database of this run's backend (see `testDatabaseUrl`). */
 export const testDatabase = (sqliteFile?: string): Layer.Layer<SqlClient.SqlClient | DatabaseBackend> =>
   Layer.unwrapEffect(Effect.map(Effect.promise(() => testDatabaseUrl(sqliteFile)), databaseLayer))
+
+/**
+ * Runs `f` on the database at `url` (either backend), e.g. to read what a stopped server left behind, and
+ * closes the connection again.
+ */
+export const queryDatabase = <A>(url: string, f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>): Promise<A> =>
+  Effect.runPromise(Effect.flatMap(SqlClient.SqlClient, f).pipe(Effect.orDie, Effect.provide(databaseLayer(url))))
