@@ -94,7 +94,8 @@ export const constraintOf = (error: SqlError): "slot" | "idempotency" | null => 
 /**
  * Postgres may abort one of two transactions inserting rows that conflict with each other (each waits on
  * the other's exclusion check: deadlock_detected 40P01). Run again, the loser sees the winner's committed
- * row and gets its plain refusal; 40001 (serialization_failure) is retried the same way.
+ * row and gets its plain refusal; 40001 (serialization_failure) is retried the same way. The loser waits
+ * the server's deadlock_timeout (1 s by default) first: rare, and only when two bookings collide.
  */
 const isTransientConflict = (error: unknown): boolean => {
   const code = (error as { _tag?: string; cause?: { code?: unknown } })?.cause?.code
@@ -218,7 +219,7 @@ export const makeAppointmentsRepo = Effect.gen(function*() {
       return { row: inserted[0]!, replaced: Option.fromNullable(replaced[0]) }
     }).pipe(
       sql.withTransaction,
-      Effect.retry({ times: 3, while: isTransientConflict }),
+      Effect.retry({ times: 10, while: isTransientConflict }), // each round commits one of the racers
       Effect.catchTag("SqlError", (error) =>
         constraintOf(error) === null
           ? Effect.die(error)

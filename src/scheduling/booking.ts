@@ -196,7 +196,15 @@ export const makeBooking = (repo: AppointmentsRepo, availability: Availability) 
         const durationMinutes = day.service.durationMinutes
         const offered = freeSlots({ config, date: day.date, durationMinutes, busy: [], nowMs: -Infinity })
         const offeredNow = freeSlots({ config, date: day.date, durationMinutes, busy: [], nowMs: day.nowMs })
-        if (status === "open" && offeredNow.some((s) => s.time === time)) return yield* slotTaken(slots)
+        if (status === "open" && offeredNow.some((s) => s.time === time)) {
+          // A concurrent twin of this request (same call, time, service, phone) may have committed since the
+          // checks above, and taken the slot itself: answer it as the repeat it is (as after a refused insert).
+          const twinMoved = Option.isNone(replacing) ||
+            Option.exists(yield* repo.findInCall(tenant.id, context.callId!, replacing.value.id), (r) => r.status !== "booked")
+          const twin = twinMoved ? yield* repeated : Option.none<AppointmentRow>()
+          if (Option.isSome(twin)) return bookedResult(twin.value, true)
+          return yield* slotTaken(slots)
+        }
         const onGrid = offered.find((s) => s.time === time)
         const reason: BookingRefusalReason = status !== "open"
           ? status

@@ -71,7 +71,10 @@ export const startCluster = async (): Promise<Cluster> => {
   if (user !== undefined) run(undefined, "install", ["-d", "-o", user, "-m", "700", data])
   run(user, join(bin, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"])
   const port = await freePort()
-  const options = `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`
+  // Durability off (a throwaway cluster). deadlock_timeout low: racing bookings that deadlock on the exclusion
+  // constraint are retried (AppointmentsRepo) after it, and the race tests run eight of them within 5 s.
+  const options = `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off ` +
+    `-c max_connections=300 -c deadlock_timeout=100ms`
   run(user, join(bin, "pg_ctl"), ["-D", data, "-o", options, "-l", join(dir, "server.log"), "-w", "start"])
   const stop = () => {
     spawnSync(...stopCommand(user, bin, data))
