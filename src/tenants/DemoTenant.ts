@@ -11,11 +11,6 @@ import { Tenants } from "./Tenants.ts"
 const BUNDLED_DEMO = fileURLToPath(new URL("./demo-tenant.json", import.meta.url))
 
 /**
- * On a first start (no tenant yet) the bundled demo business is created and mapped to
- * TWILIO_PHONE_NUMBER, so a fresh install answers calls with nothing configured but API keys.
- * Its API key goes to a 0600 file next to the database, never into a log line.
- */
-/**
  * Where the demo key goes: `DEMO_API_KEY_FILE` when set; else, on SQLite, beside the database file (none for
  * `:memory:`); on Postgres nowhere — a URL is not a folder, so nothing lands in the working directory; the
  * operator rotates the demo tenant's key through the admin API instead.
@@ -26,7 +21,12 @@ export const demoKeyFile = (databaseUrl: string, demoApiKeyFile: string): string
   return join(dirname(sqliteFilename(databaseUrl)), "demo-api-key.txt")
 }
 
-/** Under the boot lock: instances starting at once on one empty Postgres database create one demo tenant. */
+/**
+ * On a first start (no tenant yet) the bundled demo business is created and mapped to
+ * TWILIO_PHONE_NUMBER, so a fresh install answers calls with nothing configured but API keys.
+ * Its API key goes to a 0600 file (`demoKeyFile`), never into a log line. Runs under the boot lock, so
+ * instances starting at once on one empty Postgres database create one demo tenant.
+ */
 export const seedDemoTenant = withBootLock(Effect.gen(function*() {
   const config = yield* AppConfig
   const tenants = yield* Tenants

@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "bun:test"
 import { Cause, Context, Deferred, Effect, Exit, Layer, Schedule, Stream } from "effect"
 import { DatabaseBackend } from "../../src/storage/DatabaseBackend.ts"
+import { demoKeyFile } from "../../src/tenants/DemoTenant.ts"
 import { isPostgresUrl, parseTimestamptz } from "../../src/storage/postgres.ts"
 import { backend, testDatabase } from "../support/db.ts"
 
@@ -16,6 +17,14 @@ describe("backend chooser and row shapes", () => {
     expect(["postgres://u@h/db", "postgresql://u:p@h:5432/db?sslmode=require"].map(isPostgresUrl)).toEqual([true, true])
     expect(["./data/coccinelle.db", "sqlite:./x.db", ":memory:", "/data/postgres.db"].map(isPostgresUrl))
       .toEqual([false, false, false, false])
+  })
+
+  test("the demo key file: beside a SQLite file, nowhere for a Postgres URL or :memory:, DEMO_API_KEY_FILE first", () => {
+    expect(demoKeyFile("./data/coccinelle.db", "")).toBe("data/demo-api-key.txt")
+    expect(demoKeyFile("sqlite:///data/app.db", "")).toBe("/data/demo-api-key.txt")
+    expect(demoKeyFile("postgres://u:p@db.internal:5432/coccinelle", "")).toBeNull()
+    expect(demoKeyFile(":memory:", "")).toBeNull()
+    expect(demoKeyFile("postgresql://u@h/db", "/run/secrets/demo-key")).toBe("/run/secrets/demo-key")
   })
 
   test("Postgres instants come back as the ISO strings SQLite stores, whatever the session's zone", () => {
