@@ -149,6 +149,7 @@ export const readConfig = Effect.gen(function*() {
     return yield* problem("DEMO_TENANT", demoTenantSetting, "on (create the demo business on a first start) or off")
   }
   const demoTenantFile = Option.getOrElse(yield* raw("DEMO_TENANT_FILE"), () => "")
+  const demoApiKeyFile = Option.getOrElse(yield* raw("DEMO_API_KEY_FILE"), () => "")
   const demoTenant = demoTenantSetting === "off"
     ? Option.none<TenantConfig>()
     : Option.some(yield* (demoTenantFile === ""
@@ -177,6 +178,8 @@ export const readConfig = Effect.gen(function*() {
     drainTimeoutMs,
     shutdownGraceMs,
     demoTenantFile,
+    /** Where the demo tenant's key is written on first start ("" = beside a SQLite file, none on Postgres). */
+    demoApiKeyFile,
     /** How long a sign-in on the owner's page lasts (cookie Max-Age and the stored session's expiry). */
     ownerSessionTtlSeconds,
     /** The demo business created on a first start; none with `DEMO_TENANT=off`. */

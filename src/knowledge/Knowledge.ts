@@ -11,7 +11,8 @@ import {
   queryTerms,
   tenantToken,
   termMatches,
-  tokens
+  tokens,
+  tsQuery
 } from "./text.ts"
 import { blobToVector, normalizeInPlace, vectorToBlob, VectorTable } from "./vectors.ts"
 
@@ -84,6 +85,15 @@ const CANDIDATES = 20
 const RRF_K = 60
 /** bm25 column weights: tenant token (ignored), title, body */
 const BM25 = "bm25(knowledge_fts, 0.0, 2.0, 1.0)"
+/** Postgres: ts_rank weights {D, C, B, A}; titles are weighted A, bodies B (2:1 as with bm25 above) */
+const TS_WEIGHTS = "'{0.1, 0.2, 0.5, 1.0}'::float4[]"
+
+interface LexicalRow {
+  readonly id: number
+  readonly title: string
+  readonly text: string
+  readonly score: number
+}
 /**
  * Minimum share of the question's IDF weight a passage must contain to count as a match. IDF is computed
  * on the tenant's own chunks, so words found everywhere (the business's name, "salon") weigh little and a
@@ -339,10 +349,15 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
                       ${vector === undefined ? null : embeddings.model})
               RETURNING id
             `
-            yield* sql`
-              INSERT INTO knowledge_fts (rowid, tenant, title, body)
-              VALUES (${row!.id}, ${token}, ${indexText(chunk.title)}, ${indexText(chunk.text)})
-            `
+            // Postgres indexes the chunk itself (a generated tsvector column, sql/postgres/0002_knowledge.sql)
+            yield* sql.onDialectOrElse({
+              pg: () => Effect.void,
+              orElse: () =>
+                sql`
+                  INSERT INTO knowledge_fts (rowid, tenant, title, body)
+                  VALUES (${row!.id}, ${token}, ${indexText(chunk.title)}, ${indexText(chunk.text)})
+                `
+            })
           }
         }).pipe(sql.withTransaction, Effect.ensuring(invalidate(tenantId)))
         // rebuild the tenant's statistics and vectors now rather than on its next call
@@ -372,7 +387,8 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
       if (!embeddings.enabled) return 0
       const rows = yield* sql<{ id: number; title: string; text: string }>`
         SELECT id, title, text FROM knowledge_chunks
-        WHERE tenant_id = ${tenantId} AND (embedding IS NULL OR embedding_model IS NOT ${embeddings.model})
+        WHERE tenant_id = ${tenantId}
+          AND (embedding IS NULL OR embedding_model IS NULL OR embedding_model <> ${embeddings.model})
         ORDER BY id
       `.pipe(Effect.orDie)
       if (rows.length === 0) return 0
@@ -421,24 +437,42 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
       if (index.chunkCount === 0) return notFound("none")
       const useVectors = embeddings.enabled && index.vectors !== undefined
 
-      const lexical = sql<{ id: number; title: string; text: string; score: number }>`
-        SELECT c.id AS id, c.title AS title, c.text AS text, r.score AS score
-        FROM (
-          SELECT rowid AS id, ${sql.literal(BM25)} AS score FROM knowledge_fts
-          WHERE knowledge_fts MATCH ${`tenant : "${tenantToken(tenantId)}" AND {title body} : (${match})`}
-          ORDER BY score LIMIT ${CANDIDATES}
-        ) AS r
-        JOIN knowledge_chunks c ON c.id = r.id
-        WHERE c.tenant_id = ${tenantId}
-        ORDER BY r.score
-      `.pipe(Effect.orDie)
+      const weights = terms.map((term) => termWeight(index, term))
+      const lexical = sql.onDialectOrElse({
+        // The same folded terms as a tsquery (`'tarif':* | 'coupe'`). ts_rank knows no IDF, so like bm25 each
+        // term's rank is weighted by its IDF on the tenant's chunks (a word in every chunk counts for little).
+        pg: () =>
+          sql<LexicalRow>`
+            SELECT id, title, text, ${
+            sql.join(" + ", false)(terms.map((term, i) =>
+              sql`${weights[i]!}::float8 * ts_rank(${sql.literal(TS_WEIGHTS)}, search, to_tsquery('simple', ${
+                tsQuery([term])
+              }), 1)`
+            ))
+          } AS score
+            FROM knowledge_chunks
+            WHERE tenant_id = ${tenantId} AND search @@ to_tsquery('simple', ${tsQuery(terms)})
+            ORDER BY score DESC, id LIMIT ${CANDIDATES}
+          `,
+        orElse: () =>
+          sql<LexicalRow>`
+            SELECT c.id AS id, c.title AS title, c.text AS text, r.score AS score
+            FROM (
+              SELECT rowid AS id, ${sql.literal(BM25)} AS score FROM knowledge_fts
+              WHERE knowledge_fts MATCH ${`tenant : "${tenantToken(tenantId)}" AND {title body} : (${match})`}
+              ORDER BY score LIMIT ${CANDIDATES}
+            ) AS r
+            JOIN knowledge_chunks c ON c.id = r.id
+            WHERE c.tenant_id = ${tenantId}
+            ORDER BY r.score
+          `
+      }).pipe(Effect.orDie)
 
       const [lexicalRows, vector] = yield* Effect.all(
         [lexical, useVectors ? queryVector(query) : Effect.succeed(undefined)],
         { concurrency: useVectors ? 2 : 1 }
       )
 
-      const weights = terms.map((term) => termWeight(index, term))
       interface Candidate {
         id: number
         title?: string

@@ -118,6 +118,10 @@ export const ftsTerm = (term: QueryTerm): string => `"${term.match}"${term.prefi
 export const ftsQuery = (terms: ReadonlyArray<QueryTerm>): string | undefined =>
   terms.length === 0 ? undefined : terms.map(ftsTerm).join(" OR ")
 
+/** The same terms as a Postgres tsquery: `'tarif':* | 'coupe'` (terms are `[\p{L}\p{N}]+`, nothing to escape). */
+export const tsQuery = (terms: ReadonlyArray<QueryTerm>): string =>
+  terms.map((term) => `'${term.match}'${term.prefix ? ":*" : ""}`).join(" | ")
+
 /** Whether a term occurs among folded tokens, with the same semantics as its FTS5 form. */
 export const termMatches = (term: QueryTerm, folded: ReadonlyArray<string>): boolean => {
   for (const token of folded) {

@@ -10,7 +10,7 @@ import { Metrics } from "../observability/Metrics.ts"
 import { Scheduling } from "../scheduling/Scheduling.ts"
 import { CallsQuery } from "../storage/CallsQuery.ts"
 import { CallsRepo } from "../storage/CallsRepo.ts"
-import { sqliteFilename, sqliteLayer } from "../storage/Database.ts"
+import { databaseLayer } from "../storage/Database.ts"
 import { seedDemoTenant } from "../tenants/DemoTenant.ts"
 import { Tenants } from "../tenants/Tenants.ts"
 import { Tools } from "../tools/Tools.ts"
@@ -21,7 +21,7 @@ import type { Server, ServerRequirements } from "./edge.ts"
 /** The whole application as one layer graph, composed once here. */
 
 const Database = Layer.unwrapEffect(
-  Effect.map(AppConfig, (config) => sqliteLayer(sqliteFilename(config.databaseUrl)))
+  Effect.map(AppConfig, (config) => databaseLayer(config.databaseUrl))
 )
 
 const Storage = Layer.mergeAll(

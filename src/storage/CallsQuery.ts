@@ -224,9 +224,12 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
         SELECT COUNT(*) AS n FROM caller_messages WHERE tenant_id = ${tenantId}
           ${period.from ? sql`AND created_at >= ${period.from}` : sql``}
           ${period.to ? sql`AND created_at < ${period.to}` : sql``}`
-      // json_extract is SQLite's; the Postgres backend reads the same field as (e.data::json->>'ms')::float.
+      const latencyMs = sql.onDialectOrElse({
+        pg: () => sql`(e.data->>'ms')::float8`,
+        orElse: () => sql`CAST(json_extract(e.data, '$.ms') AS REAL)`
+      })
       const latencies = yield* sql<{ ms: number }>`
-        SELECT CAST(json_extract(e.data, '$.ms') AS REAL) AS ms
+        SELECT ${latencyMs} AS ms
         FROM call_events e JOIN calls c ON c.id = e.call_id
         WHERE e.type = 'turn_latency' AND c.tenant_id = ${tenantId}
           ${period.from ? sql`AND c.created_at >= ${period.from}` : sql``}

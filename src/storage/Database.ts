@@ -1,16 +1,18 @@
 import { Migrator, SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { DatabaseBackend, inProcessBackend } from "./DatabaseBackend.ts"
+import { isPostgresUrl, postgresLayer } from "./postgres.ts"
 
 /**
- * The SQLite edge: the only place that knows the driver. Everything else asks for `SqlClient`,
- * so the planned Postgres backend is a different layer here, not a change in the domain.
+ * The SQLite edge, and the backend chooser (`databaseLayer`). Everything else asks for `SqlClient`;
+ * the Postgres layer is in `postgres.ts`.
  */
 
 // `.href`: Bun's type definitions redefine `URL`, which `deno check` refuses in `fileURLToPath`.
-const MIGRATIONS_DIR = fileURLToPath(new URL("../../sql", import.meta.url).href)
+const MIGRATIONS_DIR = fileURLToPath(new URL("../../sql/sqlite", import.meta.url).href)
 
 /** SQLite prepares one statement per query, so a migration file is split into statements (triggers kept whole). */
 export const splitStatements = (script: string): Array<string> => {
@@ -47,12 +49,14 @@ export const runMigrations = Effect.flatMap(loadMigrations, (record) =>
 )
 
 /** `DATABASE_URL` as a SQLite file path, `sqlite:` URL, or `:memory:`. */
-export const sqliteFilename = (url: string): string => {
-  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
-    throw new Error("DATABASE_URL: the Postgres backend is planned but not built yet; use a SQLite path")
-  }
-  return url.replace(/^sqlite:(\/\/)?/, "")
-}
+export const sqliteFilename = (url: string): string => url.replace(/^sqlite:(\/\/)?/, "")
 
 /** The driver layer lives in `sqlite.ts`; re-exported because tests and the app layer build it from here. */
-export { sqliteLayer } from "./sqlite.ts"
+import { sqliteLayer } from "./sqlite.ts"
+export { sqliteLayer }
+
+/** The backend chooser: `postgres://…` / `postgresql://…` selects Postgres, anything else is SQLite. */
+export const databaseLayer = (url: string): Layer.Layer<SqlClient.SqlClient | DatabaseBackend> =>
+  isPostgresUrl(url)
+    ? postgresLayer(url)
+    : Layer.merge(sqliteLayer(sqliteFilename(url)), inProcessBackend).pipe(Layer.orDie)

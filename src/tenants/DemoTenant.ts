@@ -2,14 +2,28 @@ import { Effect, Option } from "effect"
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { AppConfig } from "../config.ts"
+import { sqliteFilename } from "../storage/Database.ts"
+import { isPostgresUrl, withBootLock } from "../storage/postgres.ts"
 import { Tenants } from "./Tenants.ts"
+
+/**
+ * Where the demo key goes: `DEMO_API_KEY_FILE` when set; else, on SQLite, beside the database file (none for
+ * `:memory:`); on Postgres nowhere — a URL is not a folder, so nothing lands in the working directory; the
+ * operator rotates the demo tenant's key through the admin API instead.
+ */
+export const demoKeyFile = (databaseUrl: string, demoApiKeyFile: string): string | null => {
+  if (demoApiKeyFile !== "") return demoApiKeyFile
+  if (databaseUrl === ":memory:" || isPostgresUrl(databaseUrl)) return null
+  return join(dirname(sqliteFilename(databaseUrl)), "demo-api-key.txt")
+}
 
 /**
  * On a first start (no tenant yet) the bundled demo business is created and mapped to
  * TWILIO_PHONE_NUMBER, so a fresh install answers calls with nothing configured but API keys.
- * Its API key goes to a 0600 file next to the database, never into a log line.
+ * Its API key goes to a 0600 file (`demoKeyFile`), never into a log line. Runs under the boot lock, so
+ * instances starting at once on one empty Postgres database create one demo tenant.
  */
-export const seedDemoTenant = Effect.gen(function*() {
+export const seedDemoTenant = withBootLock(Effect.gen(function*() {
   const config = yield* AppConfig
   const tenants = yield* Tenants
   // Read and checked with the rest of the configuration (DEMO_TENANT_FILE; DEMO_TENANT=off skips it).
@@ -20,9 +34,7 @@ export const seedDemoTenant = Effect.gen(function*() {
     onSome: (number) => [number]
   })
   const created = yield* tenants.create({ ...demo, phoneNumbers }).pipe(Effect.orDie)
-  const keyFile = config.databaseUrl === ":memory:"
-    ? null
-    : join(dirname(config.databaseUrl.replace(/^sqlite:(\/\/)?/, "")), "demo-api-key.txt")
+  const keyFile = demoKeyFile(config.databaseUrl, config.demoApiKeyFile)
   if (keyFile) {
     mkdirSync(dirname(keyFile), { recursive: true })
     writeFileSync(keyFile, created.apiKey + "\n", { mode: 0o600 })
@@ -32,6 +44,6 @@ export const seedDemoTenant = Effect.gen(function*() {
   yield* Effect.logInfo(
     `demo tenant created; to answer as your own business, PUT /api/v1/admin/tenants/${created.tenant.id} (or start with DEMO_TENANT=off)`
   ).pipe(
-    Effect.annotateLogs({ tenantId: created.tenant.id, phoneNumbers: phoneNumbers.join(","), writtenTo: keyFile ?? "(in-memory database: key not saved)" })
+    Effect.annotateLogs({ tenantId: created.tenant.id, phoneNumbers: phoneNumbers.join(","), writtenTo: keyFile ?? "(not saved: set DEMO_API_KEY_FILE, or rotate the key through the admin API)" })
   )
-})
+}))

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Scheduling } from "../../src/scheduling/Scheduling.ts"
 import { addDays, dayStatus } from "../../src/scheduling/slots.ts"
-import { sqliteLayer } from "../../src/storage/Database.ts"
+import { databaseLayer } from "../../src/storage/Database.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { TenantConfig } from "../../src/tenants/TenantConfig.ts"
 
@@ -129,7 +129,7 @@ const program = Effect.gen(function*() {
 })
 
 const dir = mkdtempSync(join(tmpdir(), "coccinelle-bench-"))
-const layer = Scheduling.Default.pipe(Layer.provideMerge(sqliteLayer(join(dir, "bench.db"))))
+const layer = Scheduling.Default.pipe(Layer.provideMerge(databaseLayer(process.env.DATABASE_URL || join(dir, "bench.db"))))
 
 const r = await Effect.runPromise(
   program.pipe(

@@ -15,7 +15,7 @@ import { Embeddings } from "../../src/knowledge/Embeddings.ts"
 import { Knowledge } from "../../src/knowledge/Knowledge.ts"
 import { chunkDocument } from "../../src/knowledge/text.ts"
 import { VectorTable } from "../../src/knowledge/vectors.ts"
-import { sqliteLayer } from "../../src/storage/Database.ts"
+import { databaseLayer } from "../../src/storage/Database.ts"
 import type { KnowledgeEntry } from "../../src/tenants/TenantConfig.ts"
 import { startFakeOpenAI } from "../support/fakeOpenAI.ts"
 
@@ -140,7 +140,7 @@ const scenario = async (name: string, embeddings: Layer.Layer<Embeddings>) => {
   const dir = mkdtempSync(join(tmpdir(), "coccinelle-bench-"))
   const layer = Knowledge.DefaultWithoutDependencies.pipe(
     Layer.provide(embeddings),
-    Layer.provideMerge(sqliteLayer(join(dir, "bench.db"))),
+    Layer.provideMerge(databaseLayer(process.env.DATABASE_URL || join(dir, "bench.db"))),
     Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
   )
   const runtime = ManagedRuntime.make(layer)

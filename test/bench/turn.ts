@@ -27,7 +27,7 @@ const server = Bun.spawn(["bun", ...(process.env.BENCH_BUN_FLAGS ?? "").split(" 
     TWILIO_PHONE_NUMBER: BUSINESS_NUMBER,
     ANTHROPIC_API_KEY: "sk-ant-bench",
     ANTHROPIC_BASE_URL: fake.url,
-    DATABASE_URL: join(dir, "bench.db"),
+    DATABASE_URL: process.env.DATABASE_URL || join(dir, "bench.db"), // a fresh Postgres database to bench Postgres
     LOG_LEVEL: "warn"
   },
   stdout: "ignore",

@@ -7,6 +7,8 @@ import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFa
 import { findPromtool, promtoolCheck, samples } from "../support/prometheus.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../support/twilioClient.ts"
 import { waitUntil } from "../support/wait.ts"
+import { POSTGRES_POOL_SIZE } from "../../src/storage/postgres.ts"
+import { backend } from "../support/db.ts"
 
 /**
  * The operator's view through the real server: GET /health (and its failure when the database does not
@@ -95,19 +97,21 @@ describe("GET /health", () => {
   })
 
   test("503 while the database does not answer, 200 again once it does", async () => {
-    // Hold the only SQLite connection in a transaction: every other query waits behind it.
+    // Hold every connection in a transaction (SQLite's only one, or the whole Postgres pool): every other query waits.
     let release: () => void = () => {}
     const held = new Promise<void>((resolve) => {
       release = resolve
     })
-    let holding = false
-    const transaction = app.query((sql) =>
-      sql.withTransaction(Effect.zipRight(Effect.sync(() => {
-        holding = true
-      }), Effect.promise(() => held)))
-    )
+    let holding = 0
+    const connections = backend === "postgres" ? POSTGRES_POOL_SIZE : 1
+    const transaction = Promise.all(Array.from({ length: connections }, () =>
+      app.query((sql) =>
+        sql.withTransaction(Effect.zipRight(Effect.sync(() => {
+          holding++
+        }), Effect.promise(() => held)))
+      )))
     try {
-      await waitUntil(async () => holding, "the transaction to hold the connection")
+      await waitUntil(async () => holding === connections, "the transactions to hold the connections")
       const started = Date.now()
       const res = await fetch(app.baseUrl + "/health")
       expect(res.status).toBe(503)

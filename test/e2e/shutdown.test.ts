@@ -1,5 +1,5 @@
-import { Database } from "../support/sqliteFile.ts"
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
+import { Effect } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -8,6 +8,7 @@ import { type FakeAnthropic, sayText, startFakeAnthropic, summaryCall } from "..
 import { actionForm, find, findAll, parametersOf, parseTwiml, RelayClient, RelayHandshakeError, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { waitUntil } from "../support/wait.ts"
 import { sleep } from "../support/runtime.ts"
+import { queryDatabase, testDatabaseUrl } from "../support/db.ts"
 
 /**
  * Graceful shutdown through the real server (`app.stop()` disposes the runtime: the server's release drains,
@@ -57,20 +58,17 @@ const draining = async (app: TestApp) => {
   return (await res.json()) as { status: string; accepting: boolean; activeCalls: number }
 }
 
-const readCall = (databaseUrl: string, callSid: string) => {
-  const db = new Database(databaseUrl, { readonly: true })
-  try {
-    const call = db.query("SELECT id, ended_at, end_reason FROM calls WHERE twilio_call_sid = ?").get(callSid) as
-      | { id: string; ended_at: string | null; end_reason: string | null }
-      | null
-    const ends = call === null
-      ? []
-      : (db.query("SELECT data FROM call_events WHERE call_id = ? AND type = 'end'").all(call.id) as Array<{ data: string }>).map((e) => JSON.parse(e.data))
-    return { call, ends }
-  } finally {
-    db.close()
-  }
-}
+const readCall = (databaseUrl: string, callSid: string) =>
+  queryDatabase(databaseUrl, (sql) =>
+    Effect.gen(function*() {
+      const [call = null] = yield* sql<{ id: string; ended_at: string | null; end_reason: string | null }>`
+        SELECT id, ended_at, end_reason FROM calls WHERE twilio_call_sid = ${callSid}`
+      const ends = call === null
+        ? []
+        : (yield* sql<{ data: string }>`SELECT data FROM call_events WHERE call_id = ${call.id} AND type = 'end'`)
+          .map((e) => JSON.parse(e.data))
+      return { call, ends }
+    }))
 
 describe("graceful shutdown", () => {
   let fake: FakeAnthropic
@@ -91,7 +89,7 @@ describe("graceful shutdown", () => {
   })
 
   test("while draining: /health 503, a new call hears « rappeler » and is hung up, a relay socket gets 503; the server waits for the live call", async () => {
-    const databaseUrl = join(dir, "refuse.db")
+    const databaseUrl = await testDatabaseUrl(join(dir, "refuse.db"))
     const drainMs = 8000
     const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: String(drainMs) })
     const callSid = newSid()
@@ -130,16 +128,16 @@ describe("graceful shutdown", () => {
       await stopping
     }
     expect(Date.now() - startedAt).toBeLessThan(drainMs - 2000)
-    const { call } = readCall(databaseUrl, callSid)
+    const { call } = await readCall(databaseUrl, callSid)
     expect(call!.ended_at).not.toBeNull()
-    expect(readCall(databaseUrl, refusedSid).call).toBeNull()
+    expect((await readCall(databaseUrl, refusedSid)).call).toBeNull()
     await expect(fetch(app.baseUrl + "/health")).rejects.toThrow()
   }, 20_000)
 
   // The drain runs in a scope finaliser (uninterruptible): its wait must opt back in to interruption for the
   // limit to fire, and a cancelled Claude stream must abort at once, or the cut would wait for Claude.
   test("calls still live at the drain limit are told, handed over together, and finalised with reason shutdown", async () => {
-    const databaseUrl = join(dir, "limit.db")
+    const databaseUrl = await testDatabaseUrl(join(dir, "limit.db"))
     const drainMs = 1200
     const graceMs = 3000
     const speechMs = 10_000
@@ -185,7 +183,7 @@ describe("graceful shutdown", () => {
     expect(elapsed).toBeLessThan(drainMs + speechMs + graceMs + 2000)
     for (const [i, ws] of sockets.entries()) {
       expect(await within(ws.closed, 1000)).toBe("done")
-      const { call, ends } = readCall(databaseUrl, callSids[i]!)
+      const { call, ends } = await readCall(databaseUrl, callSids[i]!)
       expect(call!.ended_at).not.toBeNull()
       expect(call!.end_reason).toBe("shutdown")
       expect(ends).toEqual([{ reason: "shutdown", outcome: "transferred" }])
@@ -194,7 +192,7 @@ describe("graceful shutdown", () => {
 
   // Only calls cut at the drain limit are `shutdown`; a caller hanging up during the drain is still a hang-up.
   test("a call the caller ends during the drain keeps the reason caller_hangup", async () => {
-    const databaseUrl = join(dir, "early.db")
+    const databaseUrl = await testDatabaseUrl(join(dir, "early.db"))
     const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: "8000" })
     const callSid = newSid()
     const ws = await liveCall(app, callSid, false)
@@ -205,13 +203,13 @@ describe("graceful shutdown", () => {
       await ws.close()
       await stopping
     }
-    const { call, ends } = readCall(databaseUrl, callSid)
+    const { call, ends } = await readCall(databaseUrl, callSid)
     expect(call!.end_reason).toBe("caller_hangup")
     expect(ends.map((end) => end.reason)).toEqual(["caller_hangup"])
   }, 20_000)
 
   test("a caller who presses 0 during the drain is still put through: the connect action finds the server", async () => {
-    const databaseUrl = join(dir, "transfer.db")
+    const databaseUrl = await testDatabaseUrl(join(dir, "transfer.db"))
     const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: "8000", SHUTDOWN_GRACE_MS: "3000" })
     const callSid = newSid()
     const ws = await liveCall(app, callSid, false)
@@ -236,6 +234,6 @@ describe("graceful shutdown", () => {
     } finally {
       await stopping
     }
-    expect(readCall(databaseUrl, callSid).call!.end_reason).toBe("transfer")
+    expect((await readCall(databaseUrl, callSid)).call!.end_reason).toBe("transfer")
   }, 20_000)
 })

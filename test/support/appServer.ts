@@ -4,6 +4,7 @@ import { makeTestLogging } from "../../src/observability/Logging.ts"
 import { loadServerAdapter } from "../../src/server/adapters/index.ts"
 import { AppServices } from "../../src/server/AppLayer.ts"
 import { Server } from "../../src/server/edge.ts"
+import { testDatabaseUrl } from "./db.ts"
 
 export const PUBLIC_URL = "https://coccinelle.test"
 export const AUTH_TOKEN = "test_auth_token_0123456789abcdef"
@@ -38,7 +39,7 @@ export const startApp = async (env: Record<string, string> = {}): Promise<TestAp
       PUBLIC_URL,
       TWILIO_AUTH_TOKEN: AUTH_TOKEN,
       TWILIO_PHONE_NUMBER: BUSINESS_NUMBER,
-      DATABASE_URL: ":memory:",
+      DATABASE_URL: await testDatabaseUrl(),
       ANTHROPIC_API_KEY: "sk-ant-test-key",
       ADMIN_TOKEN: "admin-secret-token",
       FILLER_AFTER_MS: "5000",

@@ -39,7 +39,7 @@ import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../..
 import { Metrics } from "../../src/observability/Metrics.ts"
 import type { OutboundFrame } from "../../src/relay/frames.ts"
 import { CallsRepo, type MessageRow } from "../../src/storage/CallsRepo.ts"
-import { sqliteLayer } from "../../src/storage/Database.ts"
+import { testDatabase } from "./db.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
 import { Tenants } from "../../src/tenants/Tenants.ts"
@@ -237,7 +237,7 @@ export const runCall = async <A>(
     MAX_TOOL_ROUNDS: "4",
     ...options.env
   }))))
-  const database = sqliteLayer(":memory:")
+  const database = testDatabase()
   const layer = CallSessions.Default.pipe(
     Layer.provideMerge(Layer.mergeAll(
       AppConfig.Default.pipe(Layer.provide(configLayer)),

@@ -2,7 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "../support/test.ts"
 import { Cause, Effect, Exit, Layer, Logger, Option } from "effect"
 import { CallsQuery, decodeCallCursor, encodeCallCursor } from "../../src/storage/CallsQuery.ts"
-import { sqliteLayer } from "../../src/storage/Database.ts"
+import { testDatabase } from "../support/db.ts"
 
 /**
  * The owner's read side over a real SQLite database with the real migrations: every query scoped to one
@@ -10,7 +10,7 @@ import { sqliteLayer } from "../../src/storage/Database.ts"
  */
 
 const run = async <A, E>(effect: Effect.Effect<A, E, CallsQuery | SqlClient.SqlClient>): Promise<A> => {
-  const layer = CallsQuery.Default.pipe(Layer.provideMerge(sqliteLayer(":memory:")))
+  const layer = CallsQuery.Default.pipe(Layer.provideMerge(testDatabase()))
   const exit = await Effect.runPromiseExit(effect.pipe(Effect.provide(layer), Effect.provide(Logger.remove(Logger.defaultLogger))))
   if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
   return exit.value

@@ -3,7 +3,7 @@ import { afterAll, beforeEach, describe, expect, test } from "../support/test.ts
 import { Cause, ConfigProvider, Effect, Exit, Layer, List, Logger, Redacted, Schedule } from "effect"
 import { Embeddings, type EmbeddingsOptions } from "../../src/knowledge/Embeddings.ts"
 import { Knowledge } from "../../src/knowledge/Knowledge.ts"
-import { sqliteLayer } from "../../src/storage/Database.ts"
+import { testDatabase } from "../support/db.ts"
 import type { KnowledgeEntry } from "../../src/tenants/TenantConfig.ts"
 import { FAKE_DIMENSIONS, startFakeOpenAI } from "../support/fakeOpenAI.ts"
 
@@ -36,7 +36,7 @@ const embeddingsLayer = (options: Partial<EmbeddingsOptions> = {}) =>
   })
 
 const knowledgeLayer = (embeddings: Layer.Layer<Embeddings>) =>
-  Knowledge.DefaultWithoutDependencies.pipe(Layer.provide(embeddings), Layer.provideMerge(sqliteLayer(":memory:")))
+  Knowledge.DefaultWithoutDependencies.pipe(Layer.provide(embeddings), Layer.provideMerge(testDatabase()))
 
 /** Runs the effect and returns its value with the log lines it wrote. */
 const run = async <A, E>(
@@ -92,7 +92,7 @@ describe("embeddings through the real openai SDK and the fake server", () => {
     const config = Layer.setConfigProvider(
       ConfigProvider.fromMap(new Map([["OPENAI_API_KEY", "sk-test-fake"], ["OPENAI_BASE_URL", fake.url]]))
     )
-    const layer = Knowledge.Default.pipe(Layer.provideMerge(sqliteLayer(":memory:")), Layer.provide(config))
+    const layer = Knowledge.Default.pipe(Layer.provideMerge(testDatabase()), Layer.provide(config))
     const { value } = await run(
       Effect.gen(function*() {
         yield* addTenant("t")
@@ -110,7 +110,7 @@ describe("embeddings through the real openai SDK and the fake server", () => {
 
   test("no key: embeddings are disabled and search is full-text", async () => {
     const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["OPENAI_BASE_URL", fake.url]])))
-    const layer = Knowledge.Default.pipe(Layer.provideMerge(sqliteLayer(":memory:")), Layer.provide(config))
+    const layer = Knowledge.Default.pipe(Layer.provideMerge(testDatabase()), Layer.provide(config))
     const { value } = await run(
       Effect.gen(function*() {
         yield* addTenant("t")

@@ -3,15 +3,19 @@ import { describe, expect, test } from "../support/test.ts"
 import { Cause, Effect, Exit, Layer, Logger } from "effect"
 import { Embeddings } from "../../src/knowledge/Embeddings.ts"
 import { Knowledge, NOT_FOUND_MESSAGE, searchResultForModel } from "../../src/knowledge/Knowledge.ts"
-import { sqliteLayer } from "../../src/storage/Database.ts"
+import { testDatabase } from "../support/db.ts"
 import type { KnowledgeEntry } from "../../src/tenants/TenantConfig.ts"
 
 /** Knowledge over a fresh in-memory SQLite with the real migrations; full-text only (no API key). */
 const lexicalLayer = () =>
   Knowledge.DefaultWithoutDependencies.pipe(
     Layer.provide(Embeddings.Disabled),
-    Layer.provideMerge(sqliteLayer(":memory:"))
+    Layer.provideMerge(testDatabase())
   )
+
+/** SQLite keeps full-text rows in knowledge_fts; Postgres in the chunks themselves (a generated tsvector). */
+const ftsTable = (sql: SqlClient.SqlClient) =>
+  sql.onDialectOrElse({ pg: () => sql`knowledge_chunks`, orElse: () => sql`knowledge_fts` })
 
 const run = async <A, E>(effect: Effect.Effect<A, E, Knowledge | SqlClient.SqlClient>): Promise<A> => {
   const exit = await Effect.runPromiseExit(
@@ -218,7 +222,7 @@ describe("tenant isolation", () => {
         rows: yield* sql<{ docs: number; chunks: number; fts: number }>`
           SELECT (SELECT count(*) FROM knowledge_documents WHERE tenant_id = 'a') AS docs,
                  (SELECT count(*) FROM knowledge_chunks WHERE tenant_id = 'a') AS chunks,
-                 (SELECT count(*) FROM knowledge_fts) AS fts`
+                 (SELECT count(*) FROM ${ftsTable(sql)}) AS fts`
       }
     }))
     expect(r.before.found).toBe(true)
@@ -239,7 +243,7 @@ describe("tenant isolation", () => {
       yield* k.addDocuments("stays", [secret])
       yield* sql`DELETE FROM tenants WHERE id = 'gone'`
       return yield* sql<{ chunks: number; fts: number }>`
-        SELECT (SELECT count(*) FROM knowledge_chunks) AS chunks, (SELECT count(*) FROM knowledge_fts) AS fts`
+        SELECT (SELECT count(*) FROM knowledge_chunks) AS chunks, (SELECT count(*) FROM ${ftsTable(sql)}) AS fts`
     }))
     expect(r[0]).toEqual({ chunks: 1, fts: 1 })
   })

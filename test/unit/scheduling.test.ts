@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Appointment, type BookAppointmentResult, Scheduling } from "../../src/scheduling/Scheduling.ts"
+import { constraintOf } from "../../src/scheduling/AppointmentsRepo.ts"
 import type { BookAppointmentInput } from "../../src/scheduling/toolInputs.ts"
-import { sqliteLayer } from "../../src/storage/Database.ts"
+import { testDatabase } from "../support/db.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
 import { FULL_DAY, SALON, salonConfig } from "../support/salon.ts"
@@ -14,7 +15,7 @@ import { FULL_DAY, SALON, salonConfig } from "../support/salon.ts"
 // --- harness: a fresh in-memory database with the real migrations per test, TestClock for "now" ---
 
 const run = async <A, E>(effect: Effect.Effect<A, E, Scheduling | SqlClient.SqlClient>): Promise<A> => {
-  const layer = Scheduling.Default.pipe(Layer.provideMerge(sqliteLayer(":memory:")))
+  const layer = Scheduling.Default.pipe(Layer.provideMerge(testDatabase()))
   const exit = await Effect.runPromiseExit(
     effect.pipe(Effect.provide(layer), Effect.provide(TestContext.TestContext), Effect.provide(Logger.remove(Logger.defaultLogger)))
   )
@@ -278,7 +279,7 @@ describe("book", () => {
         sql`INSERT INTO appointments (id, tenant_id, service_type, service_name, client_name, client_phone,
               starts_at, ends_at, time_zone, status, created_at)
             VALUES (${id}, 't1', 'brushing', 'Brushing', 'X', '+33612345678', ${startsAt}, ${endsAt},
-              'Europe/Paris', 'booked', ${NOW})`.pipe(Effect.flip, Effect.map((e) => String((e.cause as Error).message)))
+              'Europe/Paris', 'booked', ${NOW})`.pipe(Effect.flip, Effect.map((e) => constraintOf(e) ?? e))
       const overlap = yield* insertRow("x1", "2026-12-01T13:30:00.000Z", "2026-12-01T14:00:00.000Z")
       const sameStart = yield* insertRow("x2", "2026-12-01T13:00:00.000Z", "2026-12-01T13:15:00.000Z")
       // Cancel, book an overlapping one, then try to bring the first back.
@@ -286,10 +287,11 @@ describe("book", () => {
       yield* scheduling.cancel("t1", first.appointmentId)
       const second = yield* scheduling.book(tenant, noCall, booking("14:15", "Other"))
       const revive = yield* sql`UPDATE appointments SET status = 'booked', cancelled_at = NULL WHERE id = ${first.appointmentId}`
-        .pipe(Effect.flip, Effect.map((e) => String((e.cause as Error).message)))
+        .pipe(Effect.flip, Effect.map((e) => constraintOf(e) ?? e))
       return { overlap, sameStart, second: second.status, revive }
     }))
-    expect(outcome).toEqual({ overlap: "slot_taken", sameStart: "slot_taken", second: "booked", revive: "slot_taken" })
+    // which guard refused, read from the driver's codes and constraint names (not message text)
+    expect(outcome).toEqual({ overlap: "slot", sameStart: "slot", second: "booked", revive: "slot" })
   })
 
   test("when only the database sees the conflict, its refusal becomes 'slot taken', not a crash", async () => {
@@ -379,7 +381,7 @@ describe("book", () => {
     }))
     const defect = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
     expect((defect as { _tag?: string } | undefined)?._tag).toBe("SqlError")
-    expect(String((defect as { cause?: { message?: string } }).cause?.message)).toContain("FOREIGN KEY")
+    expect(["SQLITE_CONSTRAINT_FOREIGNKEY", "23503"]).toContain((defect as { cause?: { code?: string } }).cause?.code ?? "")
     expect(count).toBe(0)
   })
 
@@ -471,7 +473,7 @@ describe("booking races between connections (two server processes on one databas
       yield* setNow(NOW)
       const connections: Array<Context.Context<Scheduling | SqlClient.SqlClient>> = []
       for (let i = 0; i < racers.length; i++) {
-        connections.push(yield* Layer.build(Scheduling.Default.pipe(Layer.provideMerge(sqliteLayer(file)))))
+        connections.push(yield* Layer.build(Scheduling.Default.pipe(Layer.provideMerge(testDatabase(file)))))
       }
       const setup = connections[0]!
       const tenant = yield* addTenant("t1").pipe(Effect.provide(setup))

@@ -5,7 +5,7 @@ import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../..
 import { Summaries, SUMMARY_TOOL } from "../../src/llm/Summaries.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { CallsRepo } from "../../src/storage/CallsRepo.ts"
-import { sqliteLayer } from "../../src/storage/Database.ts"
+import { testDatabase } from "../support/db.ts"
 
 /**
  * The summary worker against a real SQLite database (real migrations) and a scripted Claude: what it asks,
@@ -50,7 +50,7 @@ const scriptedClaude = (answer: Answer, configured = true) => {
 }
 
 /** Database, repository and metrics live for the whole test; Summaries can be started (and stopped) inside. */
-const base = Layer.mergeAll(CallsRepo.Default, Metrics.Test).pipe(Layer.provideMerge(sqliteLayer(":memory:")))
+const base = Layer.mergeAll(CallsRepo.Default, Metrics.Test).pipe(Layer.provideMerge(testDatabase()))
 
 const config = (env: Record<string, string>) => Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
 
@@ -231,7 +231,8 @@ describe("Summaries", () => {
       const summaries = yield* startSummaries(claude.layer)
       yield* seedCall("c1", CONVERSATION)
       yield* summaries.enqueue("c1")
-      // Without time passing, only the first attempt runs.
+      // Without time passing, only the first attempt runs (once the database, maybe a socket away, answered).
+      while (claude.state.requests.length === 0) yield* Effect.promise(() => new Promise((r) => setImmediate(r)))
       for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
       expect(claude.state.requests.length).toBe(1)
       expect((yield* rowsOf("c1")).length).toBe(0)

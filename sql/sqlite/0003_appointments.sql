@@ -9,7 +9,7 @@
 --     racing loser is refused here; the application turns the 'slot_taken' abort into alternatives;
 --   * no two booked appointments of a tenant start at the same instant (partial unique index);
 --   * a repeated tool call in one phone call books once (unique idempotency key among booked rows).
--- SQLite-specific: RAISE() in triggers and GLOB checks. The planned Postgres backend expresses the same
+-- SQLite-specific: RAISE() in triggers and GLOB checks. sql/postgres expresses the same
 -- guarantee with an exclusion constraint: EXCLUDE USING gist (tenant_id WITH =, tstzrange(starts_at, ends_at) WITH &&)
 -- WHERE (status = 'booked').
 --

@@ -1,5 +1,5 @@
 -- Core tables of the call path. Times are UTC instants as ISO-8601 text ("2026-11-25T09:30:00.000Z"):
--- they sort lexically, read well, and map to timestamptz in the planned Postgres backend.
+-- they sort lexically, read well, and map to timestamptz in sql/postgres.
 
 CREATE TABLE tenants (
   id            TEXT PRIMARY KEY,

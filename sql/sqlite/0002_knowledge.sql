@@ -1,6 +1,6 @@
 -- Knowledge: a tenant's documents, their chunks (with optional embeddings), and a full-text index.
--- The full-text index is SQLite FTS5 (SQLite-only on purpose: the planned Postgres backend would use a
--- tsvector column with unaccent plus pgvector; only src/knowledge/Knowledge.ts knows this table).
+-- The full-text index is SQLite FTS5 (SQLite-only on purpose: sql/postgres uses a
+-- generated tsvector column with unaccent; only src/knowledge/Knowledge.ts knows this table).
 
 CREATE TABLE knowledge_documents (
   id          TEXT PRIMARY KEY,

@@ -1,0 +1,34 @@
+import { Context, Effect, Layer, PubSub, Stream } from "effect"
+
+/**
+ * What differs per backend beyond SQL text (which repositories switch with `sql.onDialectOrElse`): the
+ * backend's name, and notifications between instances. On Postgres `notify` is `SELECT pg_notify(…)`
+ * (sent when the surrounding transaction commits; `PgClient.notify` of sql-pg 0.50 sends `NOTIFY chan, $1`,
+ * which Postgres refuses) and `listen` is `LISTEN` on a dedicated connection, so every instance hears it.
+ * On SQLite there is one instance: the same calls deliver within the process.
+ */
+export class DatabaseBackend extends Context.Tag("app/DatabaseBackend")<DatabaseBackend, {
+  readonly kind: "sqlite" | "postgres"
+  readonly notify: (channel: string, payload: string) => Effect.Effect<void>
+  readonly listen: (channel: string) => Stream.Stream<string>
+}>() {}
+
+/** One process, one database: notifications go through an in-process PubSub. */
+export const inProcessBackend = Layer.scoped(
+  DatabaseBackend,
+  Effect.gen(function*() {
+    const hub = yield* Effect.acquireRelease(
+      PubSub.unbounded<{ readonly channel: string; readonly payload: string }>(),
+      PubSub.shutdown
+    )
+    return DatabaseBackend.of({
+      kind: "sqlite",
+      notify: (channel, payload) => Effect.asVoid(PubSub.publish(hub, { channel, payload })),
+      listen: (channel) =>
+        Stream.fromPubSub(hub).pipe(
+          Stream.filter((message) => message.channel === channel),
+          Stream.map((message) => message.payload)
+        )
+    })
+  })
+)
