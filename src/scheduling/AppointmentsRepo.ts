@@ -65,6 +65,10 @@ export class ReplacedGone extends Data.TaggedError("ReplacedGone")<{
   readonly appointmentId: string
 }> {}
 
+/** SQLite's extended result codes, as node:sqlite (our client on Bun and Deno) reports them in `errcode`. */
+const SQLITE_CONSTRAINT_TRIGGER = 1811
+const SQLITE_CONSTRAINT_UNIQUE = 2067
+
 /**
  * Which booking guard refused a row, from the driver's error code and constraint name, never its message.
  * Postgres names the constraint (SQLSTATE 23P01 exclusion / 23505 unique). SQLite reports only the kind:
@@ -72,7 +76,9 @@ export class ReplacedGone extends Data.TaggedError("ReplacedGone")<{
  * insert can hit are the booking guards (the start and the idempotency key; ids are random UUIDs).
  */
 export const constraintOf = (error: SqlError): "slot" | "idempotency" | null => {
-  const cause = error.cause as { code?: unknown; constraint?: unknown } | undefined
+  const cause = error.cause as { code?: unknown; errcode?: unknown; constraint?: unknown } | undefined
+  // SQLite: RAISE() in the overlap triggers, or either unique guard (a repeat is then found by its key).
+  if (cause?.errcode === SQLITE_CONSTRAINT_TRIGGER || cause?.errcode === SQLITE_CONSTRAINT_UNIQUE) return "slot"
   switch (cause?.code) {
     case "23P01":
       return cause.constraint === "appointments_no_overlap" ? "slot" : null
@@ -82,10 +88,6 @@ export const constraintOf = (error: SqlError): "slot" | "idempotency" | null => 
         : cause.constraint === "appointments_idempotency"
         ? "idempotency"
         : null
-    case "SQLITE_CONSTRAINT_TRIGGER":
-      return "slot"
-    case "SQLITE_CONSTRAINT_UNIQUE": // either guard: both become SlotTaken, and a repeat is then found by its key
-      return "slot"
     default:
       return null
   }

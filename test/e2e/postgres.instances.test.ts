@@ -8,7 +8,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { Effect, ManagedRuntime, Redacted } from "effect"
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
@@ -92,7 +92,10 @@ describe.skipIf(!available)("two instances on one Postgres database", () => {
           numbers: sql<{ phone_number: string }>`SELECT phone_number FROM tenant_numbers`,
           chunks: sql<{ n: number }>`SELECT count(*) AS n FROM knowledge_chunks`
         })))
-      expect(state.migrations.map((m) => m.migration_id)).toEqual([1, 2, 3])
+      // Every Postgres migration, applied exactly once.
+      const expected = readdirSync(new URL("../../sql/postgres", import.meta.url)).filter((f) => /^\d{4}_.+\.sql$/.test(f))
+        .map((f) => Number(f.slice(0, 4))).sort((a, b) => a - b)
+      expect(state.migrations.map((m) => m.migration_id)).toEqual(expected)
       expect(state.tenants).toEqual([{ n: 1 }])
       expect(state.numbers).toEqual([{ phone_number: "+33939035760" }])
       expect(state.chunks[0]!.n).toBeGreaterThan(0)

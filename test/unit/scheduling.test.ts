@@ -381,7 +381,9 @@ describe("book", () => {
     }))
     const defect = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
     expect((defect as { _tag?: string } | undefined)?._tag).toBe("SqlError")
-    expect(["SQLITE_CONSTRAINT_FOREIGNKEY", "23503"]).toContain((defect as { cause?: { code?: string } }).cause?.code ?? "")
+    // SQLITE_CONSTRAINT_FOREIGNKEY (787, node:sqlite's errcode) or Postgres's foreign_key_violation.
+    const cause = (defect as { cause?: { code?: string; errcode?: number } }).cause
+    expect(cause?.errcode === 787 || cause?.code === "23503").toBe(true)
     expect(count).toBe(0)
   })
 
