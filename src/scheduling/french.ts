@@ -25,6 +25,9 @@ export const dayLabel = (date: string, today?: string): string => {
   return today !== undefined && today.slice(0, 4) !== year ? `${label} ${year}` : label
 }
 
+/** "vendredi 25 décembre 2026": always with the year (for text that must not depend on today). */
+export const dayLabelWithYear = (date: string): string => `${dayLabel(date)} ${date.slice(0, 4)}`
+
 /** "Coupe femme" → "coupe femme" (acronyms such as "IRM" stay as they are). */
 export const lowerFirst = (name: string): string =>
   name.length > 1 && name[1] === name[1]?.toUpperCase() && name[1] !== name[1]?.toLowerCase()
@@ -86,3 +89,44 @@ export const relativeDayLabel = (date: string, today: string): string =>
   date === today ? `aujourd'hui (${dayLabel(date, today)})` : date === addDays(today, 1)
     ? `demain (${dayLabel(date, today)})`
     : dayLabel(date, today)
+
+/** "de 9 heures à midi et de 14 heures à 19 heures". */
+export const rangesSentence = (ranges: ReadonlyArray<readonly [string, string]>): string =>
+  frenchList(ranges.map(([from, to]) => `de ${spokenTime(from)} à ${spokenTime(to)}`))
+
+/**
+ * Opening hours as a person says them: days with the same hours grouped ("du mardi au vendredi, de 9 heures
+ * à midi et de 14 heures à 19 heures ; le samedi, de 9 heures à 17 heures ; fermé le dimanche et le lundi").
+ */
+export const openingHoursSentence = (
+  openingHours: Partial<Record<Weekday, ReadonlyArray<readonly [string, string]>>>
+): string => {
+  const days = Object.keys(WEEKDAY_FR) as Array<Weekday>
+  const groups: Array<{ first: Weekday; last: Weekday; count: number; hours: string }> = []
+  const closed: Array<Weekday> = []
+  for (const day of days) {
+    const ranges = openingHours[day] ?? []
+    if (ranges.length === 0) {
+      closed.push(day)
+      continue
+    }
+    const hours = rangesSentence(ranges)
+    const previous = groups[groups.length - 1]
+    const adjacent = previous !== undefined && days.indexOf(previous.last) === days.indexOf(day) - 1
+    if (previous !== undefined && adjacent && previous.hours === hours) {
+      groups[groups.length - 1] = { ...previous, last: day, count: previous.count + 1 }
+    } else {
+      groups.push({ first: day, last: day, count: 1, hours })
+    }
+  }
+  if (groups.length === 0) return "aucun horaire d'ouverture n'est renseigné"
+  const open = groups.map((g) =>
+    g.count === 1
+      ? `le ${WEEKDAY_FR[g.first]}, ${g.hours}`
+      : g.count === 2
+      ? `le ${WEEKDAY_FR[g.first]} et le ${WEEKDAY_FR[g.last]}, ${g.hours}`
+      : `du ${WEEKDAY_FR[g.first]} au ${WEEKDAY_FR[g.last]}, ${g.hours}`
+  )
+  const shut = closed.length === 0 ? [] : [`fermé ${frenchList(closed.map((d) => `le ${WEEKDAY_FR[d]}`))}`]
+  return [...open, ...shut].join(" ; ")
+}

@@ -57,7 +57,7 @@ describe("a turn", () => {
         const { request } = yield* call.claudeCall(0)
         const system = typeof request.system === "string" ? request.system : request.system.map((block) => block.text).join("\n")
         expect(system).toContain("Vouvoyez")
-        expect(system).toContain("mardi 1 décembre 2026, 0 h 30")
+        expect(system).toContain("mardi 1er décembre 2026, il est minuit et demi")
         expect(system).toContain("2026-12-01")
         expect(system).toContain("Europe/Paris")
         expect(system).toContain("Bonjour, Salon Lumière") // the greeting the caller already heard
