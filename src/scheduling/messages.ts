@@ -149,6 +149,12 @@ export const refusalReason = (
     ? `${spokenTime(time)} le ${label} est trop proche : les rendez-vous se prennent au moins ${spokenDuration(minLeadMinutes)} à l'avance.`
     : `${spokenTime(time)} n'est pas un horaire proposé pour ${serviceLabel} le ${label} (hors des heures d'ouverture ou entre deux créneaux).`
 
+/** A time the clocks jump over that night (spring forward): it does not exist, so it cannot be booked. */
+export const skippedTimeReason = (time: string, label: string, gapFrom: string, gapTo: string): string =>
+  `${spokenTime(time)} n'existe pas le ${label} : cette nuit-là, on passe à l'heure d'été et les horloges sautent de ${
+    spokenTime(gapFrom)
+  } à ${spokenTime(gapTo)}. Expliquez-le au client et proposez un autre horaire.`
+
 export const refusedMessage = (why: string, kept: string, alternatives: ReadonlyArray<string>, otherDays: string): string =>
   `${why} ${kept}${
     alternatives.length > 0

@@ -261,7 +261,7 @@ describe("book", () => {
       "2026-10-25T02:00:00.000Z",
       "2026-10-26T08:00:00.000Z"
     ])
-    expect(results[2]).toMatchObject({ status: "unavailable", reason: "outside_hours" })
+    expect(results[2]).toMatchObject({ status: "unavailable", reason: "skipped_by_clock_change" })
     // The local time read back is the wall clock of that day.
     expect(results[3]).toMatchObject({ time: "03:00", date: "2026-03-29" })
     expect(results[7]).toMatchObject({ time: "03:00", date: "2026-10-25" })
