@@ -10,8 +10,9 @@ import { isSticky, normaliseSegment } from "./rules.ts"
  * being written (a TTS engine cannot say half a word anyway) and, after a number, the few tokens that may
  * complete it ("06 11 22 33 44", "9 h 30", "1 décembre", "12,50 €"); never a sentence.
  *
- * Whitespace is folded as it goes out: runs become one space, a line break after a word becomes ". " (a
- * heading or a list item is a sentence to the ear), a comma after punctuation is dropped.
+ * Whitespace is folded as it goes out, character by character (so the folding cannot depend on the cuts
+ * either): a run becomes one space, said at once; a line break right after a word becomes ". " (a heading or
+ * a list item is a sentence to the ear); a comma after punctuation is dropped.
  */
 export interface SpeechNormaliser {
   readonly push: (chunk: string) => string
@@ -63,26 +64,24 @@ export const makeSpeechNormaliser = (): SpeechNormaliser => {
   let atLineStart = true
   /** Last character said (not whitespace), and whitespace seen since, not yet said. */
   let last = ""
-  let pendingSpace: "" | " " | "\n" = ""
+  /** Whether a space went out after `last` (a whitespace run is said once, as soon as it starts). */
+  let spaced = false
 
   const fold = (text: string): string => {
     let out = ""
     for (const char of text) {
       if (isSpace(char)) {
-        if (last !== "") pendingSpace = char === "\n" || pendingSpace === "\n" ? "\n" : " "
+        if (last === "" || spaced) continue
+        // A line break after a word ends a sentence to the ear (a heading, a list item).
+        out += char === "\n" && !PUNCTUATION.includes(last) ? ". " : " "
+        spaced = true
         continue
       }
-      if (char === "," || char === ";" || char === ".") {
-        // A separator after punctuation (a dropped emoji or table cell) says nothing; none is spoken before one.
-        if (last === "" || (char !== "." && PUNCTUATION.includes(last))) continue
-        pendingSpace = ""
-      }
-      if (pendingSpace !== "") {
-        out += pendingSpace === "\n" && !PUNCTUATION.includes(last) ? ". " : " "
-        pendingSpace = ""
-      }
+      // A separator after punctuation (a dropped emoji, an empty table cell) says nothing.
+      if ((char === "," || char === ";") && (last === "" || PUNCTUATION.includes(last))) continue
       out += char
       last = char
+      spaced = false
     }
     return out
   }
@@ -108,7 +107,7 @@ export const makeSpeechNormaliser = (): SpeechNormaliser => {
       held = ""
       atLineStart = true
       last = ""
-      pendingSpace = ""
+      spaced = false
       return spoken
     }
   }

@@ -138,11 +138,12 @@ const ABBREVIATIONS: ReadonlyArray<Rule> = [
 const SYMBOLS: ReadonlyArray<Rule> = [
   [/[\p{Extended_Pictographic}\u{1F1E6}-\u{1F1FF}\u{1F3FB}-\u{1F3FF}\u200d\ufe0e\ufe0f\u20e3]/gu, ""],
   [/[→⇒➜➔←⟶•·▪◦‣●✓✔✗✘]/gu, " "],
-  [/\s*&\s*/g, " et "],
+  [/&/g, " et "],
   [/(?<!\S)\+(?!\S)/g, "plus"],
   [/[~≈](?=\s*\d)/g, "environ "],
   [/#(?=\d)/g, "numéro "],
-  [/\s*\|\s*/g, ", "],
+  // Never eats the space before it: that space may already be said (a cut can fall right before any token).
+  [/\|/g, ","],
   [/(?<!\S)[-–—](?!\S)|—/g, ","],
   [/[#<>^\\{}[\]~]/g, ""],
   [/€/g, " euros"],
