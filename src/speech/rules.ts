@@ -119,7 +119,9 @@ const ABBREVIATIONS: ReadonlyArray<Rule> = [
   [/(?<![\p{L}\p{N}])Pr\.?(?![\p{L}\p{N}])/gu, "professeur"],
   [/(?<![\p{L}\p{N}])[nN][°º]/gu, "numéro"],
   [/(?<![\p{L}\p{N}])[Tt]él\.?(?![\p{L}\p{N}])/gu, "téléphone"],
-  [/(?<![\p{L}\p{N}])etc\.?(?![\p{L}\p{N}])/gu, "et cetera"],
+  // Its period usually ends the sentence too: it stays.
+  [/(?<![\p{L}\p{N}])etc\.(?![\p{L}\p{N}])/gu, "et cetera."],
+  [/(?<![\p{L}\p{N}])etc(?![\p{L}\p{N}.])/gu, "et cetera"],
   [/(?<![\p{L}\p{N}])env\.(?!\p{L})/gu, "environ"],
   [/(?<![\p{L}\p{N}])cf\.?(?![\p{L}\p{N}])/gu, "voir"],
   [/(?<![\p{L}\p{N}])(?:svp|SVP|Svp|s\.v\.p\.)(?![\p{L}\p{N}])/gu, "s'il vous plaît"],
