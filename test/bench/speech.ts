@@ -1,7 +1,8 @@
 /**
  * What the speech normaliser adds to each token on its way to the caller: CPU time of `push` per model token
- * (p50/p99), of the first `push` of a reply (the first-token latency it adds), and how many characters it
- * holds back at a time (the word being written, a number group).
+ * (p50/p99), of the first `push` of a reply (the CPU it adds to the first token), how many tokens go by before
+ * the first text goes out (the first word waits for its end: with 1–6 character tokens, a token or two), and how
+ * many characters it holds back at a time (the word being written, a number group).
  *
  *   bun test/bench/speech.ts [replies=2000]
  *
@@ -54,11 +55,14 @@ for (const reply of replies.slice(0, 200)) {
 const perToken: Array<number> = []
 const firstPush: Array<number> = []
 const heldChars: Array<number> = []
+/** Pushes before the first text goes out (0: the first token itself is said at once). */
+const pushesBeforeFirstText: Array<number> = []
 let pushed = 0
 for (const reply of replies) {
   const n = makeSpeechNormaliser()
   let inChars = 0
   let outChars = 0
+  let firstSaid = -1
   reply.forEach((token, i) => {
     const start = Bun.nanoseconds()
     const said = n.push(token)
@@ -67,13 +71,18 @@ for (const reply of replies) {
     if (i === 0) firstPush.push(elapsed)
     inChars += token.length
     outChars += said.length
+    if (firstSaid === -1 && said !== "") firstSaid = i
     heldChars.push(Math.max(0, inChars - outChars))
     pushed++
   })
   n.flush()
+  pushesBeforeFirstText.push(firstSaid === -1 ? reply.length : firstSaid)
 }
 
 process.stdout.write(`speech normaliser: ${REPLIES} replies, ${pushed} tokens\n`)
 process.stdout.write(`  push per token      p50 ${us(percentile(perToken, 50))}  p99 ${us(percentile(perToken, 99))}  max ${us(percentile(perToken, 100))}\n`)
 process.stdout.write(`  first push of reply p50 ${us(percentile(firstPush, 50))}  p99 ${us(percentile(firstPush, 99))}  (target: p99 ≤ 1 ms)\n`)
+process.stdout.write(
+  `  tokens waited before the first text p50 ${percentile(pushesBeforeFirstText, 50)}  p99 ${percentile(pushesBeforeFirstText, 99)} (the first word waits for its end)\n`
+)
 process.stdout.write(`  characters held     p50 ${percentile(heldChars, 50)}  p99 ${percentile(heldChars, 99)}  max ${percentile(heldChars, 100)} (approximate: rewriting changes lengths)\n`)
