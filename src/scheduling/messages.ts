@@ -4,6 +4,9 @@ import { spokenPhone } from "./phone.ts"
 import { dayLabel, frenchList, lowerFirst, relativeDayLabel, spokenTime, summariseTimes } from "./french.ts"
 import type { BookingRefusalReason, CallAppointment, DaySuggestion, UnavailableReason } from "./types.ts"
 
+/** "midi n'est pas…" starts a sentence: "Midi n'est pas…". */
+const upperFirst = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1)
+
 /**
  * The French sentences the scheduling tools hand to the model: what happened, in spoken form, and what to
  * do next. The model often repeats them aloud, so they read as a receptionist would say them.
@@ -144,14 +147,14 @@ export const refusalReason = (
     : reason === "closed_exceptionally"
     ? `L'établissement est exceptionnellement fermé le ${label}.`
     : reason === "past_time"
-    ? `${spokenTime(time)} le ${label} est déjà passé.`
+    ? `${upperFirst(spokenTime(time))} le ${label} est déjà passé.`
     : reason === "too_soon"
-    ? `${spokenTime(time)} le ${label} est trop proche : les rendez-vous se prennent au moins ${spokenDuration(minLeadMinutes)} à l'avance.`
-    : `${spokenTime(time)} n'est pas un horaire proposé pour ${serviceLabel} le ${label} (hors des heures d'ouverture ou entre deux créneaux).`
+    ? `${upperFirst(spokenTime(time))} le ${label} est trop proche : les rendez-vous se prennent au moins ${spokenDuration(minLeadMinutes)} à l'avance.`
+    : `${upperFirst(spokenTime(time))} n'est pas un horaire proposé pour ${serviceLabel} le ${label} (hors des heures d'ouverture ou entre deux créneaux).`
 
 /** A time the clocks jump over that night (spring forward): it does not exist, so it cannot be booked. */
 export const skippedTimeReason = (time: string, label: string, gapFrom: string, gapTo: string): string =>
-  `${spokenTime(time)} n'existe pas le ${label} : cette nuit-là, on passe à l'heure d'été et les horloges sautent de ${
+  `${upperFirst(spokenTime(time))} n'existe pas le ${label} : cette nuit-là, on passe à l'heure d'été et les horloges sautent de ${
     spokenTime(gapFrom)
   } à ${spokenTime(gapTo)}. Expliquez-le au client et proposez un autre horaire.`
 

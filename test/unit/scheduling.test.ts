@@ -197,6 +197,28 @@ describe("checkAvailability", () => {
 })
 
 describe("book", () => {
+  test("the read-back: the day with « 1er », the time said, the name, an overseas number in its local pairs", async () => {
+    const results = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      return [
+        yield* scheduling.book(tenant, noCall, { ...booking("11:15", "Paul Hoarau"), client_phone: "0692 12 34 56" }),
+        yield* scheduling.book(tenant, { callId: null, callerNumber: "+590690123456" }, booking("09:00", "Léa Jean"))
+      ] as const
+    }))
+    expect(results[0]).toMatchObject({
+      status: "booked",
+      clientPhone: "+262692123456",
+      message: "Rendez-vous confirmé : coupe femme le mardi 1er décembre à 11 heures 15, au nom de Paul Hoarau, numéro de téléphone 0692 12 34 56."
+    })
+    expect(results[1]).toMatchObject({
+      status: "booked",
+      clientPhone: "+590690123456",
+      message: "Rendez-vous confirmé : coupe femme le mardi 1er décembre à 9 heures, au nom de Léa Jean, numéro de téléphone 0690 12 34 56."
+    })
+  })
+
   test("books, stores a UTC instant and the zone, and gives a read-back sentence", async () => {
     const [result, rows] = await run(Effect.gen(function*() {
       yield* setNow(NOW)
