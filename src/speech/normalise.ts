@@ -62,7 +62,7 @@ const safeCut = (text: string): number => {
 export const makeSpeechNormaliser = (): SpeechNormaliser => {
   let held = ""
   let atLineStart = true
-  /** Last character said (not whitespace), and whitespace seen since, not yet said. */
+  /** Last character said, whitespace aside ("" before the first word of a reply). */
   let last = ""
   /** Whether a space went out after `last` (a whitespace run is said once, as soon as it starts). */
   let spaced = false
