@@ -6,9 +6,10 @@ import { isSticky, normaliseSegment } from "./rules.ts"
  *
  * Text is cut only between whitespace-separated tokens, and never after a token that may continue a pattern
  * (a number, "h", "-", "/"…, see `isSticky`) nor inside an unclosed markdown link, so no rewriting rule ever
- * sees half a pattern: the speech is the same whatever the token boundaries. What is held back is the word
- * being written (a TTS engine cannot say half a word anyway) and, after a number, the few tokens that may
- * complete it ("06 11 22 33 44", "9 h 30", "1 décembre", "12,50 €"); never a sentence.
+ * sees half a pattern: the speech is the same whatever the token boundaries. What is held back: after a
+ * number, the few tokens that may complete it ("06 11 22 33 44", "9 h 30", "1 décembre", "12,50 €"); a word
+ * being written that is not plain letters or could still become an abbreviation or a URL ("RD…", "www…");
+ * never a sentence. A plain word goes out as it is written; what follows it is rewritten together with it.
  *
  * Whitespace is folded as it goes out, character by character (so the folding cannot depend on the cuts
  * either): a run becomes one space, said at once; a line break right after a word becomes ". " (a heading or
@@ -37,6 +38,22 @@ const openLinkStart = (text: string, end: number): number => {
   const paren = text.indexOf(")", close)
   return paren === -1 || paren >= end ? open : -1
 }
+
+/**
+ * Beginnings of the only words a rule rewrites on their own (abbreviations) or from their first letter (a URL's
+ * "www", "http"): a word being written that could still become one waits; any other goes out letter by letter.
+ */
+const WATCHED = [
+  "RDV", "Rdv", "rdv", "RDVs", "rdvs", "M.", "MM.", "Mr", "Mme", "Mmes", "Mlle", "Dr", "Pr", "n°", "N°", "nº", "Nº",
+  "tél", "Tél", "etc", "env", "cf", "svp", "SVP", "Svp", "s.v.p.", "ex.", "av.", "bd", "Bd", "c.-à-d.", "c-à-d",
+  "TTC", "HT", "tjrs", "tjs", "bcp", "h", "H", "j"
+]
+const WATCHED_ANY_CASE = ["www", "https", "mailto"]
+const isWatchedStart = (word: string) =>
+  WATCHED.some((watched) => watched.startsWith(word)) ||
+  WATCHED_ANY_CASE.some((watched) => watched.startsWith(word.toLowerCase()))
+/** Letters only: no rule starts inside such a word, and none rewrites its letters. */
+const isPlainWordStart = (text: string) => /^[\p{L}'’]+$/u.test(text)
 
 /** The end of the text that can be rewritten now: after whitespace, before any token a pattern may continue. */
 const safeCut = (text: string): number => {
@@ -86,9 +103,16 @@ export const makeSpeechNormaliser = (): SpeechNormaliser => {
     return out
   }
 
+  /** The beginning of the current word, already said (plain letters), or "". */
+  let saidOfWord = ""
+
+  /** Rewrites and says a segment; one continuing a word already begun is rewritten with that beginning. */
   const say = (segment: string): string => {
     if (segment === "") return ""
-    const spoken = fold(normaliseSegment(segment, atLineStart))
+    const rewritten = normaliseSegment(saidOfWord + segment, atLineStart && saidOfWord === "")
+    // The beginning, plain letters, comes out of every rule as it went in: only the rest is new.
+    const spoken = fold(rewritten.startsWith(saidOfWord) ? rewritten.slice(saidOfWord.length) : rewritten)
+    saidOfWord = /\s/.test(segment) ? "" : saidOfWord + segment
     atLineStart = /\S/.test(segment) ? /\n\s*$/.test(segment) : atLineStart || segment.includes("\n")
     return spoken
   }
@@ -100,7 +124,13 @@ export const makeSpeechNormaliser = (): SpeechNormaliser => {
       if (held.length - cut > MAX_HOLD) cut = held.length
       const segment = held.slice(0, cut)
       held = held.slice(cut)
-      return say(segment)
+      let spoken = say(segment)
+      // The word being written goes out as it comes when it is plain letters that no rule could rewrite.
+      if (held !== "" && isPlainWordStart(held) && !isWatchedStart(saidOfWord + held)) {
+        spoken += say(held)
+        held = ""
+      }
+      return spoken
     },
     flush: () => {
       const spoken = say(held)
@@ -108,6 +138,7 @@ export const makeSpeechNormaliser = (): SpeechNormaliser => {
       atLineStart = true
       last = ""
       spaced = false
+      saidOfWord = ""
       return spoken
     }
   }

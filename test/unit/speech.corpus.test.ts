@@ -198,6 +198,15 @@ const CORPUS: ReadonlyArray<readonly [string, string]> = [
   ["Bonjour\n\n\nmadame.", "Bonjour. madame."],
   ["Bonjour.\nÀ bientôt.", "Bonjour. À bientôt."],
   ["Bonjour :\nà bientôt.", "Bonjour : à bientôt."],
+  // -- plain words that something glued to them turns into an address or a symbol --
+  ["Contact : Salon.fr ou Info@Exemple.com", "Contact : Salon point f r ou Info arobase Exemple point com"],
+  ["Voir Www.Salon.fr.", "Voir Salon point f r."],
+  ["Rock&Roll ce soir.", "Rock et Roll ce soir."],
+  ["Merci😊!", "Merci!"],
+  ["Le code abc123 marche.", "Le code abc123 marche."],
+  ["Allez à l'hôtel**Lumière**.", "Allez à l'hôtelLumière."],
+  ["Dites-lui RDVmardi", "Dites-lui RDVmardi"],
+  ["Bonjour!Ça va ?", "Bonjour!Ça va ?"],
   // -- a messy reply --
   [
     "**Parfait !** 😊 Votre RDV est le mardi 1 décembre à 9h30. On vous rappelle au +33611223344. Tarif : 89,50 €. Infos : https://salon.fr",

@@ -11,12 +11,24 @@ describe("the speech normaliser streams", () => {
     expect(speech.flush()).toBe("")
   })
 
-  test("only the word being written waits, until its end is known", () => {
+  test("a plain word goes out as it is written", () => {
     const speech = makeSpeechNormaliser()
-    expect(speech.push("Je reg")).toBe("Je ")
-    expect(speech.push("arde")).toBe("")
-    expect(speech.push(" vos")).toBe("regarde ")
-    expect(speech.flush()).toBe("vos")
+    expect(speech.push("Je reg")).toBe("Je reg")
+    expect(speech.push("arde")).toBe("arde")
+    expect(speech.push(" vos")).toBe(" vos")
+    expect(speech.flush()).toBe("")
+  })
+
+  test("a word that may still become an abbreviation or an address waits for its end", () => {
+    const speech = makeSpeechNormaliser()
+    expect(speech.push("Votre R")).toBe("Votre ")
+    expect(speech.push("DV")).toBe("")
+    expect(speech.push(" est")).toBe("rendez-vous est")
+    expect(speech.push(" sur ww")).toBe(" sur ")
+    expect(speech.push("w.salon.fr ")).toBe("salon point f r ")
+    // A plain word already said, then what makes it an address: the rest is said as part of the address.
+    expect(speech.push("ou contact")).toBe("ou contact")
+    expect(speech.push("@salon.fr ")).toBe(" arobase salon point f r ")
   })
 
   test("a number waits for what may complete it, then goes out rewritten", () => {
@@ -33,7 +45,8 @@ describe("the speech normaliser streams", () => {
   test("a long sentence without numbers is never held back beyond its last word", () => {
     const sentence = "Nous sommes ouverts du mardi au samedi et nous serons ravis de vous accueillir dans notre salon "
     const speech = makeSpeechNormaliser()
-    expect(speech.push(sentence + "aprè")).toBe(sentence)
+    expect(speech.push(sentence + "aprè")).toBe(sentence + "aprè")
+    expect(speech.push("s 9")).toBe("s ")
   })
 
   test("a markdown link waits for its end, then only its words are said", () => {
