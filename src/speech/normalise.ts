@@ -127,7 +127,10 @@ export const makeSpeechNormaliser = (): SpeechNormaliser => {
       let spoken = say(segment)
       // The word being written goes out as it comes when it is plain letters that no rule could rewrite.
       if (held !== "" && isPlainWordStart(held) && !isWatchedStart(saidOfWord + held)) {
-        spoken += say(held)
+        // No rule rewrites plain letters that cannot become a watched word: said as they are.
+        spoken += fold(held)
+        saidOfWord += held
+        atLineStart = false
         held = ""
       }
       return spoken

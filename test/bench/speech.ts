@@ -1,8 +1,8 @@
 /**
  * What the speech normaliser adds to each token on its way to the caller: CPU time of `push` per model token
  * (p50/p99), of the first `push` of a reply (the CPU it adds to the first token), how many tokens go by before
- * the first text goes out (the first word waits for its end: with 1–6 character tokens, a token or two), and how
- * many characters it holds back at a time (the word being written, a number group).
+ * the first text goes out (0 unless the reply opens with markdown, a number or an abbreviation), and how many
+ * characters it holds back at a time (a number group, a word that may still become an abbreviation).
  *
  *   bun test/bench/speech.ts [replies=2000]
  *
@@ -83,6 +83,6 @@ process.stdout.write(`speech normaliser: ${REPLIES} replies, ${pushed} tokens\n`
 process.stdout.write(`  push per token      p50 ${us(percentile(perToken, 50))}  p99 ${us(percentile(perToken, 99))}  max ${us(percentile(perToken, 100))}\n`)
 process.stdout.write(`  first push of reply p50 ${us(percentile(firstPush, 50))}  p99 ${us(percentile(firstPush, 99))}  (target: p99 ≤ 1 ms)\n`)
 process.stdout.write(
-  `  tokens waited before the first text p50 ${percentile(pushesBeforeFirstText, 50)}  p99 ${percentile(pushesBeforeFirstText, 99)} (the first word waits for its end)\n`
+  `  tokens waited before the first text p50 ${percentile(pushesBeforeFirstText, 50)}  p99 ${percentile(pushesBeforeFirstText, 99)} (a word waits only while it may still become an abbreviation or an address)\n`
 )
 process.stdout.write(`  characters held     p50 ${percentile(heldChars, 50)}  p99 ${percentile(heldChars, 99)}  max ${percentile(heldChars, 100)} (approximate: rewriting changes lengths)\n`)
