@@ -252,3 +252,17 @@ describe("speech corpus", () => {
     for (let round = 0; round < 8; round++) expect(feed(randomChunks(input, random))).toBe(spoken)
   })
 })
+
+describe("speech is the same however it is cut", () => {
+  test("random mixes of the corpus, in random chunkings, say what the whole text says", () => {
+    const random = seeded(7)
+    const separators = [" ", "\n", "  ", "\n\n", ""]
+    for (let round = 0; round < 300; round++) {
+      const parts = Array.from({ length: 2 + Math.floor(random() * 4) }, () => CORPUS[Math.floor(random() * CORPUS.length)]![0])
+      const text = parts.map((part, i) => (i === 0 ? part : separators[Math.floor(random() * separators.length)] + part)).join("")
+      const whole = feed([text])
+      expect(feed(randomChunks(text, random))).toBe(whole)
+      expect(feed([...text])).toBe(whole)
+    }
+  })
+})
