@@ -6,6 +6,8 @@ import { Metrics } from "../observability/Metrics.ts"
 import { decodeInbound, end, type InboundFrame, type OutboundFrame, type SetupFrame, text } from "../relay/frames.ts"
 import { CallsRepo, type CallRow, type NewMessage } from "../storage/CallsRepo.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
+import { makeSpeechNormaliser } from "../speech/normalise.ts"
+import { spokenSentence } from "../speech/sentence.ts"
 import { Tenants } from "../tenants/Tenants.ts"
 import { type ToolContext, Tools } from "../tools/Tools.ts"
 import { cutToHeard, type Line, toMessageParams } from "./history.ts"
@@ -82,7 +84,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           yield* Effect.logWarning("setup for a call we never answered; ending the session").pipe(
             Effect.annotateLogs("callSid", setup.value.callSid)
           )
-          yield* socket.send(text(SAY.unknownCall, true))
+          yield* socket.send(text(spokenSentence(SAY.unknownCall), true))
           yield* socket.send(end({ reason: "unknown_call" }))
           return
         }
@@ -182,7 +184,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           return Effect.as(write(calls.appendMessages(callId, rows)), added)
         }
         const send = (frame: OutboundFrame) => Effect.zipRight(metrics.frameOut(frame.type), socket.send(frame))
-        const say = (sentence: string) => send(text(sentence, true))
+        const say = (sentence: string) => send(text(spokenSentence(sentence), true))
 
         /** Waits until TTS has spoken what was sent (speaker events), never longer than an estimate. */
         const untilSpoken = (sentence: string) =>
@@ -228,7 +230,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             failedTurns++
             if (failedTurns >= MAX_FAILED_TURNS) {
               lastReply.push(...yield* addLines([{ role: "assistant", content: SAY.keepsFailing, turn: turnNumber }]))
-              yield* send(text(SAY.keepsFailing + " ", false))
+              yield* send(text(spokenSentence(SAY.keepsFailing) + " ", false))
               yield* tenant.config.transferNumber
                 ? transfer("failure", "échecs répétés")
                 : endSession("hangup", SAY.goodbyeAfterFailure, { via: "failure" })
@@ -243,7 +245,14 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const runTurn = (utterance: string, promptAt: number) => {
           const turn = ++turnNumber
           let spokeThisTurn = false
+          // Every word of this reply goes out through one normaliser: what is sent (and recorded) is what is said.
+          const speech = makeSpeechNormaliser()
           let pending = "" // sent to Twilio but not yet a transcript line
+          const sendSpoken = (spoken: string, fromModel: boolean) => {
+            if (spoken === "") return Effect.void
+            if (fromModel) pending += spoken
+            return send(text(spoken, false))
+          }
           const commitPending = Effect.suspend(() => {
             if (pending === "") return Effect.void
             const content = pending
@@ -266,7 +275,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                   yield* metrics.turnLatency((now - promptAt) / 1000)
                   yield* event("turn_latency", { turn, ms: now - promptAt })
                 }
-                yield* send(text(token, false))
+                yield* sendSpoken(speech.push(token), fromModel)
               })
             /** Fills a silence: said once per turn when nothing has been spoken yet. */
             const withFiller = <A, E>(effect: Effect.Effect<A, E>) =>
@@ -312,7 +321,6 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                   }
                   for (const item of chunk.value) {
                     if (item._tag === "TextDelta") {
-                      pending += item.text
                       yield* speak(item.text, true)
                     } else if (item._tag === "ToolUse") {
                       toolUses.push(item)
@@ -325,6 +333,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             for (let round = 0; round <= config.maxToolRounds; round++) {
               const startedAt = yield* Clock.currentTimeMillis
               const toolUses = yield* withFiller(streamRound(startedAt))
+              // The round's last words go out before any tool runs (a tool may take a while).
+              yield* sendSpoken(speech.flush(), true)
               yield* commitPending
               if (toolUses.length === 0) {
                 yield* send(text("", true))
@@ -401,6 +411,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                     : Effect.logError("turn failed; apologising to the caller", cause)
                   // Owners read events: the error's kind and message, never a stack trace.
                   yield* event("error", { kind: "turn", error: describeFailure(cause) })
+                  yield* sendSpoken(speech.flush(), true)
+                  yield* commitPending
                   return yield* failedTurn(notConfigured ? SAY.notConfigured : SAY.technicalIssue)
                 })
             )

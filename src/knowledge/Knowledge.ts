@@ -60,13 +60,13 @@ export interface SearchToolResult {
 }
 
 export const FOUND_MESSAGE =
-  "Passages trouvés dans les informations de l'établissement. Réponds uniquement à partir de ces passages, " +
-  "brièvement et à l'oral. Si la réponse précise n'y figure pas, dis que tu n'as pas cette information et " +
-  "propose de transmettre la demande à l'équipe ou de passer l'appel à un conseiller. N'invente rien."
+  "Passages trouvés dans les informations de l'établissement. Répondez uniquement à partir de ces passages, " +
+  "brièvement et à l'oral. Si la réponse précise n'y figure pas, dites que vous n'avez pas cette information et " +
+  "proposez de transmettre la demande à l'équipe ou de passer l'appel à un conseiller. N'inventez rien."
 
 export const NOT_FOUND_MESSAGE =
-  "Aucune information pertinente dans les informations de l'établissement. N'invente pas de réponse : dis " +
-  "à l'appelant que tu ne sais pas, puis propose de le mettre en relation avec un membre de l'équipe ou de " +
+  "Aucune information pertinente dans les informations de l'établissement. N'inventez pas de réponse : dites " +
+  "à l'appelant que vous ne savez pas, puis proposez de le mettre en relation avec un membre de l'équipe ou de " +
   "prendre un message."
 
 export const searchResultForModel = (result: SearchResult): SearchToolResult => ({

@@ -13,11 +13,12 @@ import {
   refusedMessage,
   replacementErrorMessage,
   rescheduledMessage,
+  skippedTimeReason,
   slotTakenMessage,
   suggestionsSentence
 } from "./messages.ts"
 import { normalizePhone } from "./phone.ts"
-import { dayStatus, freeSlots, parseClockTime, type Slot } from "./slots.ts"
+import { dayStatus, formatClockTime, freeSlots, parseClockTime, type Slot, skippedTime } from "./slots.ts"
 import type { BookAppointmentInput } from "./toolInputs.ts"
 import type {
   Appointment,
@@ -206,8 +207,11 @@ export const makeBooking = (repo: AppointmentsRepo, availability: Availability) 
           return yield* slotTaken(slots)
         }
         const onGrid = offered.find((s) => s.time === time)
+        const skipped = skippedTime(day.date, requestedMinutes.value, config.timezone)
         const reason: BookingRefusalReason = status !== "open"
           ? status
+          : Option.isSome(skipped)
+          ? "skipped_by_clock_change"
           : onGrid === undefined
           ? "outside_hours"
           : onGrid.startMs <= day.nowMs
@@ -215,7 +219,9 @@ export const makeBooking = (repo: AppointmentsRepo, availability: Availability) 
           : "too_soon"
         const alternatives = nearestTimes(slots, requestedMinutes.value)
         const { sentence, suggestions } = yield* otherDays(alternatives)
-        const why = refusalReason(reason, time, label, serviceLabel, config.booking.minLeadMinutes)
+        const why = Option.isSome(skipped) && reason === "skipped_by_clock_change"
+          ? skippedTimeReason(time, label, formatClockTime(skipped.value.gapFrom), formatClockTime(skipped.value.gapTo))
+          : refusalReason(reason, time, label, serviceLabel, config.booking.minLeadMinutes)
         return {
           status: "unavailable",
           reason,

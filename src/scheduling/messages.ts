@@ -1,6 +1,11 @@
+import { spokenDuration } from "../speech/spoken.ts"
 import type { TenantConfig } from "../tenants/TenantConfig.ts"
+import { spokenPhone } from "./phone.ts"
 import { dayLabel, frenchList, lowerFirst, relativeDayLabel, spokenTime, summariseTimes } from "./french.ts"
 import type { BookingRefusalReason, CallAppointment, DaySuggestion, UnavailableReason } from "./types.ts"
+
+/** "midi n'est pas…" starts a sentence: "Midi n'est pas…". */
+const upperFirst = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1)
 
 /**
  * The French sentences the scheduling tools hand to the model: what happened, in spoken form, and what to
@@ -8,7 +13,7 @@ import type { BookingRefusalReason, CallAppointment, DaySuggestion, UnavailableR
  */
 
 export const servicesSentence = (config: TenantConfig): string =>
-  frenchList(config.services.map((s) => `${s.name} (identifiant « ${s.type} », ${s.durationMinutes} min)`))
+  frenchList(config.services.map((s) => `${s.name} (identifiant « ${s.type} », ${spokenDuration(s.durationMinutes)})`))
 
 export const suggestionsSentence = (suggestions: ReadonlyArray<DaySuggestion>, today: string, horizonDays: number) =>
   suggestions.length === 0
@@ -50,7 +55,7 @@ export const availableMessage = (
   times: ReadonlyArray<string>,
   stepMinutes: number
 ): string =>
-  `Créneaux libres pour ${serviceLabel} (${durationMinutes} min) le ${label} : ${
+  `Créneaux libres pour ${serviceLabel} (${spokenDuration(durationMinutes)}) le ${label} : ${
     summariseTimes(times, stepMinutes)
   }. Proposez un ou deux de ces horaires au client plutôt que de tout énumérer, puis réservez celui qu'il choisit.`
 
@@ -103,10 +108,11 @@ export interface ReadBack {
   readonly clientPhone: string
 }
 
+/** The read-back: the day (with "1er"), the time as said, the name, the phone number in pairs. */
 export const bookedMessage = (booked: ReadBack): string =>
   `Rendez-vous confirmé : ${lowerFirst(booked.serviceName)} le ${booked.dayLabel} à ${
     spokenTime(booked.time)
-  }, au nom de ${booked.clientName}.`
+  }, au nom de ${booked.clientName}, numéro de téléphone ${spokenPhone(booked.clientPhone)}.`
 
 export const rescheduledMessage = (moved: ReadBack, previous: { readonly dayLabel: string; readonly time: string }) =>
   `C'est noté : votre rendez-vous ${lowerFirst(moved.serviceName)} est déplacé du ${previous.dayLabel} à ${
@@ -141,10 +147,16 @@ export const refusalReason = (
     : reason === "closed_exceptionally"
     ? `L'établissement est exceptionnellement fermé le ${label}.`
     : reason === "past_time"
-    ? `${spokenTime(time)} le ${label} est déjà passé.`
+    ? `${upperFirst(spokenTime(time))} le ${label} est déjà passé.`
     : reason === "too_soon"
-    ? `${spokenTime(time)} le ${label} est trop proche : les rendez-vous se prennent au moins ${minLeadMinutes} minutes à l'avance.`
-    : `${spokenTime(time)} n'est pas un horaire proposé pour ${serviceLabel} le ${label} (hors des heures d'ouverture ou entre deux créneaux).`
+    ? `${upperFirst(spokenTime(time))} le ${label} est trop proche : les rendez-vous se prennent au moins ${spokenDuration(minLeadMinutes)} à l'avance.`
+    : `${upperFirst(spokenTime(time))} n'est pas un horaire proposé pour ${serviceLabel} le ${label} (hors des heures d'ouverture ou entre deux créneaux).`
+
+/** A time the clocks jump over that night (spring forward): it does not exist, so it cannot be booked. */
+export const skippedTimeReason = (time: string, label: string, gapFrom: string, gapTo: string): string =>
+  `${upperFirst(spokenTime(time))} n'existe pas le ${label} : cette nuit-là, on passe à l'heure d'été et les horloges sautent de ${
+    spokenTime(gapFrom)
+  } à ${spokenTime(gapTo)}. Expliquez-le au client et proposez un autre horaire.`
 
 export const refusedMessage = (why: string, kept: string, alternatives: ReadonlyArray<string>, otherDays: string): string =>
   `${why} ${kept}${

@@ -7,8 +7,8 @@ import type { OpeningRange, TenantConfig, Weekday } from "../tenants/TenantConfi
  * Local wall-clock times ("09:30" on "2026-03-29" in Europe/Paris) are turned into UTC instants with
  * Effect's `DateTime` zoned constructors, which know the zone's DST rules; every comparison (lead time,
  * overlap, end of the opening range) is then made on instants, never on wall-clock minutes. A wall-clock
- * time that does not exist (02:30 on the spring-forward Sunday) is skipped; a repeated one (02:30 on the
- * fall-back Sunday) is the earlier instant.
+ * time that does not exist (02:30 on the spring-forward Sunday) is skipped as a start, and as a range end it is
+ * the first instant after the gap; a repeated one (02:30 on the fall-back Sunday) is the earlier instant.
  */
 
 /** A booked appointment as a half-open UTC interval [startMs, endMs). */
@@ -77,6 +77,10 @@ export const parseClockTime = (time: string): Option.Option<number> => {
   return match === null ? Option.none() : Option.some(Number(match[1]) * 60 + Number(match[2]))
 }
 
+/** Minutes since midnight of an opening range's end: "HH:MM", or "24:00" (1440, the next midnight). */
+export const rangeEndMinutes = (time: string): number =>
+  time === "24:00" ? 24 * 60 : Option.getOrElse(parseClockTime(time), () => 0)
+
 const pad2 = (n: number) => String(n).padStart(2, "0")
 
 export const formatClockTime = (minutes: number): string => `${pad2(Math.floor(minutes / 60))}:${pad2(minutes % 60)}`
@@ -103,11 +107,16 @@ export const localTimeAt = (timeZone: string, ms: number): string => {
   return `${pad2(parts.hours)}:${pad2(parts.minutes)}`
 }
 
-const wallClock = (d: LocalDate, minutes: number, timeZone: string): DateTime.Zoned =>
+const wallClock = (
+  d: LocalDate,
+  minutes: number,
+  timeZone: string,
+  disambiguation: "compatible" | "earlier" | "later" = "compatible"
+): DateTime.Zoned =>
   DateTime.unsafeMakeZoned(
     { year: d.year, month: d.month, day: d.day, hours: Math.floor(minutes / 60), minutes: minutes % 60 },
     // "compatible": a repeated time (clocks going back) is the earlier instant, a skipped one the later.
-    { timeZone: zoneOf(timeZone), adjustForTimeZone: true, disambiguation: "compatible" }
+    { timeZone: zoneOf(timeZone), adjustForTimeZone: true, disambiguation }
   )
 
 /** Results of `localInstant`: zone rules do not change while the process runs, and days are checked again and again. */
@@ -134,13 +143,45 @@ export const localInstant = (date: string, minutes: number, timeZone: string): O
   return result
 }
 
+/** Minutes since the local midnight of `date` at instant `ms` (past the day's end when `ms` is on a later day). */
+const localMinutesOn = (date: LocalDate, ms: number, timeZone: string): number => {
+  const parts = DateTime.toParts(DateTime.unsafeMakeZoned(ms, { timeZone: zoneOf(timeZone) }))
+  const dayShift = parts.day === date.day ? 0 : parts.year * 10_000 + parts.month * 100 + parts.day > date.year * 10_000 + date.month * 100 + date.day ? 1 : -1
+  return dayShift * 24 * 60 + parts.hours * 60 + parts.minutes
+}
+
 /**
- * The instant of a local wall-clock time, even inside a DST gap (then the first instant after it).
- * Used for bounds (end of an opening range, start of a day), never for offering a slot.
+ * A wall-clock time skipped by the clocks going forward (02:30 on the spring-forward Sunday in Paris): the
+ * first instant after the gap, and the gap in local wall-clock minutes ([120, 180) for 02:00–03:00).
+ */
+export const skippedTime = (
+  date: string,
+  minutes: number,
+  timeZone: string
+): Option.Option<{ readonly afterGapMs: number; readonly gapFrom: number; readonly gapTo: number }> => {
+  if (minutes >= 24 * 60 || Option.isSome(localInstant(date, minutes, timeZone))) return Option.none()
+  return Option.map(parseLocalDate(date), (d) => {
+    // The clocks jump between these two readings of the time; search the jump to the minute.
+    let before = DateTime.toEpochMillis(wallClock(d, minutes, timeZone, "earlier"))
+    let after = DateTime.toEpochMillis(wallClock(d, minutes, timeZone, "later"))
+    while (after - before > MINUTE) {
+      const mid = before + Math.floor((after - before) / 2 / MINUTE) * MINUTE
+      if (localMinutesOn(d, mid, timeZone) >= minutes) after = mid
+      else before = mid
+    }
+    return { afterGapMs: after, gapFrom: localMinutesOn(d, before, timeZone) + 1, gapTo: localMinutesOn(d, after, timeZone) }
+  })
+}
+
+/**
+ * The instant of a local wall-clock time, even inside a DST gap (then the first instant after the gap), or
+ * "24:00" (the next midnight). Used for bounds (end of an opening range, start of a day), never for a slot.
  */
 export const localBoundary = (date: string, minutes: number, timeZone: string): number => {
-  const d = Option.getOrThrowWith(parseLocalDate(date), () => new RangeError(`invalid date ${date}`))
-  return DateTime.toEpochMillis(wallClock(d, minutes, timeZone))
+  if (minutes >= 24 * 60) return localBoundary(addDays(date, 1), minutes - 24 * 60, timeZone)
+  const exact = localInstant(date, minutes, timeZone)
+  if (Option.isSome(exact)) return exact.value
+  return Option.getOrThrowWith(skippedTime(date, minutes, timeZone), () => new RangeError(`invalid date ${date}`)).afterGapMs
 }
 
 /** The first instant of a local day. */
@@ -188,7 +229,7 @@ export const freeSlots = (params: FreeSlotsParams): Array<Slot> => {
   const slots: Array<Slot> = []
   for (const [from, to] of ranges) {
     const fromMinutes = Option.getOrElse(parseClockTime(from), () => 0)
-    const toMinutes = Option.getOrElse(parseClockTime(to), () => 0)
+    const toMinutes = rangeEndMinutes(to)
     // The range end as an instant; if it falls in a DST gap, the first instant after the gap.
     const rangeEndMs = localBoundary(date, toMinutes, config.timezone)
     for (let minutes = fromMinutes; minutes < toMinutes; minutes += step) {

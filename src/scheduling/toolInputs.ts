@@ -17,7 +17,7 @@ const ToolDate = Schema.String.pipe(
   title: "Date",
   description:
     "Date du rendez-vous au format AAAA-MM-JJ (par exemple 2026-12-01), dans le fuseau horaire de l'établissement. " +
-    "Convertissez les expressions du client (« demain », « mardi prochain », « le 3 ») en date complète à partir de la date du jour."
+    "Convertissez les expressions du client (« demain », « mardi prochain », « le 3 », « dans quinze jours ») en date complète avec le calendrier donné avec la date du jour."
 })
 
 const ToolServiceType = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(80)).annotations({

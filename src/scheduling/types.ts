@@ -74,7 +74,14 @@ export type CheckAvailabilityResult =
   }
   | SchedulingErrorResult
 
-export type BookingRefusalReason = "closed_weekday" | "closed_exceptionally" | "outside_hours" | "past_time" | "too_soon"
+export type BookingRefusalReason =
+  | "closed_weekday"
+  | "closed_exceptionally"
+  | "outside_hours"
+  | "past_time"
+  | "too_soon"
+  /** The time does not exist that day: the clocks jump over it (spring forward). */
+  | "skipped_by_clock_change"
 
 /** What the model reads of an appointment it booked or moved. */
 export interface AppointmentFields {

@@ -14,25 +14,66 @@ export const ClockTime = Schema.String.pipe(
   Schema.pattern(/^([01]\d|2[0-3]):[0-5]\d$/, { message: () => "expected a time HH:MM (24h)" })
 )
 
-const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5))
-
-export const OpeningRange = Schema.Tuple(ClockTime, ClockTime).pipe(
-  Schema.filter(([from, to]) => minutesOf(from) < minutesOf(to) || "an opening range must end after it starts")
+/** The end of an opening range: a clock time, or "24:00" for a business open until midnight. */
+export const RangeEnd = Schema.String.pipe(
+  Schema.pattern(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, { message: () => "expected a time HH:MM (24h), or 24:00" })
 )
+
+const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5))
+const clockOf = (minutes: number) =>
+  `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`
+
+export const OpeningRange = Schema.Tuple(ClockTime, RangeEnd)
 export type OpeningRange = typeof OpeningRange.Type
 
 export const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] as const
 export type Weekday = (typeof WEEKDAYS)[number]
 
-const DayRanges = Schema.optional(Schema.Array(OpeningRange))
-export const OpeningHours = Schema.Struct({
-  monday: DayRanges,
-  tuesday: DayRanges,
-  wednesday: DayRanges,
-  thursday: DayRanges,
-  friday: DayRanges,
-  saturday: DayRanges,
-  sunday: DayRanges
+/** A day's ranges; one that ends before it starts is refused with the day and the range in the message. */
+const dayRanges = (day: Weekday) =>
+  Schema.optional(
+    Schema.Array(OpeningRange).pipe(
+      Schema.filter((ranges) =>
+        ranges.flatMap(([from, to], index) =>
+          minutesOf(from) < minutesOf(to)
+            ? []
+            : [{ path: [index], message: `${day}: the opening range ${from}–${to} must end after it starts` }]
+        )
+      )
+    )
+  )
+
+const RawOpeningHours = Schema.Struct({
+  monday: dayRanges("monday"),
+  tuesday: dayRanges("tuesday"),
+  wednesday: dayRanges("wednesday"),
+  thursday: dayRanges("thursday"),
+  friday: dayRanges("friday"),
+  saturday: dayRanges("saturday"),
+  sunday: dayRanges("sunday")
+})
+
+/** Sorted, duplicates gone, overlapping or touching ranges merged (09:00–12:00 + 12:00–14:00 = 09:00–14:00). */
+export const normaliseRanges = (ranges: ReadonlyArray<OpeningRange>): Array<OpeningRange> => {
+  const sorted = ranges.map(([from, to]) => [minutesOf(from), minutesOf(to)] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  const merged: Array<[number, number]> = []
+  for (const [from, to] of sorted) {
+    const last = merged[merged.length - 1]
+    if (last !== undefined && from <= last[1]) last[1] = Math.max(last[1], to)
+    else merged.push([from, to])
+  }
+  return merged.map(([from, to]) => [clockOf(from), clockOf(to)] as const)
+}
+
+/** Opening hours as typed by the owner, normalised once at validation so every reader sees clean ranges. */
+export const OpeningHours = Schema.transform(RawOpeningHours, Schema.typeSchema(RawOpeningHours), {
+  strict: true,
+  decode: (hours) =>
+    Object.fromEntries(
+      Object.entries(hours).map(([day, ranges]) => [day, ranges === undefined ? undefined : normaliseRanges(ranges)])
+        .filter(([, ranges]) => ranges !== undefined)
+    ) as typeof RawOpeningHours.Type,
+  encode: (hours) => hours
 })
 export type OpeningHours = typeof OpeningHours.Type
 

@@ -2,7 +2,7 @@
  * `bun run bench`: runs every benchmark script in turn and prints their numbers.
  * Each script is standalone (`bun test/bench/<name>.ts`) and stops by itself.
  */
-const BENCHES = ["search.ts", "booking.ts", "turn.ts"]
+const BENCHES = ["search.ts", "booking.ts", "speech.ts", "turn.ts"]
 
 for (const name of BENCHES) {
   const path = new URL(`./${name}`, import.meta.url).pathname

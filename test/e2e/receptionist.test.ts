@@ -88,7 +88,7 @@ test("a caller asks about parking, checks a Tuesday slot and books it", async ()
   ws.prompt("Je voudrais une coupe mardi prochain.")
   const slots = await ws.textUntilLast()
   expect(slots.text).toContain("Je regarde les disponibilités.")
-  expect(slots.text).toContain("Le premier créneau libre est à 09:00.")
+  expect(slots.text).toContain("Le premier créneau libre est à 9 heures.")
   const availability = lastToolResult(fake.requests[3]!.body)
   expect(availability.status).toBe("available")
   // Morning and afternoon ranges, 45-minute service: the last start is 18:15, nothing in the lunch break.
@@ -115,7 +115,7 @@ test("a caller asks about parking, checks a Tuesday slot and books it", async ()
 
   // The slot is gone now, and so are the ones the 45-minute booking overlaps.
   ws.prompt("Et mardi à la même heure, il reste de la place ?")
-  expect((await ws.textUntilLast()).text).toBe("9 h est pris.")
+  expect((await ws.textUntilLast()).text).toBe("9 heures est pris.")
   const after = lastToolResult(fake.requests[7]!.body)
   expect(after.times).not.toContain("09:30")
   expect(after.times).toContain("09:45")

@@ -201,7 +201,7 @@ describe("DTMF", () => {
         yield* call.prompt("Horaires ?")
         yield* call.textUntilLast
         yield* call.dtmf("1")
-        expect(yield* call.nextFrame).toEqual({ type: "text", token: "Nous ouvrons à 9 h.", last: true })
+        expect(yield* call.nextFrame).toEqual({ type: "text", token: "Nous ouvrons à 9 heures.", last: true })
       }))
   })
 
@@ -216,7 +216,7 @@ describe("DTMF", () => {
         yield* eventually(call.events, (rows) => rows.some((e) => e.type === "interrupt"), "the interrupt handled")
         yield* call.prompt("Merci")
         yield* call.textUntilLast
-        expect(call.claudeCalls[1]!.request.messages[1]).toEqual({ role: "assistant", content: [{ type: "text", text: "Nous ouvrons à 9 h." }] })
+        expect(call.claudeCalls[1]!.request.messages[1]).toEqual({ role: "assistant", content: [{ type: "text", text: "Nous ouvrons à 9 heures." }] })
       }))
   })
 

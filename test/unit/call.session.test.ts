@@ -13,21 +13,23 @@ const FILLER = "Un instant, s'il vous plaît. "
 const TOO_MANY_STEPS = "Excusez-moi, je n'arrive pas à finaliser cela. Voulez-vous que je vous passe un membre de l'équipe ?"
 
 describe("a turn", () => {
-  test("each text delta goes out at once as a text frame, closed by an empty last:true", async () => {
+  test("the reply goes out as it streams, rewritten for speech, closed by an empty last:true", async () => {
     await runCall({ claude: () => say("Nous ouvrons ", "à 9 h ", "le mardi.") }, (call) =>
       Effect.gen(function*() {
         yield* call.prompt("Vous ouvrez à quelle heure ?")
-        expect(yield* call.textUntilLast).toBe("Nous ouvrons à 9 h le mardi.")
+        expect(yield* call.textUntilLast).toBe("Nous ouvrons à 9 heures le mardi.")
+        // "9 h" waits for what may complete it; the last word waits for the end of the stream.
         expect(call.frames).toEqual([
           { type: "text", token: "Nous ouvrons ", last: false },
-          { type: "text", token: "à 9 h ", last: false },
-          { type: "text", token: "le mardi.", last: false },
+          { type: "text", token: "à ", last: false },
+          { type: "text", token: "9 heures le ", last: false },
+          { type: "text", token: "mardi.", last: false },
           { type: "text", token: "", last: true }
         ])
         const stored = yield* eventually(call.messages, (rows) => rows.length === 2, "user and assistant lines stored")
         expect(stored.map((m) => [m.role, m.content, m.interrupted])).toEqual([
           ["user", "Vous ouvrez à quelle heure ?", 0],
-          ["assistant", "Nous ouvrons à 9 h le mardi.", 0]
+          ["assistant", "Nous ouvrons à 9 heures le mardi.", 0]
         ])
       }))
   })
@@ -57,7 +59,7 @@ describe("a turn", () => {
         const { request } = yield* call.claudeCall(0)
         const system = typeof request.system === "string" ? request.system : request.system.map((block) => block.text).join("\n")
         expect(system).toContain("Vouvoyez")
-        expect(system).toContain("mardi 1 décembre 2026, 0 h 30")
+        expect(system).toContain("mardi 1er décembre 2026, il est minuit et demi")
         expect(system).toContain("2026-12-01")
         expect(system).toContain("Europe/Paris")
         expect(system).toContain("Bonjour, Salon Lumière") // the greeting the caller already heard
@@ -107,9 +109,9 @@ describe("time budget (TestClock)", () => {
         yield* call.advance("1500 millis", { sleeps: 2 })
         expect(yield* call.nextFrame).toEqual({ type: "text", token: FILLER, last: false })
         yield* call.advance("1000 millis")
-        expect(yield* call.textUntilLast).toBe("Mardi à 10 h.")
+        expect(yield* call.textUntilLast).toBe("Mardi à 10 heures.")
         const stored = yield* eventually(call.messages, (rows) => rows.length === 2, "the reply stored")
-        expect(stored[1]!.content).toBe("Mardi à 10 h.")
+        expect(stored[1]!.content).toBe("Mardi à 10 heures.")
       }))
   })
 
@@ -140,7 +142,7 @@ describe("time budget (TestClock)", () => {
         yield* call.advance("1500 millis", { sleeps: 2 })
         expect(yield* call.nextFrame).toEqual({ type: "text", token: FILLER, last: false })
         yield* call.advance("1500 millis")
-        expect(yield* call.textUntilLast).toBe("Mardi à 10 h.")
+        expect(yield* call.textUntilLast).toBe("Mardi à 10 heures.")
       }))
   })
 })
@@ -156,7 +158,7 @@ describe("tools", () => {
     }, (call) =>
       Effect.gen(function*() {
         yield* call.prompt("Parking et horaires ?")
-        expect(yield* call.textUntilLast).toBe("Je regarde. Un parking gratuit, et nous ouvrons à 9 h.")
+        expect(yield* call.textUntilLast).toBe("Je regarde. Un parking gratuit, et nous ouvrons à 9 heures.")
         expect(call.toolRuns.map((r) => r.input)).toEqual([{ query: "parking" }, { query: "horaires" }])
         const second = call.claudeCalls[1]!.request.messages
         expect(second.slice(1)).toEqual([

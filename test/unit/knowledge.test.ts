@@ -157,7 +157,7 @@ describe("Knowledge.search (full-text)", () => {
     for (const r of results) {
       expect(r.found).toBe(false)
       expect(r.passages).toEqual([])
-      expect(r.message).toContain("N'invente pas")
+      expect(r.message).toContain("N'inventez pas")
       expect(r.message).toContain("membre de l'équipe")
     }
   })

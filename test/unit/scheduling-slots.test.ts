@@ -1,7 +1,7 @@
 import { describe, expect, test } from "../support/test.ts"
 import { Option } from "effect"
 import { dayLabel, spokenTime, summariseTimes } from "../../src/scheduling/french.ts"
-import { normalizePhone } from "../../src/scheduling/phone.ts"
+import { normalizePhone, spokenPhone } from "../../src/scheduling/phone.ts"
 import {
   addDays,
   dayStatus,
@@ -196,9 +196,35 @@ describe("phone normalisation", () => {
     ["+330612345678", "+33612345678"],
     ["01 23 45 67 89", "+33123456789"],
     ["+44 20 7946 0958", "+442079460958"],
-    ["0044 20 7946 0958", "+442079460958"]
+    ["0044 20 7946 0958", "+442079460958"],
+    ["+1 415 555 2671", "+14155552671"],
+    ["+32 470 12 34 56", "+32470123456"]
   ])("%p → %p", (raw, expected) => {
     expect(normalizePhone(raw)).toEqual(Option.some(expected))
+  })
+
+  // The overseas departments dial like mainland France ("0692…") but have their own country codes.
+  test.each([
+    ["Réunion mobile", "0692 12 34 56", "+262692123456", "0692 12 34 56"],
+    ["Réunion fixed", "02 62 21 34 56", "+262262213456", "0262 21 34 56"],
+    ["Guadeloupe fixed", "0590 81 23 45", "+590590812345", "0590 81 23 45"],
+    ["Guadeloupe mobile", "06.90.12.34.56", "+590690123456", "0690 12 34 56"],
+    ["Martinique fixed", "0596 71 23 45", "+596596712345", "0596 71 23 45"],
+    ["Martinique mobile", "0696-12-34-56", "+596696123456", "0696 12 34 56"],
+    ["Guyane fixed", "0594 29 12 34", "+594594291234", "0594 29 12 34"],
+    ["Guyane mobile", "0694123456", "+594694123456", "0694 12 34 56"],
+    ["Mayotte fixed", "0269 61 12 34", "+262269611234", "0269 61 12 34"],
+    ["Mayotte mobile", "0639 01 23 45", "+262639012345", "0639 01 23 45"],
+    ["Réunion from abroad", "+262 692 12 34 56", "+262692123456", "0692 12 34 56"],
+    ["mainland mobile (control)", "06 12 34 56 78", "+33612345678", "06 12 34 56 78"],
+    ["mainland fixed (control)", "01 42 68 53 00", "+33142685300", "01 42 68 53 00"]
+  ])("%s: %p → %p, said %p", (_what, raw, e164, spoken) => {
+    expect(normalizePhone(raw)).toEqual(Option.some(e164))
+    expect(spokenPhone(e164)).toBe(spoken)
+  })
+
+  test("a foreign number is said in its international form", () => {
+    expect(spokenPhone("+442079460958")).toBe("plus 44 20 7946 0958")
   })
 
   test.each(["", "anonymous", "12345", "06 12 34 56", "+33 6 12 34 56 78 9", "client:alice", "zéro six douze"])(
@@ -210,13 +236,59 @@ describe("phone normalisation", () => {
 })
 
 describe("French wording", () => {
-  test("day labels, spoken times and summaries", () => {
-    expect(dayLabel("2026-12-01", "2026-11-20")).toBe("mardi 1 décembre")
+  test("day labels say « 1er » and the year only when it is not this one", () => {
+    expect(dayLabel("2026-12-01", "2026-11-20")).toBe("mardi 1er décembre")
+    expect(dayLabel("2026-12-02", "2026-11-20")).toBe("mercredi 2 décembre")
     expect(dayLabel("2027-01-05", "2026-12-20")).toBe("mardi 5 janvier 2027")
-    expect(spokenTime("14:00")).toBe("14 h 00")
-    expect(spokenTime("09:30")).toBe("9 h 30")
-    expect(summariseTimes(["09:00", "09:15", "09:30", "10:00", "14:00", "14:15"], 15)).toBe(
-      "de 9 h 00 à 9 h 30 toutes les 15 minutes, 10 h 00, 14 h 00 et 14 h 15"
+    expect(dayLabel("2027-01-01", "2026-12-20")).toBe("vendredi 1er janvier 2027")
+  })
+
+  test.each([
+    ["14:00", "14 heures"],
+    ["09:30", "9 heures 30"],
+    ["09:05", "9 heures 5"],
+    ["12:00", "midi"],
+    ["12:30", "midi et demi"],
+    ["12:15", "midi 15"],
+    ["00:00", "minuit"],
+    ["24:00", "minuit"],
+    ["01:00", "une heure"],
+    ["01:45", "une heure 45"],
+    ["21:00", "vingt et une heures"],
+    ["21:30", "vingt et une heures 30"],
+    ["13:45", "13 heures 45"]
+  ])("spoken time %p → %p", (time, spoken) => {
+    expect(spokenTime(time)).toBe(spoken)
+  })
+
+  const run = (from: string, to: string, step: number): Array<string> => {
+    const times: Array<string> = []
+    const [fh, fm] = from.split(":").map(Number)
+    const [th, tm] = to.split(":").map(Number)
+    for (let m = fh! * 60 + fm!; m <= th! * 60 + tm!; m += step) {
+      times.push(`${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`)
+    }
+    return times
+  }
+
+  test("a day of free slots is read as ranges by part of the day, the step said once", () => {
+    expect(summariseTimes([...run("09:00", "11:15", 15), ...run("14:00", "18:00", 15)], 15)).toBe(
+      "le matin entre 9 heures et 11 heures 15, l'après-midi entre 14 heures et 18 heures, toutes les 15 minutes"
     )
+    expect(summariseTimes([...run("09:00", "11:00", 60), ...run("14:00", "19:00", 60)], 60)).toBe(
+      "le matin entre 9 heures et 11 heures, l'après-midi entre 14 heures et 19 heures, toutes les heures"
+    )
+    expect(summariseTimes(run("18:00", "21:00", 30), 30)).toBe("le soir entre 18 heures et vingt et une heures, toutes les demi-heures")
+  })
+
+  test("a half-booked day: ranges where runs remain, the lone times named", () => {
+    expect(summariseTimes(["09:00", "09:15", "09:30", "10:30", "14:00", "14:15", "14:30", "14:45", "16:00"], 15)).toBe(
+      "le matin entre 9 heures et 9 heures 30 et à 10 heures 30, l'après-midi entre 14 heures et 14 heures 45 et à 16 heures, toutes les 15 minutes"
+    )
+  })
+
+  test("a few remaining times are each named, no ranges", () => {
+    expect(summariseTimes(["09:00", "09:15", "12:00", "17:30"], 15)).toBe("9 heures, 9 heures 15, midi et 17 heures 30")
+    expect(summariseTimes(["10:00"], 15)).toBe("10 heures")
   })
 })

@@ -94,8 +94,8 @@ describe("checkAvailability", () => {
     expect(result.times).not.toContain("13:45")
     expect(result.times).toContain("14:00")
     expect(result.times[result.times.length - 1]).toBe("18:15")
-    expect(result.dayLabel).toBe("mardi 1 décembre")
-    expect(result.message).toContain("de 9 h 00 à 11 h 15 toutes les 15 minutes")
+    expect(result.dayLabel).toBe("mardi 1er décembre")
+    expect(result.message).toContain("le matin entre 9 heures et 11 heures 15, l'après-midi entre 14 heures et 18 heures 15, toutes les 15 minutes")
     expect(result.service).toEqual({ type: "coupe-femme", name: "Coupe femme", durationMinutes: 45 })
     expect(JSON.parse(JSON.stringify(result))).toEqual(result)
   })
@@ -116,7 +116,7 @@ describe("checkAvailability", () => {
     expect(closure.suggestions.map((s) => s.date)).toEqual(["2026-12-26", "2026-12-29", "2026-12-30"])
     expect(closure.suggestions[0]!.times).toEqual(["09:00", "09:15", "09:30"])
     expect(closure.message).toContain("exceptionnellement fermé le vendredi 25 décembre")
-    expect(closure.message).toContain("samedi 26 décembre (9 h 00, 9 h 15 et 9 h 30)")
+    expect(closure.message).toContain("samedi 26 décembre (9 heures, 9 heures 15 et 9 heures 30)")
     expect(monday.status === "unavailable" && monday.reason).toBe("closed_weekday")
     expect(monday.status === "unavailable" && monday.suggestions[0]!.date).toBe(TUESDAY)
   })
@@ -177,7 +177,7 @@ describe("checkAvailability", () => {
     expect(beyond).toMatchObject({ status: "error", error: "beyond_horizon", lastBookableDate: "2027-01-19" })
     expect(unknown).toMatchObject({ status: "error", error: "unknown_service" })
     expect(unknown!.status === "error" && unknown!.knownServices!.map((s) => s.type)).toEqual(["coupe-femme", "brushing"])
-    expect(unknown!.message).toContain("Coupe femme (identifiant « coupe-femme », 45 min)")
+    expect(unknown!.message).toContain("Coupe femme (identifiant « coupe-femme », 45 minutes)")
     expect(byName!.status).toBe("available")
   })
 
@@ -198,6 +198,28 @@ describe("checkAvailability", () => {
 })
 
 describe("book", () => {
+  test("the read-back: the day with « 1er », the time said, the name, an overseas number in its local pairs", async () => {
+    const results = await run(Effect.gen(function*() {
+      yield* setNow(NOW)
+      const tenant = yield* addTenant("t1")
+      const scheduling = yield* Scheduling
+      return [
+        yield* scheduling.book(tenant, noCall, { ...booking("11:15", "Paul Hoarau"), client_phone: "0692 12 34 56" }),
+        yield* scheduling.book(tenant, { callId: null, callerNumber: "+590690123456" }, booking("09:00", "Léa Jean"))
+      ] as const
+    }))
+    expect(results[0]).toMatchObject({
+      status: "booked",
+      clientPhone: "+262692123456",
+      message: "Rendez-vous confirmé : coupe femme le mardi 1er décembre à 11 heures 15, au nom de Paul Hoarau, numéro de téléphone 0692 12 34 56."
+    })
+    expect(results[1]).toMatchObject({
+      status: "booked",
+      clientPhone: "+590690123456",
+      message: "Rendez-vous confirmé : coupe femme le mardi 1er décembre à 9 heures, au nom de Léa Jean, numéro de téléphone 0690 12 34 56."
+    })
+  })
+
   test("books, stores a UTC instant and the zone, and gives a read-back sentence", async () => {
     const [result, rows] = await run(Effect.gen(function*() {
       yield* setNow(NOW)
@@ -216,7 +238,7 @@ describe("book", () => {
       clientName: "Marie Dupont",
       clientPhone: "+33612345678",
       alreadyBooked: false,
-      message: "Rendez-vous confirmé : coupe femme le mardi 1 décembre à 14 h 00, au nom de Marie Dupont."
+      message: "Rendez-vous confirmé : coupe femme le mardi 1er décembre à 14 heures, au nom de Marie Dupont, numéro de téléphone 06 12 34 56 78."
     })
     expect(rows).toHaveLength(1)
     expect(rows[0]).toMatchObject({
@@ -262,7 +284,7 @@ describe("book", () => {
       "2026-10-25T02:00:00.000Z",
       "2026-10-26T08:00:00.000Z"
     ])
-    expect(results[2]).toMatchObject({ status: "unavailable", reason: "outside_hours" })
+    expect(results[2]).toMatchObject({ status: "unavailable", reason: "skipped_by_clock_change" })
     // The local time read back is the wall clock of that day.
     expect(results[3]).toMatchObject({ time: "03:00", date: "2026-03-29" })
     expect(results[7]).toMatchObject({ time: "03:00", date: "2026-10-25" })
@@ -428,7 +450,7 @@ describe("book", () => {
     expect(lunch!.status === "unavailable" && lunch!.alternatives).toContain("14:00")
     expect(offGrid).toMatchObject({ status: "unavailable", reason: "outside_hours" })
     expect(tooSoon).toMatchObject({ status: "unavailable", reason: "too_soon" })
-    expect(tooSoon!.message).toContain("60 minutes")
+    expect(tooSoon!.message).toContain("une heure")
     expect(past).toMatchObject({ status: "unavailable", reason: "past_time" })
     expect(malformed).toMatchObject({ status: "error", error: "invalid_time" })
     expect(noName).toMatchObject({ status: "error", error: "invalid_name" })
@@ -636,7 +658,7 @@ describe("several appointments in one call, and an explicit move (replaces_appoi
       expect(result).toMatchObject({ status: "booked", alreadyBooked: false, clientPhone: "+33612345678" })
     }
     expect(outcome.thursday.message).toBe(
-      "Rendez-vous confirmé : coupe femme le jeudi 3 décembre à 9 h 00, au nom de Marie Dupont."
+      "Rendez-vous confirmé : coupe femme le jeudi 3 décembre à 9 heures, au nom de Marie Dupont, numéro de téléphone 06 12 34 56 78."
     )
     expect(new Set([outcome.tuesday, outcome.thursday, outcome.afternoon].map(idOf)).size).toBe(3)
     expect(outcome.rows.map((r) => [r.call_id, r.client_name, r.starts_at, r.status])).toEqual([
@@ -664,7 +686,7 @@ describe("several appointments in one call, and an explicit move (replaces_appoi
       endsAt: "2026-12-01T09:45:00.000Z",
       date: TUESDAY,
       time: "10:00",
-      dayLabel: "mardi 1 décembre",
+      dayLabel: "mardi 1er décembre",
       timeZone: "Europe/Paris",
       service: { type: "coupe-femme", name: "Coupe femme", durationMinutes: 45 },
       clientName: "marie dupont",
@@ -672,7 +694,7 @@ describe("several appointments in one call, and an explicit move (replaces_appoi
       previous: { date: TUESDAY, time: "09:00" }
     })
     expect(outcome.moved.message).toBe(
-      "C'est noté : votre rendez-vous coupe femme est déplacé du mardi 1 décembre à 9 h 00 au mardi 1 décembre à 10 h 00, au nom de marie dupont."
+      "C'est noté : votre rendez-vous coupe femme est déplacé du mardi 1er décembre à 9 heures au mardi 1er décembre à 10 heures, au nom de marie dupont."
     )
     // The call's outcome is noted from `appointmentId` in the result (CallSession): it must be there.
     expect("appointmentId" in outcome.moved).toBe(true)
@@ -723,7 +745,7 @@ describe("several appointments in one call, and an explicit move (replaces_appoi
       service: { type: "brushing" },
       previous: { date: TUESDAY, time: "09:15" }
     })
-    expect(nextDay.message).toContain("déplacé du mardi 1 décembre à 9 h 15 au mercredi 2 décembre à 14 h 00")
+    expect(nextDay.message).toContain("déplacé du mardi 1er décembre à 9 heures 15 au mercredi 2 décembre à 14 heures")
     expect(rows.map((r) => r.status)).toEqual(["cancelled", "cancelled", "booked"])
   })
 
@@ -767,13 +789,13 @@ describe("several appointments in one call, and an explicit move (replaces_appoi
         appointmentId: outcome.mine,
         date: TUESDAY,
         time: "09:00",
-        dayLabel: "mardi 1 décembre",
+        dayLabel: "mardi 1er décembre",
         serviceName: "Coupe femme",
         clientName: "Marie Dupont"
       }]
     })
     expect(refusals.unknown.message).toContain(
-      `coupe femme le mardi 1 décembre à 9 h 00 au nom de Marie Dupont (appointmentId « ${outcome.mine} »)`
+      `coupe femme le mardi 1er décembre à 9 heures au nom de Marie Dupont (appointmentId « ${outcome.mine} »)`
     )
     expect(refusals.unknown.message).toContain("omettez ce champ")
     expect(refusals.noCall).toMatchObject({ appointmentsInCall: [] })
@@ -799,7 +821,7 @@ describe("several appointments in one call, and an explicit move (replaces_appoi
     if (outcome.taken.status !== "slot_taken") return
     // Alice's 10:00–10:45 blocks 09:30 to 10:30; Marie's own 09:00 does not count against her move.
     expect(outcome.taken.alternatives).toEqual(["09:00", "09:15", "10:45", "11:00", "11:15", "14:00"])
-    expect(outcome.taken.message).toContain("Le rendez-vous déjà pris du mardi 1 décembre à 9 h 00 est conservé tel quel.")
+    expect(outcome.taken.message).toContain("Le rendez-vous déjà pris du mardi 1er décembre à 9 heures est conservé tel quel.")
     expect(outcome.closed).toMatchObject({
       status: "unavailable",
       reason: "closed_exceptionally",
