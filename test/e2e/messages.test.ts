@@ -81,7 +81,7 @@ describe("take_message end to end", () => {
     ws.prompt("Je voudrais laisser un message pour le patron.")
     const reply = await ws.textUntilLast()
     // The agent reads back what it noted, with the caller's own number.
-    expect(reply.text).toContain("Mme Durand")
+    expect(reply.text).toContain("madame Durand") // « Mme » as it is said
     expect(reply.text).toContain("Merci de me rappeler pour un devis.")
     expect(reply.text).toContain("06 11 22 33 44")
     await ws.close()
