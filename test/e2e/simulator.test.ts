@@ -2,11 +2,12 @@ import { afterAll, beforeAll, expect, test } from "../support/test.ts"
 import { readFileSync } from "node:fs"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
-import { scriptCommand, spawn } from "../support/runtime.ts"
+import { runtime, scriptCommand, spawn } from "../support/runtime.ts"
 import { waitUntil } from "../support/wait.ts"
 
 /**
- * `bun run call` driven through standard input against the real server (real SDK, loopback model): the
+ * `bun run call` (`deno run -A src/cli/call.ts` under `deno task test`) driven through standard input
+ * against the real server (real SDK, loopback model): the
  * greeting, a knowledge question, a barge-in halfway through a long reply, a booking, key 9, then the
  * connect action and status callback Twilio would post, and the outcome and summary printed.
  */
@@ -93,7 +94,7 @@ const simulate = (target: TestApp, lines: ReadonlyArray<string>, extra: Readonly
   return Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()])
 }
 
-test("a scripted call through bun run call: knowledge, barge-in, booking, key 9, outcome and summary", async () => {
+test(`a scripted call through the simulator (bun run call) on ${runtime}: knowledge, barge-in, booking, key 9, outcome and summary`, async () => {
   const lines = [
     "Bonjour, est-ce qu'il y a un parking ?",
     "Quels sont vos horaires ?",
