@@ -7,9 +7,9 @@ import { waitUntil } from "../support/wait.ts"
 
 /**
  * `bun run call` (`deno run -A src/cli/call.ts` under `deno task test`) driven through standard input
- * against the real server (real SDK, loopback model): the
- * greeting, a knowledge question, a barge-in halfway through a long reply, a booking, key 9, then the
- * connect action and status callback Twilio would post, and the outcome and summary printed.
+ * against the real server (real SDK, loopback model): the greeting, a knowledge question, a barge-in
+ * halfway through a long reply, a booking, key 9, then the connect action and status callback Twilio
+ * would post, and the outcome and summary printed.
  */
 
 const SALON_NUMBER = "+33100000021"
