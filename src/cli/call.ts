@@ -9,6 +9,7 @@
  * `/interrompre …` barges in halfway through the reply instead.
  */
 import { Config, Effect, Either, Option, Redacted, Schema } from "effect"
+import { readFile } from "node:fs/promises"
 import { createInterface } from "node:readline"
 import { parseArgs } from "node:util"
 import { processEnvironment, readConfig } from "../config.ts"
@@ -96,8 +97,8 @@ const apiKey = async (): Promise<string | null> => {
   if (Option.isSome(fromEnv)) return fromEnv.value
   if (args.url || config.databaseUrl === ":memory:" || /^postgres/.test(config.databaseUrl)) return null
   const dir = config.databaseUrl.replace(/^sqlite:(\/\/)?/, "").replace(/[^/]*$/, "") || "./"
-  const file = Bun.file(dir + DEMO_KEY_FILE)
-  return (await file.exists()) ? (await file.text()).trim() : null
+  // No key file (the server has not seeded a demo tenant): no outcome to fetch.
+  return readFile(dir + DEMO_KEY_FILE, "utf8").then((text) => text.trim(), () => null)
 }
 
 // ---- The frames the server sends us.

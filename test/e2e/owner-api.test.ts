@@ -526,8 +526,9 @@ describe("keyset pagination of the calls list", () => {
       seen.push(...(res.body.calls as Array<{ id: string }>).map((call) => call.id))
       cursor = res.body.nextCursor
       pages++
-      // A new call arrives between two page requests.
-      arrived.push(await insertCall({ tenantId: d.id, to: d.number, createdAt: new Date().toISOString(), ended: false, status: "in-progress" }))
+      // A new call arrives between two page requests (each at its own instant: the newest four are the last four).
+      const arrivedAt = new Date(Date.now() + pages).toISOString()
+      arrived.push(await insertCall({ tenantId: d.id, to: d.number, createdAt: arrivedAt, ended: false, status: "in-progress" }))
       expect(pages).toBeLessThan(20)
     } while (cursor !== null)
     expect(new Set(seen).size).toBe(seen.length)

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
+import { createHash } from "node:crypto"
 import { sessionCookie } from "../../src/web/OwnerSessions.ts"
 import { startApp, type TestApp } from "../support/appServer.ts"
 
@@ -223,7 +224,7 @@ describe("signing in with the API key", () => {
     const { pair } = cookieOf(await signIn(tenant.apiKey))
     expect((await fetch(origin + "/api/v1/session", { headers: { cookie: pair } })).status).toBe(200)
     const token = pair.split("=")[1]!
-    const hash = new Bun.CryptoHasher("sha256").update(token).digest("hex")
+    const hash = createHash("sha256").update(token).digest("hex")
     await app.query((s) => s`UPDATE owner_sessions SET expires_at = ${new Date(Date.now() - 1000).toISOString()} WHERE token_hash = ${hash}`)
     expect((await fetch(origin + "/api/v1/session", { headers: { cookie: pair } })).status).toBe(401)
     expect((await fetch(origin + "/api/v1/twilio/calls", { headers: { cookie: pair } })).status).toBe(401)

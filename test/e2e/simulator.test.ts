@@ -1,17 +1,17 @@
-import { afterAll, beforeAll, expect, test } from "bun:test"
+import { afterAll, beforeAll, expect, test } from "../support/test.ts"
 import { readFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { runtime, scriptCommand, spawn } from "../support/runtime.ts"
 import { waitUntil } from "../support/wait.ts"
 
 /**
- * `bun run call` driven through standard input against the real server (real SDK, loopback model): the
- * greeting, a knowledge question, a barge-in halfway through a long reply, a booking, key 9, then the
- * connect action and status callback Twilio would post, and the outcome and summary printed.
+ * `bun run call` (`deno run -A src/cli/call.ts` under `deno task test`) driven through standard input
+ * against the real server (real SDK, loopback model): the greeting, a knowledge question, a barge-in
+ * halfway through a long reply, a booking, key 9, then the connect action and status callback Twilio
+ * would post, and the outcome and summary printed.
  */
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url))
 const SALON_NUMBER = "+33100000021"
 const HOURS_REPLY =
   "Nous sommes ouverts du mardi au jeudi de neuf heures à midi puis de quatorze heures à dix-neuf heures, le vendredi en continu et le samedi jusqu'à dix-sept heures."
@@ -83,21 +83,18 @@ afterAll(async () => {
 })
 
 const simulate = (target: TestApp, lines: ReadonlyArray<string>, extra: ReadonlyArray<string> = []) => {
-  const child = Bun.spawn(
-    [process.execPath, "src/cli/call.ts", "--url", target.baseUrl, "--public-url", PUBLIC_URL, "--from", "+33611223344", "--rate", "100", ...extra],
+  const child = spawn(
+    scriptCommand("src/cli/call.ts", "--url", target.baseUrl, "--public-url", PUBLIC_URL, "--from", "+33611223344", "--rate", "100", ...extra),
     {
-      cwd: ROOT,
       // The simulator reads the server's configuration as the server does: the same auth token signs.
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", TWILIO_AUTH_TOKEN: AUTH_TOKEN, DATABASE_URL: ":memory:" },
-      stdin: new Blob([lines.join("\n") + "\n"]),
-      stdout: "pipe",
-      stderr: "pipe"
+      stdin: lines.join("\n") + "\n"
     }
   )
   return Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()])
 }
 
-test("a scripted call through bun run call: knowledge, barge-in, booking, key 9, outcome and summary", async () => {
+test(`a scripted call through the simulator (bun run call) on ${runtime}: knowledge, barge-in, booking, key 9, outcome and summary`, async () => {
   const lines = [
     "Bonjour, est-ce qu'il y a un parking ?",
     "Quels sont vos horaires ?",

@@ -1,13 +1,14 @@
-import { afterAll, describe, expect, test } from "bun:test"
+import { afterAll, describe, expect, test } from "../support/test.ts"
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { environmentProvider, readConfig } from "../../src/config.ts"
+import { mainCommand, runtime, spawn, spawnSync } from "../support/runtime.ts"
 
 /**
- * `bun src/main.ts` with a bad environment: one line on stderr naming the variable, its value (secrets
+ * `src/main.ts` (`bun run start`, `deno task start`) with a bad environment: one line on stderr naming the variable, its value (secrets
  * masked) and what is expected; exit code 1; nothing created (no database file, no demo key).
  */
 
@@ -18,7 +19,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 let counter = 0
 const start = (env: Record<string, string>) => {
   const database = join(dir, `db-${++counter}`, "coccinelle.db")
-  const child = Bun.spawnSync([process.execPath, "src/main.ts"], {
+  const child = spawnSync(mainCommand(), {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", DATABASE_URL: database, ...env },
     stdout: "pipe",
@@ -91,7 +92,7 @@ describe("start-up errors", () => {
 
   test("control: empty values count as unset, and the server starts", async () => {
     const database = join(dir, "ok", "coccinelle.db")
-    const child = Bun.spawn([process.execPath, "src/main.ts"], {
+    const child = spawn(mainCommand(), {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? "",

@@ -25,12 +25,13 @@ interface DenoApi {
     cwd?: string
     env: Record<string, string>
     clearEnv: boolean
-    stdin: "null"
+    stdin: "null" | "piped"
     stdout: "piped"
     stderr: "piped"
   }) => {
     spawn(): {
       readonly pid: number
+      readonly stdin: WritableStream<Uint8Array>
       readonly stdout: ReadableStream<Uint8Array>
       readonly stderr: ReadableStream<Uint8Array>
       readonly status: Promise<{ readonly code: number }>
@@ -87,12 +88,27 @@ export interface Child {
   kill(signal?: NodeJS.Signals): void
 }
 
-export const spawn = (command: ReadonlyArray<string>, options: SpawnOptions = {}): Child => {
+/** `stdin`: what the child reads on its standard input, then end of file (none: no standard input). */
+export const spawn = (command: ReadonlyArray<string>, options: SpawnOptions & { stdin?: string | Uint8Array } = {}): Child => {
   const [file, ...args] = command
+  const input = typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin
   if (deno !== undefined) {
     // Deno's node:child_process reports a child that exited 0 on SIGTERM as killed by it; Deno.Command does not.
     const env = Object.fromEntries(Object.entries(options.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined))
-    const child = new deno.Command(file ?? "", { args, cwd: options.cwd, env, clearEnv: options.env !== undefined, stdin: "null", stdout: "piped", stderr: "piped" }).spawn()
+    const child = new deno.Command(file ?? "", {
+      args,
+      cwd: options.cwd,
+      env,
+      clearEnv: options.env !== undefined,
+      stdin: input === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped"
+    }).spawn()
+    if (input !== undefined) {
+      const writer = child.stdin.getWriter()
+      // A child that exits without reading it all closes the pipe: nothing to report.
+      void writer.write(input).then(() => writer.close()).catch(() => {})
+    }
     return {
       pid: child.pid,
       stdout: child.stdout,
@@ -107,12 +123,16 @@ export const spawn = (command: ReadonlyArray<string>, options: SpawnOptions = {}
       }
     }
   }
-  const child = nodeSpawn(file ?? "", args, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"] })
+  const child = nodeSpawn(file ?? "", args, { cwd: options.cwd, env: options.env, stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] })
+  if (input !== undefined) {
+    child.stdin?.on("error", () => {}) // a child that exits without reading it all
+    child.stdin?.end(input)
+  }
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
   return {
     pid: child.pid,
-    stdout: Readable.toWeb(child.stdout) as unknown as ReadableStream<Uint8Array>,
-    stderr: Readable.toWeb(child.stderr) as unknown as ReadableStream<Uint8Array>,
+    stdout: Readable.toWeb(child.stdout!) as unknown as ReadableStream<Uint8Array>,
+    stderr: Readable.toWeb(child.stderr!) as unknown as ReadableStream<Uint8Array>,
     exited,
     kill: (signal = "SIGTERM") => void child.kill(signal)
   }
@@ -125,13 +145,16 @@ export const evalCommand = (script: string): Array<string> =>
   runtime === "bun" ? [process.execPath, "--eval", script] : [process.execPath, "eval", "--ext=ts", script]
 
 /**
- * The command that starts the server (`src/main.ts`) on this runtime, from any directory: `bun src/main.ts`,
- * or what `deno task start` runs (with this repository's deno.json, so npm packages resolve from its node_modules).
+ * The command that runs one of this repository's scripts (`src/cli/call.ts`, …) on this runtime, from any
+ * directory: `bun <script>`, or `deno run` with this repository's deno.json (npm packages resolve from its node_modules).
  */
-export const mainCommand = (): Array<string> =>
+export const scriptCommand = (script: string, ...args: ReadonlyArray<string>): Array<string> =>
   runtime === "bun"
-    ? [process.execPath, join(REPO_ROOT, "src/main.ts")]
-    : [process.execPath, "run", "--config", join(REPO_ROOT, "deno.json"), "--unstable-no-legacy-abort", "--allow-all", join(REPO_ROOT, "src/main.ts")]
+    ? [process.execPath, join(REPO_ROOT, script), ...args]
+    : [process.execPath, "run", "--config", join(REPO_ROOT, "deno.json"), "--unstable-no-legacy-abort", "--allow-all", join(REPO_ROOT, script), ...args]
+
+/** The command that starts the server (`src/main.ts`) on this runtime: `bun src/main.ts`, or what `deno task start` runs. */
+export const mainCommand = (): Array<string> => scriptCommand("src/main.ts")
 
 export interface TestSocket<T> {
   readonly data: T

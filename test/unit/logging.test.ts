@@ -284,7 +284,7 @@ describe("LOG_LEVEL", () => {
         )
       )
     `
-    const child = Bun.spawnSync([process.execPath, "--eval", script], {
+    const child = spawnSync(evalCommand(script), {
       cwd: fileURLToPath(new URL("../..", import.meta.url)),
       env: { ...process.env, LOG_LEVEL: "info", LOG_FORMAT: "pretty" },
       stdout: "pipe",

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Effect } from "effect"
 import { Playback } from "../../src/cli/playback.ts"
 import { connectActionForm, onServer, readTwiml } from "../../src/cli/twilioSide.ts"

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { busiestHoursChart, callsPerDayChart, latencyChart, niceScale, resolutionRateChart } from "../../src/web/charts.ts"
 import { groupTrends } from "../../src/storage/TrendsQuery.ts"
 
