@@ -83,7 +83,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
         const socket = sockets.get(connectionId)
         endOverrides.set(callId, how)
         closedConnections.add(connectionId)
-        return Effect.zipRight(FiberMap.remove(fibers, connectionId), socket ? socket.close(1001, "session ended") : Effect.void).pipe(
+        return Effect.zipRight(FiberMap.remove(fibers, connectionId), Effect.sync(() => socket?.close(1001, "session ended"))).pipe(
           Effect.ensuring(Effect.sync(() => endOverrides.delete(callId)))
         )
       })

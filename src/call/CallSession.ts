@@ -1,14 +1,16 @@
-import { Cause, Chunk, Clock, Duration, Effect, Either, Exit, Fiber, FiberHandle, Option, Queue, Stream, SubscriptionRef } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, FiberHandle, Option, Queue, Stream, SubscriptionRef } from "effect"
 import { AppConfig } from "../config.ts"
-import { Claude, type ClaudeError, type ClaudeEvent, type ClaudeNotConfigured } from "../llm/Claude.ts"
+import { Claude, type ClaudeEvent } from "../llm/Claude.ts"
 import { systemPrompt } from "../llm/prompt.ts"
 import { Metrics } from "../observability/Metrics.ts"
-import { decodeInbound, end, type InboundFrame, type OutboundFrame, type SetupFrame, text } from "../relay/frames.ts"
+import { decodeInbound, type InboundFrame, type SetupFrame } from "../relay/frames.ts"
+import { makeSpeechNormaliser, type SpeechNormaliser } from "../speech/normalise.ts"
 import { CallsRepo, type CallRow, type NewMessage } from "../storage/CallsRepo.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
 import { Tenants } from "../tenants/Tenants.ts"
 import { type ToolContext, Tools } from "../tools/Tools.ts"
 import { cutToHeard, type Line, toMessageParams } from "./history.ts"
+import { decideOutcome, type EndReason, type Outcome } from "./vocabulary.ts"
 
 /**
  * The whole life of one phone call, from the relay socket's `setup` to its close.
@@ -20,14 +22,24 @@ import { cutToHeard, type Line, toMessageParams } from "./history.ts"
  * journal fiber so they never sit between a prompt and its first spoken token.
  */
 
-/** The socket as the call sees it; the Bun adapter implements it. */
-export interface RelaySocket {
-  readonly send: (frame: OutboundFrame) => Effect.Effect<void>
-  readonly close: (code: number, reason: string) => Effect.Effect<void>
+/**
+ * What the session tells the caller's carrier, carrier-neutral; the carrier adapter (src/carriers/twilio for
+ * ConversationRelay) turns these into frames. Plain synchronous functions: `speak` is on the hot path.
+ */
+export interface CallChannel {
+  /** Says `text` (a token of a reply, or a whole sentence); `last` closes the reply. */
+  readonly speak: (text: string, last: boolean) => void
+  /** Ends the session; the carrier then asks us what to do (dial the business or hang up). */
+  readonly end: (handoff: Handoff) => void
+  readonly close: (code: number, reason: string) => void
 }
-
-export type EndReason = "caller_hangup" | "agent_hangup" | "transfer" | "error" | "shutdown" | "socket_failed"
-export type Outcome = "booked" | "transferred" | "message_taken" | "information_given" | "abandoned"
+export interface Handoff {
+  readonly reason: "transfer" | "hangup" | "unknown_call"
+  readonly callId?: string
+}
+/** @deprecated name kept for the registry: the channel is the socket as the call sees it. */
+export type RelaySocket = CallChannel
+export type { EndReason, Outcome }
 
 const SETUP_TIMEOUT = Duration.seconds(10)
 const MAX_FAILED_TURNS = 2
@@ -66,7 +78,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         if (Option.isNone(setup) || setup.value.type !== "setup") {
           yield* metrics.frameIn("unknown")
           yield* Effect.logWarning("relay socket opened without a setup frame; closing")
-          return yield* socket.close(1008, "setup expected")
+          return socket.close(1008, "setup expected")
         }
         yield* metrics.frameIn("setup")
         // Nothing in the setup frame is trusted beyond the call SID: the call and its tenant come
@@ -80,8 +92,10 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           yield* Effect.logWarning("setup for a call we never answered; ending the session").pipe(
             Effect.annotateLogs("callSid", setup.value.callSid)
           )
-          yield* socket.send(text(SAY.unknownCall, true))
-          yield* socket.send(end({ reason: "unknown_call" }))
+          yield* Effect.sync(() => {
+            socket.speak(speakWhole(SAY.unknownCall), true)
+            socket.end({ reason: "unknown_call" })
+          })
           return
         }
         const [call, tenant] = found.value
@@ -99,7 +113,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           yield* Effect.logWarning("relay session refused").pipe(
             Effect.annotateLogs({ callSid: call.twilio_call_sid, reason: refusal })
           )
-          return yield* socket.close(1008, "session refused")
+          return socket.close(1008, "session refused")
         }
         yield* Effect.scoped(conversation(socket, inbound, setup.value, call, tenant, hooks)).pipe(
           // Released however the session ends, even before its finaliser exists (the claim is taken above).
@@ -123,9 +137,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
       Effect.gen(function*() {
         const callId = call.id
         const toolContext: ToolContext = { tenant, callId, callerNumber: call.from_number || null }
-        // Built at the first question and kept for the call: an identical prompt on every request is what
-        // lets Anthropic's cache serve the conversation so far (a clock to the minute in it would not).
-        let system: ReturnType<typeof systemPrompt> | null = null
+        const clock = yield* Effect.clock
 
         // ---- State, owned by this call's fibers (they interleave on one thread, never in parallel).
         const stored = yield* calls.messages(callId)
@@ -179,8 +191,24 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           }))
           return Effect.as(write(calls.appendMessages(callId, rows)), added)
         }
-        const send = (frame: OutboundFrame) => Effect.zipRight(metrics.frameOut(frame.type), socket.send(frame))
-        const say = (sentence: string) => send(text(sentence, true))
+        /** The hot path: a token to the carrier, no effect per token. */
+        const speakNow = (token: string, last: boolean) => {
+          metrics.unsafe.frameOut("text")
+          socket.speak(token, last)
+        }
+        const speak = (token: string, last: boolean) => Effect.sync(() => speakNow(token, last))
+        const sendEnd = (handoff: Handoff) =>
+          Effect.sync(() => {
+            metrics.unsafe.frameOut("end")
+            socket.end(handoff)
+          })
+        /** A fixed sentence, through its own normaliser; returns what was said, for the transcript. */
+        const sayWhole = (sentence: string, last = true) =>
+          Effect.sync(() => {
+            const said = speakWhole(sentence)
+            speakNow(said, last)
+            return said
+          })
 
         /** Waits until TTS has spoken what was sent (speaker events), never longer than an estimate. */
         const untilSpoken = (sentence: string) =>
@@ -198,12 +226,12 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             // From here on the call is ending: later prompts and barge-ins no longer cancel it.
             endReason = reason === "transfer" ? "transfer" : "agent_hangup"
             if (reason === "transfer") outcomes.add("transferred")
-            const [said] = yield* addLines([{ role: "assistant", content: sentence, turn: turnNumber }])
+            const spoken = yield* sayWhole(sentence)
+            const [said] = yield* addLines([{ role: "assistant", content: spoken, turn: turnNumber }])
             lastReply = said ? [said] : []
-            yield* say(sentence)
             yield* event(reason === "transfer" ? "transfer" : "agent_hangup", detail)
             yield* untilSpoken(sentence)
-            yield* send(end({ reason, callId }))
+            yield* sendEnd({ reason, callId })
             endSent = true
           })
 
@@ -211,10 +239,10 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           tenant.config.transferNumber
             ? endSession("transfer", SAY.handoff, { via, reason: why })
             : Effect.gen(function*() {
-              const [said] = yield* addLines([{ role: "assistant", content: SAY.noTransfer, turn: turnNumber }])
+              const spoken = yield* sayWhole(SAY.noTransfer)
+              const [said] = yield* addLines([{ role: "assistant", content: spoken, turn: turnNumber }])
               lastReply = said ? [said] : []
               yield* event("transfer_unavailable", { via })
-              yield* say(SAY.noTransfer)
             })
 
         /**
@@ -225,14 +253,14 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           Effect.gen(function*() {
             failedTurns++
             if (failedTurns >= MAX_FAILED_TURNS) {
-              lastReply.push(...yield* addLines([{ role: "assistant", content: SAY.keepsFailing, turn: turnNumber }]))
-              yield* send(text(SAY.keepsFailing + " ", false))
+              const spoken = yield* sayWhole(SAY.keepsFailing + " ", false)
+              lastReply.push(...yield* addLines([{ role: "assistant", content: spoken.trimEnd(), turn: turnNumber }]))
               yield* tenant.config.transferNumber
                 ? transfer("failure", "échecs répétés")
                 : endSession("hangup", SAY.goodbyeAfterFailure, { via: "failure" })
             } else {
-              lastReply.push(...yield* addLines([{ role: "assistant", content: apology, turn: turnNumber }]))
-              yield* say(apology)
+              const spoken = yield* sayWhole(apology)
+              lastReply.push(...yield* addLines([{ role: "assistant", content: spoken, turn: turnNumber }]))
             }
             return "failed" as const
           })
@@ -254,25 +282,33 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             yield* addLines([{ role: "user", content: utterance, turn }])
             lastReply = []
             let modelSpoke = false
-            /** Sends a token; the turn's latency is measured on the model's first one, never on a filler. */
-            const speak = (token: string, fromModel: boolean) =>
-              Effect.gen(function*() {
-                spokeThisTurn = true
-                if (fromModel && !modelSpoke) {
-                  modelSpoke = true
-                  const now = yield* Clock.currentTimeMillis
-                  yield* metrics.turnLatency((now - promptAt) / 1000)
-                  yield* event("turn_latency", { turn, ms: now - promptAt })
-                }
-                yield* send(text(token, false))
-              })
-            /** Fills a silence: said once per turn when nothing has been spoken yet. */
+            /** One normaliser for the whole reply: every model word the caller hears goes through it. */
+            const speech = makeSpeechNormaliser()
+            /** A model token to the caller, synchronously; the turn's latency is measured on the first one. */
+            const speakToken = (token: string) => {
+              if (!modelSpoke) {
+                modelSpoke = true
+                const ms = clock.unsafeCurrentTimeMillis() - promptAt
+                metrics.unsafe.turnLatency(ms / 1000)
+                Queue.unsafeOffer(journal, calls.appendEvent(callId, "turn_latency", { turn, ms }))
+              }
+              const said = speech.push(token)
+              if (said === "") return
+              spokeThisTurn = true
+              pending += said
+              speakNow(said, false)
+            }
+            /** Fills a silence: said once per turn when nothing has been spoken yet (never in the transcript). */
             const withFiller = <A, E>(effect: Effect.Effect<A, E>) =>
               Effect.scoped(
                 Effect.zipRight(
                   Effect.forkScoped(
                     Effect.sleep(Duration.millis(config.fillerAfterMs)).pipe(
-                      Effect.zipRight(Effect.suspend(() => (spokeThisTurn ? Effect.void : speak(SAY.filler, false)))),
+                      Effect.zipRight(Effect.suspend(() => {
+                        if (spokeThisTurn) return Effect.void
+                        spokeThisTurn = true
+                        return Effect.asVoid(sayWhole(SAY.filler, false))
+                      })),
                       // Also around an uninterruptible tool: the filler timer itself must stay cancellable.
                       Effect.interruptible
                     )
@@ -281,53 +317,43 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 )
               )
 
+            /** One request to Claude; its events are handled synchronously as they arrive. */
             const streamRound = (startedAt: number) =>
-              Effect.scoped(Effect.gen(function*() {
-                const pull = yield* Stream.toPull(
-                  claude.stream({
-                    system: (system ??= systemPrompt(tenant, startedAt)),
-                    messages: toMessageParams(lines),
-                    tools: tools.definitions
-                  })
-                )
+              Effect.suspend(() => {
                 const toolUses: Array<Extract<ClaudeEvent, { _tag: "ToolUse" }>> = []
                 let firstEvent = true
-                while (true) {
-                  const next: Effect.Effect<Chunk.Chunk<ClaudeEvent>, Option.Option<TurnError>> = firstEvent
-                    ? pull.pipe(
-                      Effect.timeoutFail({
-                        duration: Duration.millis(config.firstTokenTimeoutMs),
-                        onTimeout: () => Option.some<TurnError>(new FirstTokenTimeout())
-                      })
-                    )
-                    : pull
-                  const chunk = yield* endAsNone(next)
-                  if (Option.isNone(chunk)) break
+                const onEvent = (item: ClaudeEvent) => {
                   if (firstEvent) {
                     firstEvent = false
-                    const now = yield* Clock.currentTimeMillis
-                    yield* metrics.claudeFirstToken((now - startedAt) / 1000)
+                    metrics.unsafe.claudeFirstToken((clock.unsafeCurrentTimeMillis() - startedAt) / 1000)
                   }
-                  for (const item of chunk.value) {
-                    if (item._tag === "TextDelta") {
-                      pending += item.text
-                      yield* speak(item.text, true)
-                    } else if (item._tag === "ToolUse") {
-                      toolUses.push(item)
-                    }
-                  }
+                  if (item._tag === "TextDelta") speakToken(item.text)
+                  else if (item._tag === "ToolUse") toolUses.push(item)
                 }
-                return toolUses
-              }))
+                // Computed at every request with the current time (a call past midnight gets today's date);
+                // the stable block stays byte-identical, so the prompt cache keeps serving it.
+                const reply = claude.respond({
+                  system: systemPrompt(tenant, startedAt),
+                  messages: toMessageParams(lines),
+                  tools: tools.definitions
+                }, onEvent)
+                const firstTokenWatch = Effect.sleep(Duration.millis(config.firstTokenTimeoutMs)).pipe(
+                  Effect.zipRight(Effect.suspend(() => (firstEvent ? Effect.fail(new FirstTokenTimeout()) : Effect.never)))
+                )
+                return Effect.as(Effect.raceFirst(reply, firstTokenWatch), toolUses)
+              })
 
             for (let round = 0; round <= config.maxToolRounds; round++) {
               const startedAt = yield* Clock.currentTimeMillis
               const toolUses = yield* withFiller(streamRound(startedAt))
-              yield* commitPending
               if (toolUses.length === 0) {
-                yield* send(text("", true))
+                const rest = speech.flush()
+                pending += rest
+                yield* speak(rest, true)
+                yield* commitPending
                 return
               }
+              yield* commitPending
               // Out of rounds: the model would never read these results, so they do not run (a booking
               // made here would contradict the sentence the caller hears next).
               if (round === config.maxToolRounds) {
@@ -362,7 +388,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                       handoff = outcome.reason
                       return answer(use, { transferred: true }, false)
                     }
-                    noteOutcome(use.name, outcome.content, outcome.isError)
+                    if (outcome.callOutcome) outcomes.add(outcome.callOutcome)
                     return answer(use, outcome.content, outcome.isError)
                   })
                   yield* tools.isSideEffecting(use.name) ? Effect.uninterruptible(step) : step
@@ -374,7 +400,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                   ))
                 )
               if (handoff !== null) {
-                if (spokeThisTurn) yield* send(text("", true))
+                if (spokeThisTurn) yield* speak("", true)
                 return yield* transfer("tool", handoff)
               }
             }
@@ -400,12 +426,6 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 })
             )
           )
-        }
-
-        const noteOutcome = (tool: string, content: unknown, isError: boolean) => {
-          if (isError || typeof content !== "object" || content === null) return
-          if (tool === "book_appointment" && "appointmentId" in content) outcomes.add("booked")
-          if (tool === "search_knowledge" && "found" in content && content.found === true) outcomes.add("information_given")
         }
 
         const turns = yield* FiberHandle.make<void, never>()
@@ -463,7 +483,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                     yield* cancelTurn(null)
                     // The repeat is not a new reply: a barge-in on it must not cut the original, heard whole.
                     lastReply = []
-                    return yield* say(lastSaid?.content ?? tenant.config.greeting)
+                    return yield* Effect.asVoid(sayWhole(lastSaid?.content ?? tenant.config.greeting))
                   }
                   case "9":
                     yield* cancelTurn(null)
@@ -503,13 +523,13 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               if (endReason === null) {
                 const handOver = tenant.config.transferNumber !== undefined
                 const sentence = handOver ? SAY.maintenanceTransfer : SAY.maintenanceHangup
-                yield* addLines([{ role: "assistant", content: sentence, turn: turnNumber }])
-                yield* say(sentence)
+                const spoken = yield* sayWhole(sentence)
+                yield* addLines([{ role: "assistant", content: spoken, turn: turnNumber }])
                 yield* Effect.sleep(speechEstimate(sentence))
-                yield* send(end({ reason: handOver ? "transfer" : "hangup", callId }))
+                yield* sendEnd({ reason: handOver ? "transfer" : "hangup", callId })
                 if (handOver) outcomes.add("transferred")
               } else {
-                yield* send(end({ reason: endReason === "transfer" ? "transfer" : "hangup", callId }))
+                yield* sendEnd({ reason: endReason === "transfer" ? "transfer" : "hangup", callId })
               }
             }
             yield* Fiber.interrupt(journalFiber)
@@ -578,17 +598,15 @@ export interface SessionHooks {
   readonly onFinalised?: (callId: string) => Effect.Effect<void>
 }
 
-/** A stream pull fails with `None` at its end: turn that into a value. */
-const endAsNone = <A, E>(pull: Effect.Effect<A, Option.Option<E>>): Effect.Effect<Option.Option<A>, E> =>
-  Effect.matchEffect(pull, {
-    onFailure: Option.match({ onNone: () => Effect.succeed(Option.none<A>()), onSome: (error) => Effect.fail(error) }),
-    onSuccess: (value) => Effect.succeed(Option.some(value))
-  })
-
 class FirstTokenTimeout {
   readonly _tag = "FirstTokenTimeout"
 }
-type TurnError = ClaudeError | ClaudeNotConfigured | FirstTokenTimeout
+
+/** A fixed sentence through a normaliser of its own: what the caller hears of it. */
+const speakWhole = (sentence: string): string => {
+  const speech = makeSpeechNormaliser()
+  return speech.push(sentence) + speech.flush()
+}
 
 /** A failure as owners may read it: its tag and message, no stack. */
 const describeFailure = (cause: Cause.Cause<unknown>): string =>
@@ -616,11 +634,3 @@ const errorKind = (error: unknown): string => {
   return "other"
 }
 
-const decideOutcome = (outcomes: ReadonlySet<Outcome>): Outcome =>
-  outcomes.has("transferred")
-    ? "transferred"
-    : outcomes.has("booked")
-    ? "booked"
-    : outcomes.has("information_given")
-    ? "information_given"
-    : "abandoned"

@@ -4,7 +4,7 @@ import type { ServerWebSocket } from "bun"
 import { CallRegistry } from "../call/CallRegistry.ts"
 import { AppConfig } from "../config.ts"
 import { Metrics } from "../observability/Metrics.ts"
-import { encodeOutbound } from "../relay/frames.ts"
+import { encodeOutbound, encodeText, end } from "../relay/frames.ts"
 import { validHandshakeSignature } from "../relay/signature.ts"
 import { RELAY_PATH } from "../relay/twiml.ts"
 import { appRouter } from "./http.ts"
@@ -82,16 +82,14 @@ export class BunServer extends Effect.Service<BunServer>()("app/BunServer", {
             idleTimeout: SOCKET_IDLE_TIMEOUT_SECONDS,
             maxPayloadLength: MAX_FRAME_BYTES,
             open: (ws: ServerWebSocket<SocketData>) => {
+              const send = (data: string) => {
+                // 0: Bun dropped the frame (socket closing); -1: queued under backpressure, still sent.
+                if (ws.send(data) === 0) metrics.unsafe.error("relay")
+              }
               registry.open(ws.data.connectionId, {
-                send: (frame) =>
-                  Effect.suspend(() => {
-                    // 0: Bun dropped the frame (socket closing); -1: queued under backpressure, still sent.
-                    const status = ws.send(encodeOutbound(frame))
-                    return status === 0
-                      ? Effect.zipRight(metrics.error("relay"), Effect.logWarning("relay frame dropped by the socket"))
-                      : Effect.void
-                  }),
-                close: (code, reason) => Effect.sync(() => ws.close(code, reason))
+                speak: (text, last) => send(encodeText(text, last)),
+                end: (handoff) => send(encodeOutbound(end(handoff))),
+                close: (code, reason) => ws.close(code, reason)
               })
             },
             message: (ws, message) => {

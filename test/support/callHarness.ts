@@ -37,7 +37,7 @@ import { CallSessions, type SessionHooks } from "../../src/call/CallSession.ts"
 import { AppConfig } from "../../src/config.ts"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
-import type { OutboundFrame } from "../../src/relay/frames.ts"
+import { end, type OutboundFrame, text } from "../../src/relay/frames.ts"
 import { CallsRepo, type MessageRow } from "../../src/storage/CallsRepo.ts"
 import { sqliteLayer } from "../../src/storage/Database.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
@@ -204,9 +204,7 @@ export const runCall = async <A>(
   const script = options.claude ?? (() => say("D'accord."))
   const toolRuns: Array<{ name: string; input: unknown }> = []
 
-  const claude = Claude.make({
-    configured: true,
-    stream: (request) =>
+  const stream = (request: ClaudeRequest) =>
       Stream.unwrapScoped(Effect.gen(function*() {
         const closed = yield* Deferred.make<"completed" | "cancelled">()
         const call: ClaudeCall = { index: claudeCalls.length, request, closed, openWhenMade: [...openStreams] }
@@ -218,7 +216,11 @@ export const runCall = async <A>(
           Effect.zipRight(Effect.sync(() => openStreams.delete(call.index)), Deferred.succeed(closed, done ? "completed" : "cancelled"))
         )
         return Stream.concat(script(request, call.index), Stream.execute(Effect.sync(() => { done = true })))
-      })),
+      }))
+  const claude = Claude.make({
+    configured: true,
+    stream,
+    respond: (request, onEvent) => Stream.runForEach(stream(request), (event) => Effect.sync(() => onEvent(event))),
     complete: () => Effect.dieMessage("unimplemented: Claude.complete")
   })
   const tools = Tools.make({
@@ -272,9 +274,14 @@ export const runCall = async <A>(
     const serverClosed = yield* Deferred.make<{ code: number; reason: string }>()
     const finalised = yield* Deferred.make<void>()
     const hooks: SessionHooks = { onFinalised: () => Deferred.succeed(finalised, undefined) }
+    const sent = (frame: OutboundFrame) => {
+      frames.push(frame)
+      Queue.unsafeOffer(outbound, frame)
+    }
     const fiber = yield* Effect.fork(sessions.run({
-      send: (frame) => Effect.sync(() => frames.push(frame)).pipe(Effect.zipRight(Queue.offer(outbound, frame))),
-      close: (code, reason) => Deferred.succeed(serverClosed, { code, reason }).pipe(Effect.asVoid)
+      speak: (token, last) => sent(text(token, last)),
+      end: (handoff) => sent(end(handoff)),
+      close: (code, reason) => Deferred.unsafeDone(serverClosed, Exit.succeed({ code, reason }))
     }, inbound, hooks))
 
     const send = (frame: object | string) => Queue.offer(inbound, typeof frame === "string" ? frame : JSON.stringify(frame)).pipe(Effect.asVoid)

@@ -16,8 +16,9 @@ const reply = async (ws: { send: (data: string) => unknown }, prompt: string, si
   })
   const decoder = new TextDecoder()
   let buffered = ""
-  for await (const chunk of response.body!) {
-    buffered += decoder.decode(chunk, { stream: true })
+  const reader = response.body!.getReader()
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    buffered += decoder.decode(read.value, { stream: true })
     let cut: number
     while ((cut = buffered.indexOf("\n\n")) !== -1) {
       const event = buffered.slice(0, cut)
