@@ -165,14 +165,16 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         // ---- Journal: ordered writes off the latency path, drained when the call ends.
         const journal = yield* Queue.unbounded<Effect.Effect<void>>()
         // A write taken from the queue always runs: interruption only lands while waiting for the next.
+        // What piled up while the last batch ran is written together, in one transaction.
         const journalFiber = yield* Effect.uninterruptibleMask((restore) =>
-          restore(Queue.take(journal)).pipe(
-            Effect.flatMap((write) =>
-              write.pipe(
-                Effect.catchAllCause((cause) =>
-                  Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause))
-                )
-              )
+          restore(Queue.takeBetween(journal, 1, 256)).pipe(
+            Effect.flatMap((writes) =>
+              calls.inTransaction(Effect.forEach(writes, (write) =>
+                write.pipe(
+                  Effect.catchAllCause((cause) =>
+                    Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause))
+                  )
+                ), { discard: true }))
             )
           )
         ).pipe(Effect.forever, Effect.fork)
@@ -534,10 +536,10 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             }
             yield* Fiber.interrupt(journalFiber)
             // Every pending write is tried, one failure never stops the others nor the finalisation.
-            yield* Effect.forEach(yield* Queue.takeAll(journal), (pendingWrite) =>
+            yield* calls.inTransaction(Effect.forEach(yield* Queue.takeAll(journal), (pendingWrite) =>
               pendingWrite.pipe(Effect.catchAllCause((cause) => Effect.logError("journal write failed at hang-up", cause))), {
               discard: true
-            })
+            }))
             const outcome = decideOutcome(outcomes)
             const finalised = yield* calls.finalize(callId, { endReason: reason, outcome }).pipe(
               Effect.catchAllCause((cause) => Effect.as(Effect.logError("call finalisation failed", cause), false))

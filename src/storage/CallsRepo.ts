@@ -187,7 +187,12 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       return yield* sql<CallRow>`SELECT * FROM calls WHERE ended_at IS NULL`
     }, Effect.orDie)
 
+    /** Runs a batch of writes (a turn's messages and events) as one transaction: one commit, not one each. */
+    const inTransaction = <A, E>(effect: Effect.Effect<A, E>) =>
+      sql.withTransaction(effect).pipe(Effect.catchTag("SqlError", (error) => Effect.die(error)))
+
     return {
+      inTransaction,
       createInbound,
       findBySid,
       findById,
