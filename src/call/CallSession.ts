@@ -194,9 +194,16 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           return Effect.as(write(calls.appendMessages(callId, rows)), added)
         }
         /** The hot path: a token to the carrier, no effect per token. */
+        let textFramesUncounted = 0
+        /** Text frames are counted once per reply, not once per token (a labelled counter costs a hash). */
+        const countTextFrames = () => {
+          if (textFramesUncounted > 0) metrics.unsafe.frameOut("text", textFramesUncounted)
+          textFramesUncounted = 0
+        }
         const speakNow = (token: string, last: boolean) => {
-          metrics.unsafe.frameOut("text")
+          textFramesUncounted++
           socket.speak(token, last)
+          if (last) countTextFrames()
         }
         const speak = (token: string, last: boolean) => Effect.sync(() => speakNow(token, last))
         const sendEnd = (handoff: Handoff) =>
@@ -412,7 +419,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           }).pipe(
             // A cut or failed reply keeps what was already sent: the canceller then trims it to what was
             // heard; after a failure it stays before the apology, as the caller heard it.
-            Effect.ensuring(commitPending),
+            Effect.ensuring(Effect.zipRight(Effect.sync(countTextFrames), commitPending)),
             // Only a turn that ended well resets the count; the apology below must not.
             Effect.tap((ended) => Effect.sync(() => { if (ended !== "failed") failedTurns = 0 })),
             Effect.catchAllCause((cause) =>
@@ -514,6 +521,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         yield* Effect.addFinalizer((exit) =>
           Effect.gen(function*() {
             yield* FiberHandle.clear(turns)
+            countTextFrames()
             const override = hooks.endOverride?.(callId)
             if (override?.outcome === "transferred") outcomes.add("transferred")
             const reason: EndReason = override?.endReason ?? endReason ??

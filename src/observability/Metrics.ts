@@ -106,7 +106,7 @@ export interface MetricsRecorders {
   readonly error: (kind: LabelInput<ErrorKind>) => void
   readonly retry: (operation: LabelInput<RetryOperation>) => void
   readonly frameIn: (type: LabelInput<FrameType>) => void
-  readonly frameOut: (type: LabelInput<FrameType>) => void
+  readonly frameOut: (type: LabelInput<FrameType>, count?: number) => void
   readonly webhook: (route: LabelInput<WebhookRoute>, status: number | string) => void
   readonly summaryWritten: () => void
   readonly summaryFailed: () => void
@@ -397,7 +397,7 @@ export const makeMetrics = (options: MetricsOptions) =>
       error: (kind) => errors.inc({ kind: toErrorKind(kind) }),
       retry: (operation) => retries.inc({ operation: toRetryOperation(operation) }),
       frameIn: (type) => framesIn.inc({ type: toFrameType(type) }),
-      frameOut: (type) => framesOut.inc({ type: toFrameType(type) }),
+      frameOut: (type, count = 1) => framesOut.inc({ type: toFrameType(type) }, count),
       webhook: (route, status) => webhooks.inc({ route: toWebhookRoute(route), status: toStatusLabel(status) }),
       summaryWritten: () => summariesWritten.inc(),
       summaryFailed: () => summariesFailed.inc(),
