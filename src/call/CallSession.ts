@@ -1,4 +1,4 @@
-import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, FiberHandle, Option, Queue, Stream, SubscriptionRef } from "effect"
+import { Cause, Chunk, Clock, Duration, Effect, Either, Exit, Fiber, FiberHandle, Option, Queue, Stream, SubscriptionRef } from "effect"
 import { AppConfig } from "../config.ts"
 import { Claude, type ClaudeEvent } from "../llm/Claude.ts"
 import { systemPrompt } from "../llm/prompt.ts"
@@ -42,6 +42,10 @@ export type RelaySocket = CallChannel
 export type { EndReason, Outcome }
 
 const SETUP_TIMEOUT = Duration.seconds(10)
+/** Far above any utterance (a minute of speech is ~1,000 characters); longer prompts are cut, not refused. */
+export const MAX_PROMPT_CHARS = 4_000
+/** Frame-driven events stored per kind and call; past it they are only counted (a burst cannot bloat a call). */
+export const FRAME_EVENTS_STORED = 20
 const MAX_FAILED_TURNS = 2
 const SAY = {
   technicalIssue: "Excusez-moi, je rencontre un petit souci technique. Pouvez-vous répéter, s'il vous plaît ?",
@@ -92,9 +96,11 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           yield* Effect.logWarning("setup for a call we never answered; ending the session").pipe(
             Effect.annotateLogs("callSid", setup.value.callSid)
           )
+          // Then closed: a replayed handshake must not hold a socket open until the idle timeout.
           yield* Effect.sync(() => {
             socket.speak(speakWhole(SAY.unknownCall), true)
             socket.end({ reason: "unknown_call" })
+            socket.close(1000, "unknown call")
           })
           return
         }
@@ -163,23 +169,46 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const agentSpeaking = yield* SubscriptionRef.make(false)
 
         // ---- Journal: ordered writes off the latency path, drained when the call ends.
-        const journal = yield* Queue.unbounded<Effect.Effect<void>>()
-        // A write taken from the queue always runs: interruption only lands while waiting for the next.
-        // What piled up while the last batch ran is written together, in one transaction.
-        const journalFiber = yield* Effect.uninterruptibleMask((restore) =>
-          restore(Queue.takeBetween(journal, 1, 256)).pipe(
-            Effect.flatMap((writes) =>
-              calls.inTransaction(Effect.forEach(writes, (write) =>
-                write.pipe(
-                  Effect.catchAllCause((cause) =>
-                    Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause))
-                  )
-                ), { discard: true }))
-            )
-          )
-        ).pipe(Effect.forever, Effect.fork)
+        const journal = yield* Queue.unbounded<Effect.Effect<void> | typeof CLOSE_JOURNAL>()
+        // What piled up while the last batch ran is written together, in one transaction. Never interrupted
+        // (an interrupted take can lose what it took): the end of the call closes it with CLOSE_JOURNAL.
+        const journalFiber = yield* Effect.gen(function*() {
+          while (true) {
+            const batch = yield* Queue.takeBetween(journal, 1, 256)
+            const writes = Chunk.toReadonlyArray(batch)
+            const closeAt = writes.indexOf(CLOSE_JOURNAL)
+            yield* calls.inTransaction(Effect.forEach(closeAt === -1 ? writes : writes.slice(0, closeAt), (write) =>
+              write === CLOSE_JOURNAL ? Effect.void : write.pipe(
+                Effect.catchAllCause((cause) =>
+                  Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause))
+                )
+              ), { discard: true }))
+            if (closeAt !== -1) return
+          }
+        }).pipe(Effect.uninterruptible, Effect.forkScoped)
+        // However the call's scope closes, the journal is told to finish (it cannot be interrupted).
+        yield* Effect.addFinalizer(() => Queue.offer(journal, CLOSE_JOURNAL))
         const write = (effect: Effect.Effect<void>) => Queue.offer(journal, effect)
         const event = (type: string, data: Record<string, unknown> = {}) => write(calls.appendEvent(callId, type, data))
+        /** Events caused by a frame from the carrier: the first FRAME_EVENTS_STORED of a kind, then a count. */
+        const notStored = new Map<string, number>()
+        const frameEvent = (type: string, data: Record<string, unknown>) =>
+          Effect.suspend(() => {
+            const seen = (notStored.get(type) ?? 0) + 1
+            notStored.set(type, seen)
+            return seen <= FRAME_EVENTS_STORED ? event(type, data) : Effect.void
+          })
+        const storeUncounted = Effect.suspend(() => {
+          const counts = Object.fromEntries([...notStored].filter(([, n]) => n > FRAME_EVENTS_STORED).map(([type, n]) => [type, n - FRAME_EVENTS_STORED]))
+          return Object.keys(counts).length > 0 ? event("frame_events_not_stored", counts) : Effect.void
+        })
+        /** An outcome noted during the call, stored at once (a crash after a booking still shows it). */
+        const noteOutcome = (outcome: Outcome) =>
+          Effect.suspend(() => {
+            if (outcomes.has(outcome)) return Effect.void
+            outcomes.add(outcome)
+            return write(calls.recordOutcome(callId, decideOutcome(outcomes)))
+          })
         const addLines = (newLines: ReadonlyArray<Omit<Line, "seq" | "interrupted">>) => {
           const added = newLines.map((line): Line => ({ ...line, seq: nextSeq++, interrupted: false }))
           lines.push(...added)
@@ -234,7 +263,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           Effect.gen(function*() {
             // From here on the call is ending: later prompts and barge-ins no longer cancel it.
             endReason = reason === "transfer" ? "transfer" : "agent_hangup"
-            if (reason === "transfer") outcomes.add("transferred")
+            if (reason === "transfer") yield* noteOutcome("transferred")
             const spoken = yield* sayWhole(sentence)
             const [said] = yield* addLines([{ role: "assistant", content: spoken, turn: turnNumber }])
             lastReply = said ? [said] : []
@@ -397,8 +426,10 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                       handoff = outcome.reason
                       return answer(use, { transferred: true }, false)
                     }
-                    if (outcome.callOutcome) outcomes.add(outcome.callOutcome)
-                    return answer(use, outcome.content, outcome.isError)
+                    return Effect.zipRight(
+                      outcome.callOutcome ? noteOutcome(outcome.callOutcome) : Effect.void,
+                      answer(use, outcome.content, outcome.isError)
+                    )
                   })
                   yield* tools.isSideEffecting(use.name) ? Effect.uninterruptible(step) : step
                 }), { discard: true }).pipe(
@@ -461,27 +492,29 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           const ending = endReason !== null
           switch (frame.type) {
             case "setup":
-              return Effect.logWarning("second setup frame ignored")
+              return frameEvent("setup_repeated", {})
             case "prompt":
               if (!frame.last || ending) return Effect.void // partial transcripts: wait for the final one
               return Effect.gen(function*() {
                 const receivedAt = yield* Clock.currentTimeMillis
                 yield* cancelTurn(null)
-                yield* event("prompt", { length: frame.voicePrompt.length, lang: frame.lang })
-                yield* startAction(runTurn(frame.voicePrompt, receivedAt))
+                const length = frame.voicePrompt.length
+                yield* event("prompt", { length, lang: frame.lang })
+                if (length > MAX_PROMPT_CHARS) yield* frameEvent("prompt_truncated", { length, kept: MAX_PROMPT_CHARS })
+                yield* startAction(runTurn(frame.voicePrompt.slice(0, MAX_PROMPT_CHARS), receivedAt))
               })
             case "interrupt":
-              if (ending) return event("interrupt", { heard: frame.utteranceUntilInterrupt, ignored: "ending" })
+              if (ending) return frameEvent("interrupt", { heard: frame.utteranceUntilInterrupt.slice(0, 300), ignored: "ending" })
               return Effect.gen(function*() {
                 yield* cancelTurn(frame.utteranceUntilInterrupt)
-                yield* event("interrupt", {
+                yield* frameEvent("interrupt", {
                   heard: frame.utteranceUntilInterrupt,
                   durationMs: frame.durationUntilInterruptMs
                 })
               })
             case "dtmf":
               return Effect.gen(function*() {
-                yield* event("dtmf", { digit: frame.digit })
+                yield* frameEvent("dtmf", { digit: frame.digit.slice(0, 10) })
                 if (ending) return
                 switch (frame.digit) {
                   case "0":
@@ -508,9 +541,9 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               return Effect.gen(function*() {
                 yield* metrics.error("relay")
                 yield* Effect.logWarning("ConversationRelay reported an error").pipe(
-                  Effect.annotateLogs("description", frame.description)
+                  Effect.annotateLogs("description", frame.description.slice(0, 300))
                 )
-                yield* event("relay_error", { description: frame.description })
+                yield* frameEvent("relay_error", { description: frame.description.slice(0, 300) })
               })
           }
         }
@@ -522,6 +555,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           Effect.gen(function*() {
             yield* FiberHandle.clear(turns)
             countTextFrames()
+            yield* storeUncounted
             const override = hooks.endOverride?.(callId)
             if (override?.outcome === "transferred") outcomes.add("transferred")
             const reason: EndReason = override?.endReason ?? endReason ??
@@ -537,17 +571,14 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 yield* addLines([{ role: "assistant", content: spoken, turn: turnNumber }])
                 yield* Effect.sleep(speechEstimate(sentence))
                 yield* sendEnd({ reason: handOver ? "transfer" : "hangup", callId })
-                if (handOver) outcomes.add("transferred")
+                if (handOver) yield* noteOutcome("transferred")
               } else {
                 yield* sendEnd({ reason: endReason === "transfer" ? "transfer" : "hangup", callId })
               }
             }
-            yield* Fiber.interrupt(journalFiber)
-            // Every pending write is tried, one failure never stops the others nor the finalisation.
-            yield* calls.inTransaction(Effect.forEach(yield* Queue.takeAll(journal), (pendingWrite) =>
-              pendingWrite.pipe(Effect.catchAllCause((cause) => Effect.logError("journal write failed at hang-up", cause))), {
-              discard: true
-            }))
+            // Every queued write is durable before the call is finalised.
+            yield* Queue.offer(journal, CLOSE_JOURNAL)
+            yield* Fiber.join(journalFiber)
             const outcome = decideOutcome(outcomes)
             const finalised = yield* calls.finalize(callId, { endReason: reason, outcome }).pipe(
               Effect.catchAllCause((cause) => Effect.as(Effect.logError("call finalisation failed", cause), false))
@@ -575,8 +606,10 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           if (Either.isLeft(decoded)) {
             yield* metrics.frameIn("unknown")
             yield* metrics.error("relay_decode")
-            yield* Effect.logWarning("undecodable relay frame").pipe(Effect.annotateLogs({ frameType: decoded.left.type }))
-            yield* event("malformed_frame", { type: decoded.left.type, reason: decoded.left.reason.slice(0, 300) })
+            if ((notStored.get("malformed_frame") ?? 0) < FRAME_EVENTS_STORED) {
+              yield* Effect.logWarning("undecodable relay frame").pipe(Effect.annotateLogs({ frameType: decoded.left.type.slice(0, 50) }))
+            }
+            yield* frameEvent("malformed_frame", { type: decoded.left.type.slice(0, 50), reason: decoded.left.reason.slice(0, 300) })
             continue
           }
           yield* metrics.frameIn(decoded.right.type)
@@ -607,6 +640,8 @@ export interface SessionHooks {
   /** Runs once, after the call row is finalised (the post-call summary starts here). */
   readonly onFinalised?: (callId: string) => Effect.Effect<void>
 }
+
+const CLOSE_JOURNAL = Symbol("CLOSE_JOURNAL")
 
 class FirstTokenTimeout {
   readonly _tag = "FirstTokenTimeout"

@@ -25,7 +25,8 @@ interface SocketData {
 
 // Twilio keeps a silent call open for minutes (88 s seen); Bun's maximum idle timeout keeps it alive.
 const SOCKET_IDLE_TIMEOUT_SECONDS = 960
-const MAX_FRAME_BYTES = 64 * 1024
+// A long prompt is cut by the session, never refused by the socket (over this, Bun closes with 1009).
+const MAX_FRAME_BYTES = 1024 * 1024
 // Twilio's webhooks are small forms; refuse anything larger before reading it.
 const MAX_REQUEST_BYTES = 256 * 1024
 

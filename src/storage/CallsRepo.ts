@@ -138,6 +138,11 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       }`
     }, Effect.orDie)
 
+    /** The outcome so far of a live call, stored as it happens: a crash then loses nothing of it. */
+    const recordOutcome = Effect.fn("CallsRepo.recordOutcome")(function*(callId: string, outcome: string) {
+      yield* sql`UPDATE calls SET outcome = ${outcome} WHERE id = ${callId} AND ended_at IS NULL`
+    }, Effect.orDie)
+
     /** Finalises once: only the first caller (hang-up, transfer, shutdown…) wins; returns whether it did. */
     const finalize = Effect.fn("CallsRepo.finalize")(function*(
       callId: string,
@@ -200,6 +205,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       appendMessages,
       markInterrupted,
       appendEvent,
+      recordOutcome,
       finalize,
       reviseEnd,
       applyStatus,
