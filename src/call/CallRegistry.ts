@@ -1,5 +1,4 @@
 import { Duration, Effect, Fiber, FiberMap, Queue, Runtime } from "effect"
-import { Summaries } from "../llm/Summaries.ts"
 import { CallSessions, type RelaySocket } from "./CallSession.ts"
 
 /**
@@ -9,7 +8,6 @@ import { CallSessions, type RelaySocket } from "./CallSession.ts"
 export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegistry", {
   scoped: Effect.gen(function*() {
     const sessions = yield* CallSessions
-    const summaries = yield* Summaries
     const fibers = yield* FiberMap.make<string>()
     const inboxes = new Map<string, Queue.Queue<string>>()
     const sockets = new Map<string, RelaySocket>()
@@ -47,8 +45,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
               if (liveCalls.get(callId) === connectionId) liveCalls.delete(callId)
             },
             socketClosed: () => closedConnections.has(connectionId),
-            endOverride: (callId) => endOverrides.get(callId),
-            onFinalised: summaries.enqueue
+            endOverride: (callId) => endOverrides.get(callId)
           }).pipe(
             Effect.ensuring(Effect.sync(() => {
               inboxes.delete(connectionId)

@@ -10,6 +10,7 @@ import type { Tenant } from "../tenants/Tenant.ts"
 import { Tenants } from "../tenants/Tenants.ts"
 import { type ToolContext, Tools } from "../tools/Tools.ts"
 import { cutToHeard, type Line, toMessageParams } from "./history.ts"
+import { CallEnd } from "./CallEnd.ts"
 import { decideOutcome, type EndReason, type Outcome } from "./vocabulary.ts"
 
 /**
@@ -73,6 +74,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
     const claude = yield* Claude
     const tools = yield* Tools
     const metrics = yield* Metrics
+    const callEnd = yield* CallEnd
 
     /** Runs one call until its socket closes or it is interrupted. Never fails. */
     const run = (socket: RelaySocket, inbound: Queue.Dequeue<string>, hooks: SessionHooks = {}) =>
@@ -579,17 +581,9 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             // Every queued write is durable before the call is finalised.
             yield* Queue.offer(journal, CLOSE_JOURNAL)
             yield* Fiber.join(journalFiber)
-            const outcome = decideOutcome(outcomes)
-            const finalised = yield* calls.finalize(callId, { endReason: reason, outcome }).pipe(
-              Effect.catchAllCause((cause) => Effect.as(Effect.logError("call finalisation failed", cause), false))
-            )
-            if (finalised) {
-              yield* calls.appendEvent(callId, "end", { reason, outcome }).pipe(Effect.catchAllCause(() => Effect.void))
-              yield* Effect.logInfo("call ended").pipe(Effect.annotateLogs({ reason, outcome }))
-              if (hooks.onFinalised) yield* hooks.onFinalised(callId)
-            }
+            yield* callEnd.finalise(callId, { reason, outcome: decideOutcome(outcomes) })
             // The gauge always comes down; the outcome is counted by whoever finalised the call.
-            yield* finalised ? metrics.callEnded(outcome) : metrics.sessionClosed()
+            yield* metrics.sessionClosed()
           }).pipe(Effect.catchAllCause((cause) => Effect.logError("call finalisation failed", cause)))
         )
 
@@ -637,8 +631,6 @@ export interface SessionHooks {
   ) => { readonly endReason: "socket_failed"; readonly outcome: "transferred" | "abandoned" } | undefined
   /** The session let go of the call (after its finalisation). */
   readonly onGone?: (callId: string) => void
-  /** Runs once, after the call row is finalised (the post-call summary starts here). */
-  readonly onFinalised?: (callId: string) => Effect.Effect<void>
 }
 
 const CLOSE_JOURNAL = Symbol("CLOSE_JOURNAL")

@@ -33,7 +33,9 @@ import {
   TestContext,
   TestServices
 } from "effect"
+import { CallEnd } from "../../src/call/CallEnd.ts"
 import { CallSessions, type SessionHooks } from "../../src/call/CallSession.ts"
+import { Summaries } from "../../src/llm/Summaries.ts"
 import { AppConfig } from "../../src/config.ts"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
@@ -144,7 +146,7 @@ export interface CallHarness {
   readonly serverClosed: Deferred.Deferred<{ readonly code: number; readonly reason: string }>
   /** Hang up: interrupt the call fiber, as closing the socket does, and wait for it to end. */
   readonly hangUp: Effect.Effect<void>
-  /** Completed once the call row was finalised by the session (its `onFinalised` hook ran). */
+  /** Completed once the call was finalised (CallEnd queued its summary). */
   readonly finalised: Deferred.Deferred<void>
   /** Stored messages of the call (the journal writes them off the hot path: poll with `eventually`). */
   readonly messages: Effect.Effect<ReadonlyArray<MessageRow>>
@@ -240,8 +242,12 @@ export const runCall = async <A>(
     ...options.env
   }))))
   const database = sqliteLayer(":memory:")
+  const finalised = Effect.runSync(Deferred.make<void>())
+  const summaries = stub(Summaries, { enqueue: () => Effect.asVoid(Deferred.succeed(finalised, undefined)) }, Summaries.make)
   const layer = CallSessions.Default.pipe(
+    Layer.provideMerge(CallEnd.Default),
     Layer.provideMerge(Layer.mergeAll(
+      summaries,
       AppConfig.Default.pipe(Layer.provide(configLayer)),
       CallsRepo.Default,
       Metrics.Test,
@@ -272,8 +278,7 @@ export const runCall = async <A>(
     const outbound = yield* Queue.unbounded<OutboundFrame>()
     const frames: Array<OutboundFrame> = []
     const serverClosed = yield* Deferred.make<{ code: number; reason: string }>()
-    const finalised = yield* Deferred.make<void>()
-    const hooks: SessionHooks = { onFinalised: () => Deferred.succeed(finalised, undefined) }
+    const hooks: SessionHooks = {}
     const sent = (frame: OutboundFrame) => {
       frames.push(frame)
       Queue.unsafeOffer(outbound, frame)
