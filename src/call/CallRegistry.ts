@@ -1,5 +1,5 @@
 import { Duration, Effect, Fiber, FiberMap, Queue, Runtime } from "effect"
-import { CallSessions, type RelaySocket } from "./CallSession.ts"
+import { CallSessions, type CallChannel } from "./CallSession.ts"
 
 /**
  * The live relay sockets of this process, one call fiber each. The server adapter opens, feeds
@@ -10,7 +10,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
     const sessions = yield* CallSessions
     const fibers = yield* FiberMap.make<string>()
     const inboxes = new Map<string, Queue.Queue<string>>()
-    const sockets = new Map<string, RelaySocket>()
+    const sockets = new Map<string, CallChannel>()
     /** Connections whose socket is gone: their session must not try to speak any more. */
     const closedConnections = new Set<string>()
     /** How a call's end was learnt from Twilio rather than from our socket (connect action). */
@@ -26,7 +26,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
     const runFork = Runtime.runFork(runtime)
 
     /** Called from the socket's `open`: starts the call fiber. */
-    const open = (connectionId: string, socket: RelaySocket): void => {
+    const open = (connectionId: string, socket: CallChannel): void => {
       const inbox = runSync(Queue.unbounded<string>())
       inboxes.set(connectionId, inbox)
       sockets.set(connectionId, socket)

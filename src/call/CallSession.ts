@@ -3,7 +3,6 @@ import { AppConfig } from "../config.ts"
 import { Claude, type ClaudeEvent } from "../llm/Claude.ts"
 import { systemPrompt } from "../llm/prompt.ts"
 import { Metrics } from "../observability/Metrics.ts"
-import { decodeInbound, type InboundFrame, type SetupFrame } from "../relay/frames.ts"
 import { makeSpeechNormaliser, type SpeechNormaliser } from "../speech/normalise.ts"
 import { CallsRepo, type CallRow, type NewMessage } from "../storage/CallsRepo.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
@@ -11,6 +10,7 @@ import { Tenants } from "../tenants/Tenants.ts"
 import { type ToolContext, Tools } from "../tools/Tools.ts"
 import { cutToHeard, type Line, toMessageParams } from "./history.ts"
 import { CallEnd } from "./CallEnd.ts"
+import type { CallChannel, CallEvent, Handoff } from "./events.ts"
 import { decideOutcome, type EndReason, type Outcome } from "./vocabulary.ts"
 
 /**
@@ -23,23 +23,7 @@ import { decideOutcome, type EndReason, type Outcome } from "./vocabulary.ts"
  * journal fiber so they never sit between a prompt and its first spoken token.
  */
 
-/**
- * What the session tells the caller's carrier, carrier-neutral; the carrier adapter (src/carriers/twilio for
- * ConversationRelay) turns these into frames. Plain synchronous functions: `speak` is on the hot path.
- */
-export interface CallChannel {
-  /** Says `text` (a token of a reply, or a whole sentence); `last` closes the reply. */
-  readonly speak: (text: string, last: boolean) => void
-  /** Ends the session; the carrier then asks us what to do (dial the business or hang up). */
-  readonly end: (handoff: Handoff) => void
-  readonly close: (code: number, reason: string) => void
-}
-export interface Handoff {
-  readonly reason: "transfer" | "hangup" | "unknown_call"
-  readonly callId?: string
-}
-/** @deprecated name kept for the registry: the channel is the socket as the call sees it. */
-export type RelaySocket = CallChannel
+export type { CallChannel }
 export type { EndReason, Outcome }
 
 const SETUP_TIMEOUT = Duration.seconds(10)
@@ -77,11 +61,12 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
     const callEnd = yield* CallEnd
 
     /** Runs one call until its socket closes or it is interrupted. Never fails. */
-    const run = (socket: RelaySocket, inbound: Queue.Dequeue<string>, hooks: SessionHooks = {}) =>
+    const run = (socket: CallChannel, inbound: Queue.Dequeue<string>, hooks: SessionHooks = {}) =>
       Effect.gen(function*() {
         const first = yield* Queue.take(inbound).pipe(Effect.timeout(SETUP_TIMEOUT), Effect.option)
-        const setup = Option.flatMap(first, (raw) => Either.getRight(decodeInbound(raw)))
-        if (Option.isNone(setup) || setup.value.type !== "setup") {
+        const decoded = Option.flatMap(first, (raw) => Either.getRight(socket.decode(raw)))
+        const setup = Option.flatMap(decoded, ({ event }) => event._tag === "SessionStarted" ? Option.some(event) : Option.none())
+        if (Option.isNone(setup)) {
           yield* metrics.frameIn("unknown")
           yield* Effect.logWarning("relay socket opened without a setup frame; closing")
           return socket.close(1008, "setup expected")
@@ -109,7 +94,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const [call, tenant] = found.value
         // The handshake signature covers a fixed URL, so it proves little on its own: the session must also
         // carry the call id we gave Twilio in <Parameter>, for a call that is still open and not already live.
-        const refusal = setup.value.customParameters["callId"] !== call.id
+        const refusal = setup.value.parameters["callId"] !== call.id
           ? "call id parameter does not match"
           : call.ended_at !== null
           ? "call already ended"
@@ -135,9 +120,9 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
       )
 
     const conversation = (
-      socket: RelaySocket,
+      socket: CallChannel,
       inbound: Queue.Dequeue<string>,
-      setup: SetupFrame,
+      setup: Extract<CallEvent, { _tag: "SessionStarted" }>,
       call: CallRow,
       tenant: Tenant,
       hooks: SessionHooks
@@ -490,31 +475,28 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           Effect.asVoid(FiberHandle.run(turns, action.pipe(Effect.catchAllCause(() => Effect.void))))
 
         // ---- Frames, one at a time, in arrival order.
-        const handle = (frame: InboundFrame): Effect.Effect<void> => {
+        const handle = (frame: CallEvent): Effect.Effect<void> => {
           const ending = endReason !== null
-          switch (frame.type) {
-            case "setup":
+          switch (frame._tag) {
+            case "SessionStarted":
               return frameEvent("setup_repeated", {})
-            case "prompt":
-              if (!frame.last || ending) return Effect.void // partial transcripts: wait for the final one
+            case "CallerSaid":
+              if (!frame.final || ending) return Effect.void // partial transcripts: wait for the final one
               return Effect.gen(function*() {
                 const receivedAt = yield* Clock.currentTimeMillis
                 yield* cancelTurn(null)
-                const length = frame.voicePrompt.length
+                const length = frame.text.length
                 yield* event("prompt", { length, lang: frame.lang })
                 if (length > MAX_PROMPT_CHARS) yield* frameEvent("prompt_truncated", { length, kept: MAX_PROMPT_CHARS })
-                yield* startAction(runTurn(frame.voicePrompt.slice(0, MAX_PROMPT_CHARS), receivedAt))
+                yield* startAction(runTurn(frame.text.slice(0, MAX_PROMPT_CHARS), receivedAt))
               })
-            case "interrupt":
-              if (ending) return frameEvent("interrupt", { heard: frame.utteranceUntilInterrupt.slice(0, 300), ignored: "ending" })
+            case "CallerInterrupted":
+              if (ending) return frameEvent("interrupt", { heard: frame.heard.slice(0, 300), ignored: "ending" })
               return Effect.gen(function*() {
-                yield* cancelTurn(frame.utteranceUntilInterrupt)
-                yield* frameEvent("interrupt", {
-                  heard: frame.utteranceUntilInterrupt,
-                  durationMs: frame.durationUntilInterruptMs
-                })
+                yield* cancelTurn(frame.heard)
+                yield* frameEvent("interrupt", { heard: frame.heard, durationMs: frame.durationMs })
               })
-            case "dtmf":
+            case "KeyPressed":
               return Effect.gen(function*() {
                 yield* frameEvent("dtmf", { digit: frame.digit.slice(0, 10) })
                 if (ending) return
@@ -536,10 +518,11 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                     return
                 }
               })
-            case "info":
-              if (frame.name === "agentSpeaking") return SubscriptionRef.set(agentSpeaking, frame.value === "on")
+            case "AgentSpeech":
+              return SubscriptionRef.set(agentSpeaking, frame.speaking)
+            case "Nothing":
               return Effect.void
-            case "error":
+            case "CarrierError":
               return Effect.gen(function*() {
                 yield* metrics.error("relay")
                 yield* Effect.logWarning("ConversationRelay reported an error").pipe(
@@ -596,7 +579,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
 
         while (true) {
           const raw = yield* Queue.take(inbound)
-          const decoded = decodeInbound(raw)
+          const decoded = socket.decode(raw)
           if (Either.isLeft(decoded)) {
             yield* metrics.frameIn("unknown")
             yield* metrics.error("relay_decode")
@@ -606,8 +589,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             yield* frameEvent("malformed_frame", { type: decoded.left.type.slice(0, 50), reason: decoded.left.reason.slice(0, 300) })
             continue
           }
-          yield* metrics.frameIn(decoded.right.type)
-          yield* handle(decoded.right).pipe(
+          yield* metrics.frameIn(decoded.right.frameType)
+          yield* handle(decoded.right.event).pipe(
             Effect.catchAllCause((cause) => Effect.logError("frame handling failed", cause))
           )
         }

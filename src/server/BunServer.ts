@@ -4,9 +4,9 @@ import type { ServerWebSocket } from "bun"
 import { CallRegistry } from "../call/CallRegistry.ts"
 import { AppConfig } from "../config.ts"
 import { Metrics } from "../observability/Metrics.ts"
-import { encodeOutbound, encodeText, end } from "../relay/frames.ts"
-import { validHandshakeSignature } from "../relay/signature.ts"
-import { RELAY_PATH } from "../relay/twiml.ts"
+import { relayChannel } from "../carriers/twilio/channel.ts"
+import { validHandshakeSignature } from "../carriers/twilio/signature.ts"
+import { RELAY_PATH } from "../carriers/twilio/twiml.ts"
 import { appRouter } from "./http.ts"
 
 /**
@@ -83,15 +83,7 @@ export class BunServer extends Effect.Service<BunServer>()("app/BunServer", {
             idleTimeout: SOCKET_IDLE_TIMEOUT_SECONDS,
             maxPayloadLength: MAX_FRAME_BYTES,
             open: (ws: ServerWebSocket<SocketData>) => {
-              const send = (data: string) => {
-                // 0: Bun dropped the frame (socket closing); -1: queued under backpressure, still sent.
-                if (ws.send(data) === 0) metrics.unsafe.error("relay")
-              }
-              registry.open(ws.data.connectionId, {
-                speak: (text, last) => send(encodeText(text, last)),
-                end: (handoff) => send(encodeOutbound(end(handoff))),
-                close: (code, reason) => ws.close(code, reason)
-              })
+              registry.open(ws.data.connectionId, relayChannel(ws, () => metrics.unsafe.error("relay")))
             },
             message: (ws, message) => {
               registry.deliver(ws.data.connectionId, typeof message === "string" ? message : message.toString("utf8"))

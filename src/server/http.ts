@@ -5,7 +5,7 @@ import { CallRegistry } from "../call/CallRegistry.ts"
 import { Metrics, PROMETHEUS_CONTENT_TYPE } from "../observability/Metrics.ts"
 import { adminRoutes } from "../api/admin.ts"
 import { ownerRoutes } from "../api/owner.ts"
-import { webhookRoutes } from "./webhooks.ts"
+import { webhookRoutes } from "../carriers/twilio/webhooks.ts"
 
 /** Under the health check's 2 s timeout in fly.toml, so Fly reads our 503 instead of timing out. */
 const DATABASE_PROBE_TIMEOUT = "1 second"

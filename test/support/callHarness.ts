@@ -39,7 +39,7 @@ import { Summaries } from "../../src/llm/Summaries.ts"
 import { AppConfig } from "../../src/config.ts"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
-import { end, type OutboundFrame, text } from "../../src/relay/frames.ts"
+import { decodeCallEvent, end, type OutboundFrame, text } from "../../src/carriers/twilio/frames.ts"
 import { CallsRepo, type MessageRow } from "../../src/storage/CallsRepo.ts"
 import { sqliteLayer } from "../../src/storage/Database.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
@@ -284,6 +284,7 @@ export const runCall = async <A>(
       Queue.unsafeOffer(outbound, frame)
     }
     const fiber = yield* Effect.fork(sessions.run({
+      decode: decodeCallEvent,
       speak: (token, last) => sent(text(token, last)),
       end: (handoff) => sent(end(handoff)),
       close: (code, reason) => Deferred.unsafeDone(serverClosed, Exit.succeed({ code, reason }))

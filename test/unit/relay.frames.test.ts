@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test"
 import { Either } from "effect"
-import { decodeInbound, encodeOutbound, end, type InboundFrame, type OutboundFrame, text } from "../../src/relay/frames.ts"
+import { decodeInbound, encodeOutbound, end, type InboundFrame, type OutboundFrame, text } from "../../src/carriers/twilio/frames.ts"
 import { freshFixture, freshInboundFrames } from "../support/callHarness.ts"
 import { describeWithFixtures, fixtureNames } from "../support/fixtures.ts"
 

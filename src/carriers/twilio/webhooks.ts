@@ -1,10 +1,10 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Option, Redacted } from "effect"
-import { CallRegistry } from "../call/CallRegistry.ts"
-import { AppConfig } from "../config.ts"
-import { CallEnd } from "../call/CallEnd.ts"
-import { Metrics } from "../observability/Metrics.ts"
-import { validWebhookSignature } from "../relay/signature.ts"
+import { CallRegistry } from "../../call/CallRegistry.ts"
+import { AppConfig } from "../../config.ts"
+import { CallEnd } from "../../call/CallEnd.ts"
+import { Metrics } from "../../observability/Metrics.ts"
+import { validWebhookSignature } from "./signature.ts"
 import {
   CONNECT_ACTION_PATH,
   DIAL_RESULT_PATH,
@@ -14,9 +14,9 @@ import {
   relayTwiml,
   sayThenHangupTwiml,
   unknownNumberTwiml
-} from "../relay/twiml.ts"
-import { CallsRepo } from "../storage/CallsRepo.ts"
-import { Tenants } from "../tenants/Tenants.ts"
+} from "./twiml.ts"
+import { CallsRepo } from "../../storage/CallsRepo.ts"
+import { Tenants } from "../../tenants/Tenants.ts"
 
 export const VOICE_PATH = "/webhooks/twilio/voice"
 export const STATUS_PATH = "/webhooks/twilio/status"

@@ -1,5 +1,5 @@
 import twilio from "twilio"
-import type { Tenant } from "../tenants/Tenant.ts"
+import type { Tenant } from "../../tenants/Tenant.ts"
 
 /** Every TwiML document we answer, built with the `twilio` package (never by hand). */
 

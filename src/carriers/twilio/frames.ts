@@ -1,4 +1,5 @@
 import { Either, ParseResult, Schema } from "effect"
+import type { CallEvent, DecodedFrame, UndecodableFrame } from "../../call/events.ts"
 
 /**
  * ConversationRelay frames, per ../shared/docs/conversationrelay.md §2–3.
@@ -92,12 +93,33 @@ export const decodeHotFrame = (parsed: unknown): InboundFrame | undefined => {
   return undefined
 }
 
-export interface UndecodableFrame {
-  readonly _tag: "UndecodableFrame"
-  /** The frame's `type` when it was JSON with one, for metrics and call events. */
-  readonly type: string
-  readonly reason: string
+/** A ConversationRelay frame as the carrier-neutral event the call core reads. */
+export const toCallEvent = (frame: InboundFrame): CallEvent => {
+  switch (frame.type) {
+    case "setup":
+      return {
+        _tag: "SessionStarted",
+        callSid: frame.callSid,
+        sessionId: frame.sessionId,
+        callStatus: frame.callStatus,
+        parameters: frame.customParameters
+      }
+    case "prompt":
+      return { _tag: "CallerSaid", text: frame.voicePrompt, final: frame.last, lang: frame.lang }
+    case "interrupt":
+      return { _tag: "CallerInterrupted", heard: frame.utteranceUntilInterrupt, durationMs: frame.durationUntilInterruptMs }
+    case "dtmf":
+      return { _tag: "KeyPressed", digit: frame.digit }
+    case "info":
+      return frame.name === "agentSpeaking" ? { _tag: "AgentSpeech", speaking: frame.value === "on" } : { _tag: "Nothing" }
+    case "error":
+      return { _tag: "CarrierError", description: frame.description }
+  }
 }
+
+/** Decodes one text frame into a call event; a malformed frame comes back as a value. */
+export const decodeCallEvent = (raw: string): Either.Either<DecodedFrame, UndecodableFrame> =>
+  Either.map(decodeInbound(raw), (frame) => ({ event: toCallEvent(frame), frameType: frame.type }))
 
 /** Decodes one text frame; a malformed or unknown frame comes back as a value, never as a thrown error. */
 export const decodeInbound = (raw: string): Either.Either<InboundFrame, UndecodableFrame> => {
