@@ -10,6 +10,17 @@ import { Tenants } from "../tenants/Tenants.ts"
 import { type ToolContext, Tools } from "../tools/Tools.ts"
 import { cutToHeard, type Line, toMessageParams } from "./history.ts"
 import { CallEnd } from "./CallEnd.ts"
+import { SAY, speakWhole, speechEstimate } from "./sentences.ts"
+import {
+  decideEndReason,
+  endSent as markEndSent,
+  initialState,
+  isLive,
+  noteOutcome as noteOutcomeIn,
+  startEnding,
+  turnFailed,
+  turnSucceeded
+} from "./state.ts"
 import type { CallChannel, CallEvent, Handoff } from "./events.ts"
 import { decideOutcome, type EndReason, type Outcome } from "./vocabulary.ts"
 
@@ -31,25 +42,6 @@ const SETUP_TIMEOUT = Duration.seconds(10)
 export const MAX_PROMPT_CHARS = 4_000
 /** Frame-driven events stored per kind and call; past it they are only counted (a burst cannot bloat a call). */
 export const FRAME_EVENTS_STORED = 20
-const MAX_FAILED_TURNS = 2
-const SAY = {
-  technicalIssue: "Excusez-moi, je rencontre un petit souci technique. Pouvez-vous répéter, s'il vous plaît ?",
-  filler: "Un instant, s'il vous plaît. ",
-  tooManySteps: "Excusez-moi, je n'arrive pas à finaliser cela. Voulez-vous que je vous passe un membre de l'équipe ?",
-  handoff: "Je vous mets en relation avec un membre de l'équipe, ne quittez pas.",
-  noTransfer:
-    "Personne ne peut prendre l'appel pour le moment. Je peux noter un message : quels sont votre nom et votre demande ?",
-  goodbye: "Merci de votre appel, au revoir.",
-  keepsFailing: "Je suis désolée, je rencontre un problème technique et je ne peux pas vous aider correctement.",
-  goodbyeAfterFailure: "Merci de rappeler un peu plus tard. Au revoir.",
-  maintenanceTransfer: "Excusez-moi, une courte maintenance m'oblige à vous passer un membre de l'équipe. Ne quittez pas.",
-  maintenanceHangup: "Excusez-moi, une courte maintenance m'oblige à raccrocher. Merci de rappeler dans quelques minutes.",
-  unknownCall: "Excusez-moi, je ne parviens pas à retrouver votre appel. Merci de rappeler dans un instant."
-} as const
-
-/** Rough time for TTS to say a sentence; a ceiling when speaker events do not arrive. */
-const speechEstimate = (sentence: string) => Duration.millis(Math.min(10_000, 1_200 + sentence.length * 70))
-
 export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessions", {
   effect: Effect.gen(function*() {
     const config = yield* AppConfig
@@ -147,12 +139,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         let turnNumber = lines.reduce((max, line) => Math.max(max, line.turn), 0)
         /** Text lines of the latest reply, so a barge-in can cut them to what was heard. */
         let lastReply: Array<Line> = []
-        let endReason: EndReason | null = null
-        /** Whether our `end` frame went out (a session cut at shutdown must still send one). */
-        let endSent = false
-        /** Turns in a row that ended in an apology: the second one hands over instead. */
-        let failedTurns = 0
-        const outcomes = new Set<Outcome>()
+        const state = initialState()
         const agentSpeaking = yield* SubscriptionRef.make(false)
 
         // ---- Journal: ordered writes off the latency path, drained when the call ends.
@@ -192,9 +179,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         /** An outcome noted during the call, stored at once (a crash after a booking still shows it). */
         const noteOutcome = (outcome: Outcome) =>
           Effect.suspend(() => {
-            if (outcomes.has(outcome)) return Effect.void
-            outcomes.add(outcome)
-            return write(calls.recordOutcome(callId, decideOutcome(outcomes)))
+            if (!noteOutcomeIn(state, outcome)) return Effect.void
+            return write(calls.recordOutcome(callId, decideOutcome(state.outcomes)))
           })
         const addLines = (newLines: ReadonlyArray<Omit<Line, "seq" | "interrupted">>) => {
           const added = newLines.map((line): Line => ({ ...line, seq: nextSeq++, interrupted: false }))
@@ -249,7 +235,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const endSession = (reason: "transfer" | "hangup", sentence: string, detail: Record<string, unknown>) =>
           Effect.gen(function*() {
             // From here on the call is ending: later prompts and barge-ins no longer cancel it.
-            endReason = reason === "transfer" ? "transfer" : "agent_hangup"
+            startEnding(state, reason === "transfer" ? "transfer" : "agent_hangup")
             if (reason === "transfer") yield* noteOutcome("transferred")
             const spoken = yield* sayWhole(sentence)
             const [said] = yield* addLines([{ role: "assistant", content: spoken, turn: turnNumber }])
@@ -257,7 +243,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             yield* event(reason === "transfer" ? "transfer" : "agent_hangup", detail)
             yield* untilSpoken(sentence)
             yield* sendEnd({ reason, callId })
-            endSent = true
+            markEndSent(state)
           })
 
         const transfer = (via: "tool" | "dtmf" | "failure", why: string) =>
@@ -276,8 +262,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
          */
         const failedTurn = (apology: string) =>
           Effect.gen(function*() {
-            failedTurns++
-            if (failedTurns >= MAX_FAILED_TURNS) {
+            if (turnFailed(state)) {
               const spoken = yield* sayWhole(SAY.keepsFailing + " ", false)
               lastReply.push(...yield* addLines([{ role: "assistant", content: spoken.trimEnd(), turn: turnNumber }]))
               yield* tenant.config.transferNumber
@@ -439,7 +424,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             // heard; after a failure it stays before the apology, as the caller heard it.
             Effect.ensuring(Effect.zipRight(Effect.sync(countTextFrames), commitPending)),
             // Only a turn that ended well resets the count; the apology below must not.
-            Effect.tap((ended) => Effect.sync(() => { if (ended !== "failed") failedTurns = 0 })),
+            Effect.tap((ended) => Effect.sync(() => { if (ended !== "failed") turnSucceeded(state) })),
             Effect.catchAllCause((cause) =>
               Cause.isInterruptedOnly(cause)
                 ? Effect.interrupt
@@ -476,7 +461,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
 
         // ---- Frames, one at a time, in arrival order.
         const handle = (frame: CallEvent): Effect.Effect<void> => {
-          const ending = endReason !== null
+          const ending = !isLive(state)
           switch (frame._tag) {
             case "SessionStarted":
               return frameEvent("setup_repeated", {})
@@ -542,14 +527,19 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             countTextFrames()
             yield* storeUncounted
             const override = hooks.endOverride?.(callId)
-            if (override?.outcome === "transferred") outcomes.add("transferred")
-            const reason: EndReason = override?.endReason ?? endReason ??
-              (hooks.shuttingDown?.() ? "shutdown" : Exit.isFailure(exit) && !Exit.isInterrupted(exit) ? "error" : "caller_hangup")
-            if (hooks.shuttingDown?.() && !hooks.socketClosed?.() && !endSent) {
+            if (override?.outcome === "transferred") noteOutcomeIn(state, "transferred")
+            const reason = decideEndReason({
+              phase: state.phase,
+              reportedByCarrier: override?.endReason,
+              shuttingDown: hooks.shuttingDown?.() ?? false,
+              failed: Exit.isFailure(exit) && !Exit.isInterrupted(exit)
+            })
+            const phase = state.phase
+            if (hooks.shuttingDown?.() && !hooks.socketClosed?.() && !(phase._tag === "Ending" && phase.endSent)) {
               // Cut by a deploy at the drain limit, with the socket still open (only this fiber stops):
               // never go silent. A call already ending gets its `end`; any other hears why, once TTS has
               // had time to say it, and is handed over; the connect action then dials or hangs up.
-              if (endReason === null) {
+              if (phase._tag === "Live") {
                 const handOver = tenant.config.transferNumber !== undefined
                 const sentence = handOver ? SAY.maintenanceTransfer : SAY.maintenanceHangup
                 const spoken = yield* sayWhole(sentence)
@@ -558,13 +548,13 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 yield* sendEnd({ reason: handOver ? "transfer" : "hangup", callId })
                 if (handOver) yield* noteOutcome("transferred")
               } else {
-                yield* sendEnd({ reason: endReason === "transfer" ? "transfer" : "hangup", callId })
+                yield* sendEnd({ reason: phase.reason === "transfer" ? "transfer" : "hangup", callId })
               }
             }
             // Every queued write is durable before the call is finalised.
             yield* Queue.offer(journal, CLOSE_JOURNAL)
             yield* Fiber.join(journalFiber)
-            yield* callEnd.finalise(callId, { reason, outcome: decideOutcome(outcomes) })
+            yield* callEnd.finalise(callId, { reason, outcome: decideOutcome(state.outcomes) })
             // The gauge always comes down; the outcome is counted by whoever finalised the call.
             yield* metrics.sessionClosed()
           }).pipe(Effect.catchAllCause((cause) => Effect.logError("call finalisation failed", cause)))
@@ -622,11 +612,6 @@ class FirstTokenTimeout {
   readonly _tag = "FirstTokenTimeout"
 }
 
-/** A fixed sentence through a normaliser of its own: what the caller hears of it. */
-const speakWhole = (sentence: string): string => {
-  const speech = makeSpeechNormaliser()
-  return speech.push(sentence) + speech.flush()
-}
 
 /** A failure as owners may read it: its tag and message, no stack. */
 const describeFailure = (cause: Cause.Cause<unknown>): string =>

@@ -23,6 +23,3 @@ export const EndReason = Schema.Literal(...END_REASONS)
 /** Which outcome a call had, from everything noted during it (tools, transfers). */
 export const decideOutcome = (noted: ReadonlySet<Outcome>): Outcome =>
   OUTCOMES.find((outcome) => noted.has(outcome)) ?? "abandoned"
-
-/** The better of two outcomes (a later webhook never makes a recorded outcome worse). */
-export const betterOutcome = (a: Outcome, b: Outcome): Outcome => (OUTCOMES.indexOf(a) <= OUTCOMES.indexOf(b) ? a : b)
