@@ -10,6 +10,7 @@ import { Tenants } from "../tenants/Tenants.ts"
 import { type ToolContext, Tools } from "../tools/Tools.ts"
 import { cutToHeard, type Line, toMessageParams } from "./history.ts"
 import { CallEnd } from "./CallEnd.ts"
+import { LiveCalls } from "./LiveCalls.ts"
 import { SAY, speakWhole, speechEstimate } from "./sentences.ts"
 import {
   decideEndReason,
@@ -51,9 +52,10 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
     const tools = yield* Tools
     const metrics = yield* Metrics
     const callEnd = yield* CallEnd
+    const live = yield* LiveCalls
 
     /** Runs one call until its socket closes or it is interrupted. Never fails. */
-    const run = (socket: CallChannel, inbound: Queue.Dequeue<string>, hooks: SessionHooks = {}) =>
+    const run = (socket: CallChannel, inbound: Queue.Dequeue<string>, connectionId: string) =>
       Effect.gen(function*() {
         const first = yield* Queue.take(inbound).pipe(Effect.timeout(SETUP_TIMEOUT), Effect.option)
         const decoded = Option.flatMap(first, (raw) => Either.getRight(socket.decode(raw)))
@@ -90,7 +92,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           ? "call id parameter does not match"
           : call.ended_at !== null
           ? "call already ended"
-          : !(hooks.claim?.(call.id) ?? true)
+          : !(yield* live.claim(call.id, connectionId))
           ? "call already has a live session"
           : null
         if (refusal !== null) {
@@ -100,9 +102,9 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           )
           return socket.close(1008, "session refused")
         }
-        yield* Effect.scoped(conversation(socket, inbound, setup.value, call, tenant, hooks)).pipe(
+        yield* Effect.scoped(conversation(socket, inbound, setup.value, call, tenant, connectionId)).pipe(
           // Released however the session ends, even before its finaliser exists (the claim is taken above).
-          Effect.ensuring(Effect.sync(() => hooks.onGone?.(call.id))),
+          Effect.ensuring(live.release(call.id, connectionId)),
           Effect.annotateLogs({ callSid: call.twilio_call_sid, tenantId: tenant.id })
         )
       }).pipe(
@@ -117,7 +119,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
       setup: Extract<CallEvent, { _tag: "SessionStarted" }>,
       call: CallRow,
       tenant: Tenant,
-      hooks: SessionHooks
+      connectionId: string
     ) =>
       Effect.gen(function*() {
         const callId = call.id
@@ -526,16 +528,16 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             yield* FiberHandle.clear(turns)
             countTextFrames()
             yield* storeUncounted
-            const override = hooks.endOverride?.(callId)
+            const override = live.reportedEnd(callId)
             if (override?.outcome === "transferred") noteOutcomeIn(state, "transferred")
             const reason = decideEndReason({
               phase: state.phase,
               reportedByCarrier: override?.endReason,
-              shuttingDown: hooks.shuttingDown?.() ?? false,
+              shuttingDown: live.isCutting(),
               failed: Exit.isFailure(exit) && !Exit.isInterrupted(exit)
             })
             const phase = state.phase
-            if (hooks.shuttingDown?.() && !hooks.socketClosed?.() && !(phase._tag === "Ending" && phase.endSent)) {
+            if (live.isCutting() && !live.isSocketGone(connectionId) && !(phase._tag === "Ending" && phase.endSent)) {
               // Cut by a deploy at the drain limit, with the socket still open (only this fiber stops):
               // never go silent. A call already ending gets its `end`; any other hears why, once TTS has
               // had time to say it, and is handed over; the connect action then dials or hangs up.
@@ -591,20 +593,6 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
   dependencies: []
 }) {}
 
-export interface SessionHooks {
-  /** True while the server drains for shutdown: calls cut then end with reason `shutdown`. */
-  readonly shuttingDown?: () => boolean
-  /** Claims the call for this session; false when another session of this process already has it. */
-  readonly claim?: (callId: string) => boolean
-  /** True once the socket is gone (hang-up, or Twilio gave up on it): nothing more can be said. */
-  readonly socketClosed?: () => boolean
-  /** How the call ended when Twilio, not our socket, told us (its session failed and was put through). */
-  readonly endOverride?: (
-    callId: string
-  ) => { readonly endReason: "socket_failed"; readonly outcome: "transferred" | "abandoned" } | undefined
-  /** The session let go of the call (after its finalisation). */
-  readonly onGone?: (callId: string) => void
-}
 
 const CLOSE_JOURNAL = Symbol("CLOSE_JOURNAL")
 

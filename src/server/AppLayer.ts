@@ -1,6 +1,7 @@
 import { Effect, Layer, Option, Schema } from "effect"
 import { CallRegistry } from "../call/CallRegistry.ts"
 import { CallEnd } from "../call/CallEnd.ts"
+import { LiveCalls } from "../call/LiveCalls.ts"
 import { CallSessions } from "../call/CallSession.ts"
 import { Outcome } from "../call/vocabulary.ts"
 import { AppConfig } from "../config.ts"
@@ -33,7 +34,7 @@ const Domain = Layer.mergeAll(Tenants.Default, Claude.DefaultWithoutDependencies
 
 const Calls = CallRegistry.Default.pipe(
   Layer.provideMerge(CallSessions.Default),
-  Layer.provideMerge(CallEnd.Default),
+  Layer.provideMerge(Layer.merge(CallEnd.Default, LiveCalls.Default)),
   Layer.provideMerge(Summaries.Default),
   Layer.provideMerge(Tools.Default),
   Layer.provideMerge(Domain)

@@ -34,7 +34,8 @@ import {
   TestServices
 } from "effect"
 import { CallEnd } from "../../src/call/CallEnd.ts"
-import { CallSessions, type SessionHooks } from "../../src/call/CallSession.ts"
+import { CallSessions } from "../../src/call/CallSession.ts"
+import { LiveCalls } from "../../src/call/LiveCalls.ts"
 import { Summaries } from "../../src/llm/Summaries.ts"
 import { AppConfig } from "../../src/config.ts"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
@@ -245,7 +246,7 @@ export const runCall = async <A>(
   const finalised = Effect.runSync(Deferred.make<void>())
   const summaries = stub(Summaries, { enqueue: () => Effect.asVoid(Deferred.succeed(finalised, undefined)) }, Summaries.make)
   const layer = CallSessions.Default.pipe(
-    Layer.provideMerge(CallEnd.Default),
+    Layer.provideMerge(Layer.merge(CallEnd.Default, LiveCalls.Default)),
     Layer.provideMerge(Layer.mergeAll(
       summaries,
       AppConfig.Default.pipe(Layer.provide(configLayer)),
@@ -278,7 +279,6 @@ export const runCall = async <A>(
     const outbound = yield* Queue.unbounded<OutboundFrame>()
     const frames: Array<OutboundFrame> = []
     const serverClosed = yield* Deferred.make<{ code: number; reason: string }>()
-    const hooks: SessionHooks = {}
     const sent = (frame: OutboundFrame) => {
       frames.push(frame)
       Queue.unsafeOffer(outbound, frame)
@@ -288,7 +288,7 @@ export const runCall = async <A>(
       speak: (token, last) => sent(text(token, last)),
       end: (handoff) => sent(end(handoff)),
       close: (code, reason) => Deferred.unsafeDone(serverClosed, Exit.succeed({ code, reason }))
-    }, inbound, hooks))
+    }, inbound, "connection-1"))
 
     const send = (frame: object | string) => Queue.offer(inbound, typeof frame === "string" ? frame : JSON.stringify(frame)).pipe(Effect.asVoid)
     const nextFrame = within(2_000, "the next frame from the call", Queue.take(outbound))
