@@ -1,6 +1,8 @@
 import Anthropic from "@anthropic-ai/sdk"
 import type { MessageParam, RawMessageStreamEvent, TextBlockParam, Tool } from "@anthropic-ai/sdk/resources/messages"
-import { Data, Duration, Effect, Option, Redacted, Schedule, Stream } from "effect"
+import { Data, Duration, Effect, Option, Redacted, Schedule, Schema, Stream } from "effect"
+
+const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
 import { AppConfig } from "../config.ts"
 import { Metrics, type TokenKind } from "../observability/Metrics.ts"
 
@@ -105,12 +107,9 @@ const reassemble = (countTokens: (kind: TokenKind, count: number) => void, onPro
         const block = pending.get(event.index)
         if (!block) return []
         pending.delete(event.index)
-        let input: unknown = {}
-        try {
-          input = block.json.trim() === "" ? {} : JSON.parse(block.json)
-        } catch {
-          input = { _unparseable: block.json }
-        }
+        const input = block.json.trim() === ""
+          ? {}
+          : Option.getOrElse(decodeJson(block.json), () => ({ _unparseable: block.json }))
         return [{ _tag: "ToolUse", id: block.id, name: block.name, input }]
       }
       case "message_delta":

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Effect, Option } from "effect"
+import { Effect, Option, Schema } from "effect"
 
 /**
  * The owner's read side of calls: listing, one call in full, statistics. Every query takes the
@@ -35,17 +35,10 @@ interface CallListRow {
 export const encodeCallCursor = (row: { created_at: string; id: string }) =>
   Buffer.from(JSON.stringify([row.created_at, row.id])).toString("base64url")
 
-export const decodeCallCursor = (cursor: string): Option.Option<{ createdAt: string; id: string }> => {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))
-    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === "string" && typeof parsed[1] === "string") {
-      return Option.some({ createdAt: parsed[0], id: parsed[1] })
-    }
-  } catch {
-    // fall through: not one of ours
-  }
-  return Option.none()
-}
+const decodeCursorJson = Schema.decodeUnknownOption(Schema.parseJson(Schema.Tuple(Schema.String, Schema.String)))
+/** A cursor we issued, or none (not one of ours). */
+export const decodeCallCursor = (cursor: string): Option.Option<{ createdAt: string; id: string }> =>
+  Option.map(decodeCursorJson(Buffer.from(cursor, "base64url").toString("utf8")), ([createdAt, id]) => ({ createdAt, id }))
 
 const EXCERPT_LENGTH = 160
 
@@ -246,10 +239,5 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
   })
 }) {}
 
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
-}
+const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
+const parseJson = (text: string): unknown => Option.getOrElse(decodeJson(text), () => text)

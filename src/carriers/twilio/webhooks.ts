@@ -1,5 +1,5 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Option, Redacted } from "effect"
+import { Effect, Option, Redacted, Schema } from "effect"
 import { CallRegistry } from "../../call/CallRegistry.ts"
 import { AppConfig } from "../../config.ts"
 import { CallEnd } from "../../call/CallEnd.ts"
@@ -176,17 +176,10 @@ const status = withSignedForm("status", (form) =>
     return HttpServerResponse.empty({ status: 200 })
   }))
 
-const parseHandoff = (raw: string | undefined): { reason: string | null } => {
-  if (!raw) return { reason: null }
-  try {
-    const parsed: unknown = JSON.parse(raw)
-    return typeof parsed === "object" && parsed !== null && "reason" in parsed && typeof parsed.reason === "string"
-      ? { reason: parsed.reason }
-      : { reason: null }
-  } catch {
-    return { reason: null }
-  }
-}
+const decodeHandoff = Schema.decodeUnknownOption(Schema.parseJson(Schema.Struct({ reason: Schema.String })))
+const parseHandoff = (raw: string | undefined): { reason: string | null } => ({
+  reason: Option.match(decodeHandoff(raw ?? ""), { onNone: () => null, onSome: (handoff) => handoff.reason })
+})
 
 export const webhookRoutes = HttpRouter.empty.pipe(
   HttpRouter.post(VOICE_PATH, voice),
