@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "bun:test"
-import { Cause, ConfigProvider, Context, Deferred, Effect, Exit, Layer, Logger, Stream, TestClock, TestContext } from "effect"
+import { runWith } from "../support/effect.ts"
+import { ConfigProvider, Context, Deferred, Effect, Layer, Stream, TestClock } from "effect"
 import { Claude, ClaudeError, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Summaries } from "../../src/llm/Summaries.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
@@ -55,11 +56,7 @@ const run = async <A, E>(
   effect: Effect.Effect<A, E, SqlClient.SqlClient | CallsRepo | Metrics>,
   options: { readonly testClock?: boolean } = {}
 ): Promise<A> => {
-  let program = effect.pipe(Effect.provide(base), Effect.provide(Logger.remove(Logger.defaultLogger)))
-  if (options.testClock) program = program.pipe(Effect.provide(TestContext.TestContext))
-  const exit = await Effect.runPromiseExit(program)
-  if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
-  return exit.value
+  return runWith(effect, base, options)
 }
 
 const TENANT = "tenant-1"
