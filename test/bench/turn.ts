@@ -145,6 +145,10 @@ const startOurs = async (): Promise<System> => {
       await signedPost(baseUrl, PUBLIC_URL, "/webhooks/twilio/status", form, AUTH_TOKEN)
     },
     stop: async () => {
+      if (process.env.BENCH_DUMP_METRICS) {
+        const text = await fetch(`${baseUrl}/metrics`).then((r) => r.text())
+        process.stderr.write(text.split("\n").filter((line) => /^coccinelle_.* [1-9][0-9]{2,}/.test(line)).join("\n") + "\n")
+      }
       server.kill("SIGTERM")
       await server.exited
       rmSync(dir, { recursive: true, force: true })
