@@ -1,17 +1,18 @@
-import { Cause, Chunk, Clock, Duration, Effect, Either, Exit, Fiber, FiberHandle, Option, Queue, Stream, SubscriptionRef } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Exit, FiberHandle, Option, Queue, Stream, SubscriptionRef } from "effect"
 import { AppConfig } from "../config.ts"
 import { Claude, type ClaudeEvent } from "../llm/Claude.ts"
 import { systemPrompt } from "../llm/prompt.ts"
 import { Metrics } from "../observability/Metrics.ts"
-import { makeSpeechNormaliser, type SpeechNormaliser } from "../speech/normalise.ts"
-import { CallsRepo, type CallRow, type NewMessage } from "../storage/CallsRepo.ts"
+import { makeSpeechNormaliser } from "../speech/normalise.ts"
+import { CallsRepo, type CallRow } from "../storage/CallsRepo.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
 import { Tenants } from "../tenants/Tenants.ts"
 import { type ToolContext, Tools } from "../tools/Tools.ts"
-import { cutToHeard, type Line, toMessageParams } from "./history.ts"
+import { cutToHeard, toMessageParams } from "./history.ts"
 import { CallEnd } from "./CallEnd.ts"
 import { LiveCalls } from "./LiveCalls.ts"
 import { SAY, speakWhole, speechEstimate } from "./sentences.ts"
+import { FRAME_EVENTS_STORED, loadTranscript, makeJournal } from "./transcript.ts"
 import {
   decideEndReason,
   endSent as markEndSent,
@@ -41,8 +42,7 @@ export type { EndReason, Outcome }
 const SETUP_TIMEOUT = Duration.seconds(10)
 /** Far above any utterance (a minute of speech is ~1,000 characters); longer prompts are cut, not refused. */
 export const MAX_PROMPT_CHARS = 4_000
-/** Frame-driven events stored per kind and call; past it they are only counted (a burst cannot bloat a call). */
-export const FRAME_EVENTS_STORED = 20
+
 export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessions", {
   effect: Effect.gen(function*() {
     const config = yield* AppConfig
@@ -127,76 +127,20 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const clock = yield* Effect.clock
 
         // ---- State, owned by this call's fibers (they interleave on one thread, never in parallel).
-        const stored = yield* calls.messages(callId)
-        const lines: Array<Line> = stored.map((row) => ({
-          seq: row.seq,
-          role: row.role,
-          content: row.content,
-          toolName: row.tool_name ?? undefined,
-          toolUseId: row.tool_use_id ?? undefined,
-          turn: row.turn,
-          interrupted: row.interrupted === 1
-        }))
-        let nextSeq = lines.reduce((max, line) => Math.max(max, line.seq), -1) + 1
-        let turnNumber = lines.reduce((max, line) => Math.max(max, line.turn), 0)
-        /** Text lines of the latest reply, so a barge-in can cut them to what was heard. */
-        let lastReply: Array<Line> = []
+        const journal = yield* makeJournal(calls, metrics, callId)
+        const { event, frameEvent, write } = journal
+        const transcript = yield* loadTranscript(calls, callId, journal)
+        const { lines } = transcript
+        const addLines = transcript.add
         const state = initialState()
         const agentSpeaking = yield* SubscriptionRef.make(false)
 
-        // ---- Journal: ordered writes off the latency path, drained when the call ends.
-        const journal = yield* Queue.unbounded<Effect.Effect<void> | typeof CLOSE_JOURNAL>()
-        // What piled up while the last batch ran is written together, in one transaction. Never interrupted
-        // (an interrupted take can lose what it took): the end of the call closes it with CLOSE_JOURNAL.
-        const journalFiber = yield* Effect.gen(function*() {
-          while (true) {
-            const batch = yield* Queue.takeBetween(journal, 1, 256)
-            const writes = Chunk.toReadonlyArray(batch)
-            const closeAt = writes.indexOf(CLOSE_JOURNAL)
-            yield* calls.inTransaction(Effect.forEach(closeAt === -1 ? writes : writes.slice(0, closeAt), (write) =>
-              write === CLOSE_JOURNAL ? Effect.void : write.pipe(
-                Effect.catchAllCause((cause) =>
-                  Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause))
-                )
-              ), { discard: true }))
-            if (closeAt !== -1) return
-          }
-        }).pipe(Effect.uninterruptible, Effect.forkScoped)
-        // However the call's scope closes, the journal is told to finish (it cannot be interrupted).
-        yield* Effect.addFinalizer(() => Queue.offer(journal, CLOSE_JOURNAL))
-        const write = (effect: Effect.Effect<void>) => Queue.offer(journal, effect)
-        const event = (type: string, data: Record<string, unknown> = {}) => write(calls.appendEvent(callId, type, data))
-        /** Events caused by a frame from the carrier: the first FRAME_EVENTS_STORED of a kind, then a count. */
-        const notStored = new Map<string, number>()
-        const frameEvent = (type: string, data: Record<string, unknown>) =>
-          Effect.suspend(() => {
-            const seen = (notStored.get(type) ?? 0) + 1
-            notStored.set(type, seen)
-            return seen <= FRAME_EVENTS_STORED ? event(type, data) : Effect.void
-          })
-        const storeUncounted = Effect.suspend(() => {
-          const counts = Object.fromEntries([...notStored].filter(([, n]) => n > FRAME_EVENTS_STORED).map(([type, n]) => [type, n - FRAME_EVENTS_STORED]))
-          return Object.keys(counts).length > 0 ? event("frame_events_not_stored", counts) : Effect.void
-        })
         /** An outcome noted during the call, stored at once (a crash after a booking still shows it). */
         const noteOutcome = (outcome: Outcome) =>
           Effect.suspend(() => {
             if (!noteOutcomeIn(state, outcome)) return Effect.void
             return write(calls.recordOutcome(callId, decideOutcome(state.outcomes)))
           })
-        const addLines = (newLines: ReadonlyArray<Omit<Line, "seq" | "interrupted">>) => {
-          const added = newLines.map((line): Line => ({ ...line, seq: nextSeq++, interrupted: false }))
-          lines.push(...added)
-          const rows: Array<NewMessage> = added.map((line) => ({
-            seq: line.seq,
-            role: line.role,
-            content: line.content,
-            turn: line.turn,
-            ...(line.toolName ? { toolName: line.toolName } : {}),
-            ...(line.toolUseId ? { toolUseId: line.toolUseId } : {})
-          }))
-          return Effect.as(write(calls.appendMessages(callId, rows)), added)
-        }
         /** The hot path: a token to the carrier, no effect per token. */
         let textFramesUncounted = 0
         /** Text frames are counted once per reply, not once per token (a labelled counter costs a hash). */
@@ -240,8 +184,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             startEnding(state, reason === "transfer" ? "transfer" : "agent_hangup")
             if (reason === "transfer") yield* noteOutcome("transferred")
             const spoken = yield* sayWhole(sentence)
-            const [said] = yield* addLines([{ role: "assistant", content: spoken, turn: turnNumber }])
-            lastReply = said ? [said] : []
+            const [said] = yield* addLines([{ role: "assistant", content: spoken, turn: transcript.turn }])
+            transcript.lastReply = said ? [said] : []
             yield* event(reason === "transfer" ? "transfer" : "agent_hangup", detail)
             yield* untilSpoken(sentence)
             yield* sendEnd({ reason, callId })
@@ -253,8 +197,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             ? endSession("transfer", SAY.handoff, { via, reason: why })
             : Effect.gen(function*() {
               const spoken = yield* sayWhole(SAY.noTransfer)
-              const [said] = yield* addLines([{ role: "assistant", content: spoken, turn: turnNumber }])
-              lastReply = said ? [said] : []
+              const [said] = yield* addLines([{ role: "assistant", content: spoken, turn: transcript.turn }])
+              transcript.lastReply = said ? [said] : []
               yield* event("transfer_unavailable", { via })
             })
 
@@ -266,20 +210,20 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           Effect.gen(function*() {
             if (turnFailed(state)) {
               const spoken = yield* sayWhole(SAY.keepsFailing + " ", false)
-              lastReply.push(...yield* addLines([{ role: "assistant", content: spoken.trimEnd(), turn: turnNumber }]))
+              transcript.lastReply.push(...yield* addLines([{ role: "assistant", content: spoken.trimEnd(), turn: transcript.turn }]))
               yield* tenant.config.transferNumber
                 ? transfer("failure", "échecs répétés")
                 : endSession("hangup", SAY.goodbyeAfterFailure, { via: "failure" })
             } else {
               const spoken = yield* sayWhole(apology)
-              lastReply.push(...yield* addLines([{ role: "assistant", content: spoken, turn: turnNumber }]))
+              transcript.lastReply.push(...yield* addLines([{ role: "assistant", content: spoken, turn: transcript.turn }]))
             }
             return "failed" as const
           })
 
         // ---- A turn: Claude streams, tools run, every word goes out as soon as it exists.
         const runTurn = (utterance: string, promptAt: number) => {
-          const turn = ++turnNumber
+          const turn = ++transcript.turn
           let spokeThisTurn = false
           let pending = "" // sent to Twilio but not yet a transcript line
           const commitPending = Effect.suspend(() => {
@@ -287,12 +231,12 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             const content = pending
             pending = ""
             return Effect.map(addLines([{ role: "assistant", content, turn }]), (added) => {
-              lastReply.push(...added)
+              transcript.lastReply.push(...added)
             })
           })
           return Effect.gen(function*() {
             yield* addLines([{ role: "user", content: utterance, turn }])
-            lastReply = []
+            transcript.lastReply = []
             let modelSpoke = false
             /** One normaliser for the whole reply: every model word the caller hears goes through it. */
             const speech = makeSpeechNormaliser()
@@ -302,7 +246,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 modelSpoke = true
                 const ms = clock.unsafeCurrentTimeMillis() - promptAt
                 metrics.unsafe.turnLatency(ms / 1000)
-                Queue.unsafeOffer(journal, calls.appendEvent(callId, "turn_latency", { turn, ms }))
+                journal.writeNow(calls.appendEvent(callId, "turn_latency", { turn, ms }))
               }
               const said = speech.push(token)
               if (said === "") return
@@ -451,8 +395,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             yield* FiberHandle.clear(turns)
             if (heard === null && !running) return
             const changed = heard === null
-              ? lastReply.slice(-1).map((line) => { line.interrupted = true; return line })
-              : cutToHeard(lastReply, heard)
+              ? transcript.lastReply.slice(-1).map((line) => { line.interrupted = true; return line })
+              : cutToHeard(transcript.lastReply, heard)
             if (changed.length > 0) {
               yield* write(calls.markInterrupted(callId, changed.map((line) => ({ seq: line.seq, content: line.content }))))
             }
@@ -495,7 +439,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                     const lastSaid = [...lines].reverse().find((line) => line.role === "assistant" && line.content.trim() !== "")
                     yield* cancelTurn(null)
                     // The repeat is not a new reply: a barge-in on it must not cut the original, heard whole.
-                    lastReply = []
+                    transcript.lastReply = []
                     return yield* Effect.asVoid(sayWhole(lastSaid?.content ?? tenant.config.greeting))
                   }
                   case "9":
@@ -527,7 +471,6 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           Effect.gen(function*() {
             yield* FiberHandle.clear(turns)
             countTextFrames()
-            yield* storeUncounted
             const override = live.reportedEnd(callId)
             if (override?.outcome === "transferred") noteOutcomeIn(state, "transferred")
             const reason = decideEndReason({
@@ -545,7 +488,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 const handOver = tenant.config.transferNumber !== undefined
                 const sentence = handOver ? SAY.maintenanceTransfer : SAY.maintenanceHangup
                 const spoken = yield* sayWhole(sentence)
-                yield* addLines([{ role: "assistant", content: spoken, turn: turnNumber }])
+                yield* addLines([{ role: "assistant", content: spoken, turn: transcript.turn }])
                 yield* Effect.sleep(speechEstimate(sentence))
                 yield* sendEnd({ reason: handOver ? "transfer" : "hangup", callId })
                 if (handOver) yield* noteOutcome("transferred")
@@ -554,8 +497,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               }
             }
             // Every queued write is durable before the call is finalised.
-            yield* Queue.offer(journal, CLOSE_JOURNAL)
-            yield* Fiber.join(journalFiber)
+            yield* journal.close
             yield* callEnd.finalise(callId, { reason, outcome: decideOutcome(state.outcomes) })
             // The gauge always comes down; the outcome is counted by whoever finalised the call.
             yield* metrics.sessionClosed()
@@ -575,7 +517,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           if (Either.isLeft(decoded)) {
             yield* metrics.frameIn("unknown")
             yield* metrics.error("relay_decode")
-            if ((notStored.get("malformed_frame") ?? 0) < FRAME_EVENTS_STORED) {
+            if (journal.seen("malformed_frame") < FRAME_EVENTS_STORED) {
               yield* Effect.logWarning("undecodable relay frame").pipe(Effect.annotateLogs({ frameType: decoded.left.type.slice(0, 50) }))
             }
             yield* frameEvent("malformed_frame", { type: decoded.left.type.slice(0, 50), reason: decoded.left.reason.slice(0, 300) })
@@ -593,8 +535,6 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
   dependencies: []
 }) {}
 
-
-const CLOSE_JOURNAL = Symbol("CLOSE_JOURNAL")
 
 class FirstTokenTimeout {
   readonly _tag = "FirstTokenTimeout"
