@@ -187,7 +187,12 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
           ))
         )
       if (handoff !== null) {
-        if (spokeThisTurn) yield* speak("", true)
+        if (spokeThisTurn) {
+          // The reply so far ends here: what the normaliser still holds closes it.
+          const rest = speech.flush()
+          pending += rest
+          yield* speak(rest, true)
+        }
         return yield* transfer(handoff)
       }
     }
