@@ -22,20 +22,19 @@ import {
   turnFailed
 } from "./state.ts"
 import type { CallChannel, CallEvent, Handoff } from "./events.ts"
-import { decideOutcome, type EndReason, type Outcome } from "./vocabulary.ts"
+import { decideOutcome, type Outcome } from "./vocabulary.ts"
 
 /**
- * The whole life of one phone call, from the relay socket's `setup` to its close.
+ * The whole life of one phone call, in the order it happens: setup (`run`: the call, its tenant, the checks)
+ * → the call's state and how it speaks → how it ends a session (transfer, goodbye, failed turns) → one handler
+ * per carrier event → the end (the finaliser) → the event loop. The turn is in turn.ts, the transcript and its
+ * journal in transcript.ts, the state's transitions and decisions in state.ts.
  *
- * One fiber per call runs `CallSessions.run`. It reads frames from a queue fed by the socket and
- * handles them in order. A reply to the caller (a "turn") runs in a child fiber held by a
- * FiberHandle, so an `interrupt` frame, a new prompt or a hang-up cancels it — and with it the
- * HTTP request to Claude and any tool not yet started. Database writes go through a per-call
- * journal fiber so they never sit between a prompt and its first spoken token.
+ * A turn runs in a child fiber held by a FiberHandle, so a barge-in, a new prompt or a hang-up cancels it — and
+ * the HTTP request to Claude. Writes go through the journal, never between a prompt and its first token.
  */
 
 export type { CallChannel }
-export type { EndReason, Outcome }
 
 const SETUP_TIMEOUT = Duration.seconds(10)
 /** Far above any utterance (a minute of speech is ~1,000 characters); longer prompts are cut, not refused. */
@@ -259,62 +258,75 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const startAction = (action: Effect.Effect<void>) =>
           Effect.asVoid(FiberHandle.run(turns, action.pipe(Effect.catchAllCause(() => Effect.void))))
 
-        // ---- Frames, one at a time, in arrival order.
-        const handle = (frame: CallEvent): Effect.Effect<void> => {
+        // ---- One handler per event kind. `ending`: the call is saying its last sentence.
+        const onCallerSaid = (said: Extract<CallEvent, { _tag: "CallerSaid" }>, ending: boolean) =>
+          !said.final || ending
+            ? Effect.void // partial transcripts: wait for the final one
+            : Effect.gen(function*() {
+              const receivedAt = yield* Clock.currentTimeMillis
+              yield* cancelTurn(null)
+              const length = said.text.length
+              yield* event("prompt", { length, lang: said.lang })
+              if (length > MAX_PROMPT_CHARS) yield* frameEvent("prompt_truncated", { length, kept: MAX_PROMPT_CHARS })
+              yield* startAction(runTurn(said.text.slice(0, MAX_PROMPT_CHARS), receivedAt))
+            })
+
+        const onCallerInterrupted = (interrupted: Extract<CallEvent, { _tag: "CallerInterrupted" }>, ending: boolean) =>
+          ending
+            ? frameEvent("interrupt", { heard: interrupted.heard.slice(0, 300), ignored: "ending" })
+            : Effect.gen(function*() {
+              yield* cancelTurn(interrupted.heard)
+              yield* frameEvent("interrupt", { heard: interrupted.heard, durationMs: interrupted.durationMs })
+            })
+
+        /** 0 transfers to a human, 1 repeats the last answer, 9 says goodbye. */
+        const onKeyPressed = (digit: string, ending: boolean) =>
+          Effect.gen(function*() {
+            yield* frameEvent("dtmf", { digit: digit.slice(0, 10) })
+            if (ending) return
+            switch (digit) {
+              case "0":
+                yield* cancelTurn(null)
+                return yield* startAction(transfer("dtmf", "touche 0"))
+              case "1": {
+                const lastSaid = [...lines].reverse().find((line) => line.role === "assistant" && line.content.trim() !== "")
+                yield* cancelTurn(null)
+                // The repeat is not a new reply: a barge-in on it must not cut the original, heard whole.
+                transcript.lastReply = []
+                return yield* Effect.asVoid(sayWhole(lastSaid?.content ?? tenant.config.greeting))
+              }
+              case "9":
+                yield* cancelTurn(null)
+                return yield* startAction(endSession("hangup", SAY.goodbye, { via: "dtmf" }))
+            }
+          })
+
+        const onCarrierError = (description: string) =>
+          Effect.gen(function*() {
+            yield* metrics.error("relay")
+            yield* Effect.logWarning("the carrier reported an error").pipe(
+              Effect.annotateLogs("description", description.slice(0, 300))
+            )
+            yield* frameEvent("relay_error", { description: description.slice(0, 300) })
+          })
+
+        const handle = (received: CallEvent): Effect.Effect<void> => {
           const ending = !isLive(state)
-          switch (frame._tag) {
+          switch (received._tag) {
             case "SessionStarted":
               return frameEvent("setup_repeated", {})
             case "CallerSaid":
-              if (!frame.final || ending) return Effect.void // partial transcripts: wait for the final one
-              return Effect.gen(function*() {
-                const receivedAt = yield* Clock.currentTimeMillis
-                yield* cancelTurn(null)
-                const length = frame.text.length
-                yield* event("prompt", { length, lang: frame.lang })
-                if (length > MAX_PROMPT_CHARS) yield* frameEvent("prompt_truncated", { length, kept: MAX_PROMPT_CHARS })
-                yield* startAction(runTurn(frame.text.slice(0, MAX_PROMPT_CHARS), receivedAt))
-              })
+              return onCallerSaid(received, ending)
             case "CallerInterrupted":
-              if (ending) return frameEvent("interrupt", { heard: frame.heard.slice(0, 300), ignored: "ending" })
-              return Effect.gen(function*() {
-                yield* cancelTurn(frame.heard)
-                yield* frameEvent("interrupt", { heard: frame.heard, durationMs: frame.durationMs })
-              })
+              return onCallerInterrupted(received, ending)
             case "KeyPressed":
-              return Effect.gen(function*() {
-                yield* frameEvent("dtmf", { digit: frame.digit.slice(0, 10) })
-                if (ending) return
-                switch (frame.digit) {
-                  case "0":
-                    yield* cancelTurn(null)
-                    return yield* startAction(transfer("dtmf", "touche 0"))
-                  case "1": {
-                    const lastSaid = [...lines].reverse().find((line) => line.role === "assistant" && line.content.trim() !== "")
-                    yield* cancelTurn(null)
-                    // The repeat is not a new reply: a barge-in on it must not cut the original, heard whole.
-                    transcript.lastReply = []
-                    return yield* Effect.asVoid(sayWhole(lastSaid?.content ?? tenant.config.greeting))
-                  }
-                  case "9":
-                    yield* cancelTurn(null)
-                    return yield* startAction(endSession("hangup", SAY.goodbye, { via: "dtmf" }))
-                  default:
-                    return
-                }
-              })
+              return onKeyPressed(received.digit, ending)
             case "AgentSpeech":
-              return SubscriptionRef.set(agentSpeaking, frame.speaking)
+              return SubscriptionRef.set(agentSpeaking, received.speaking)
+            case "CarrierError":
+              return onCarrierError(received.description)
             case "Nothing":
               return Effect.void
-            case "CarrierError":
-              return Effect.gen(function*() {
-                yield* metrics.error("relay")
-                yield* Effect.logWarning("ConversationRelay reported an error").pipe(
-                  Effect.annotateLogs("description", frame.description.slice(0, 300))
-                )
-                yield* frameEvent("relay_error", { description: frame.description.slice(0, 300) })
-              })
           }
         }
 
