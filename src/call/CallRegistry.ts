@@ -1,6 +1,6 @@
 import { Duration, Effect, Fiber, FiberMap, Queue, Runtime } from "effect"
-import { Summaries } from "../llm/Summaries.ts"
-import { CallSessions, type RelaySocket } from "./CallSession.ts"
+import { CallSessions, type CallChannel } from "./CallSession.ts"
+import { LiveCalls, type ReportedEnd } from "./LiveCalls.ts"
 
 /**
  * The live relay sockets of this process, one call fiber each. The server adapter opens, feeds
@@ -9,26 +9,18 @@ import { CallSessions, type RelaySocket } from "./CallSession.ts"
 export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegistry", {
   scoped: Effect.gen(function*() {
     const sessions = yield* CallSessions
-    const summaries = yield* Summaries
     const fibers = yield* FiberMap.make<string>()
     const inboxes = new Map<string, Queue.Queue<string>>()
-    const sockets = new Map<string, RelaySocket>()
+    const sockets = new Map<string, CallChannel>()
     /** Connections whose socket is gone: their session must not try to speak any more. */
-    const closedConnections = new Set<string>()
-    /** How a call's end was learnt from Twilio rather than from our socket (connect action). */
-    const endOverrides = new Map<string, { readonly endReason: "socket_failed"; readonly outcome: "transferred" | "abandoned" }>()
+    const live = yield* LiveCalls
     let draining = false
-    /** Set only when the drain limit is reached: calls cut then end with reason `shutdown`. */
-    let cutting = false
-    /** Call id → the connection whose session owns it: one session per call, and a status callback
-     * leaves the finalisation of a live call to its session. */
-    const liveCalls = new Map<string, string>()
     const runtime = yield* Effect.runtime<never>()
     const runSync = Runtime.runSync(runtime)
     const runFork = Runtime.runFork(runtime)
 
     /** Called from the socket's `open`: starts the call fiber. */
-    const open = (connectionId: string, socket: RelaySocket): void => {
+    const open = (connectionId: string, socket: CallChannel): void => {
       const inbox = runSync(Queue.unbounded<string>())
       inboxes.set(connectionId, inbox)
       sockets.set(connectionId, socket)
@@ -36,24 +28,11 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
         FiberMap.run(
           fibers,
           connectionId,
-          sessions.run(socket, inbox, {
-            shuttingDown: () => cutting,
-            claim: (callId) => {
-              if (liveCalls.has(callId)) return false
-              liveCalls.set(callId, connectionId)
-              return true
-            },
-            onGone: (callId) => {
-              if (liveCalls.get(callId) === connectionId) liveCalls.delete(callId)
-            },
-            socketClosed: () => closedConnections.has(connectionId),
-            endOverride: (callId) => endOverrides.get(callId),
-            onFinalised: summaries.enqueue
-          }).pipe(
+          sessions.run(socket, inbox, connectionId).pipe(
             Effect.ensuring(Effect.sync(() => {
               inboxes.delete(connectionId)
               sockets.delete(connectionId)
-              closedConnections.delete(connectionId)
+              live.forgetConnection(connectionId)
             }))
           )
         )
@@ -68,7 +47,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
 
     /** Called from the socket's `close`: the hang-up cancels everything the call started. */
     const close = (connectionId: string): void => {
-      closedConnections.add(connectionId)
+      live.socketGone(connectionId)
       runFork(FiberMap.remove(fibers, connectionId))
     }
 
@@ -76,15 +55,15 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
      * Ends the session serving a call, if this process has one: Twilio told us (connect action) that
      * the session is over while our side may still hold a half-open socket. Waits for its finaliser.
      */
-    const endCall = (callId: string, how: { readonly endReason: "socket_failed"; readonly outcome: "transferred" | "abandoned" }) =>
+    const endCall = (callId: string, how: ReportedEnd) =>
       Effect.suspend(() => {
-        const connectionId = liveCalls.get(callId)
+        const connectionId = live.ownerOf(callId)
         if (connectionId === undefined) return Effect.void
         const socket = sockets.get(connectionId)
-        endOverrides.set(callId, how)
-        closedConnections.add(connectionId)
-        return Effect.zipRight(FiberMap.remove(fibers, connectionId), socket ? socket.close(1001, "session ended") : Effect.void).pipe(
-          Effect.ensuring(Effect.sync(() => endOverrides.delete(callId)))
+        live.report(callId, how)
+        live.socketGone(connectionId)
+        return Effect.zipRight(FiberMap.remove(fibers, connectionId), Effect.sync(() => socket?.close(1001, "session ended"))).pipe(
+          Effect.ensuring(Effect.sync(() => live.forgetReport(callId)))
         )
       })
 
@@ -103,7 +82,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
         // to interruption or the timeout could never cut it.
         yield* FiberMap.awaitEmpty(fibers).pipe(Effect.interruptible, Effect.timeout(limit), Effect.ignore)
         const cut = yield* FiberMap.size(fibers)
-        cutting = true
+        live.startCutting()
         // All at once: each cut call says a sentence before it ends, one after another would not fit
         // in the kill timeout.
         yield* Fiber.interruptAll(Array.from(fibers, ([, fiber]) => fiber))
@@ -111,7 +90,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
         return { active, cut }
       })
 
-    const hasCall = (callId: string) => Effect.sync(() => liveCalls.has(callId))
+    const hasCall = live.isLive
 
     return { open, deliver, close, endCall, drain, activeCount, hasCall, isAccepting: () => !draining } as const
   })

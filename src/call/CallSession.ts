@@ -1,57 +1,45 @@
-import { Cause, Chunk, Clock, Duration, Effect, Either, Exit, Fiber, FiberHandle, Option, Queue, Stream, SubscriptionRef } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Exit, FiberHandle, Option, Queue, Stream, SubscriptionRef } from "effect"
 import { AppConfig } from "../config.ts"
-import { Claude, type ClaudeError, type ClaudeEvent, type ClaudeNotConfigured } from "../llm/Claude.ts"
-import { systemPrompt } from "../llm/prompt.ts"
+import { Claude } from "../llm/Claude.ts"
 import { Metrics } from "../observability/Metrics.ts"
-import { decodeInbound, end, type InboundFrame, type OutboundFrame, type SetupFrame, text } from "../relay/frames.ts"
-import { CallsRepo, type CallRow, type NewMessage } from "../storage/CallsRepo.ts"
+import { CallsRepo, type CallRow } from "../storage/CallsRepo.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
-import { makeSpeechNormaliser } from "../speech/normalise.ts"
-import { spokenSentence } from "../speech/sentence.ts"
 import { Tenants } from "../tenants/Tenants.ts"
 import { type ToolContext, Tools } from "../tools/Tools.ts"
-import { cutToHeard, type Line, toMessageParams } from "./history.ts"
+import { cutToHeard } from "./history.ts"
+import { CallEnd } from "./CallEnd.ts"
+import { LiveCalls } from "./LiveCalls.ts"
+import { spokenSentence } from "../speech/sentence.ts"
+import { SAY, speechEstimate } from "./sentences.ts"
+import { FRAME_EVENTS_STORED, loadTranscript, makeJournal } from "./transcript.ts"
+import { takeTurn, type TurnContext } from "./turn.ts"
+import {
+  decideEndReason,
+  endSent as markEndSent,
+  initialState,
+  isLive,
+  noteOutcome as noteOutcomeIn,
+  startEnding,
+  turnFailed
+} from "./state.ts"
+import type { CallChannel, CallEvent, Handoff } from "./events.ts"
+import { decideOutcome, type Outcome } from "./vocabulary.ts"
 
 /**
- * The whole life of one phone call, from the relay socket's `setup` to its close.
+ * The whole life of one phone call, in the order it happens: setup (`run`: the call, its tenant, the checks)
+ * → the call's state and how it speaks → how it ends a session (transfer, goodbye, failed turns) → one handler
+ * per carrier event → the end (the finaliser) → the event loop. The turn is in turn.ts, the transcript and its
+ * journal in transcript.ts, the state's transitions and decisions in state.ts.
  *
- * One fiber per call runs `CallSessions.run`. It reads frames from a queue fed by the socket and
- * handles them in order. A reply to the caller (a "turn") runs in a child fiber held by a
- * FiberHandle, so an `interrupt` frame, a new prompt or a hang-up cancels it — and with it the
- * HTTP request to Claude and any tool not yet started. Database writes go through a per-call
- * journal fiber so they never sit between a prompt and its first spoken token.
+ * A turn runs in a child fiber held by a FiberHandle, so a barge-in, a new prompt or a hang-up cancels it — and
+ * the HTTP request to Claude. Writes go through the journal, never between a prompt and its first token.
  */
 
-/** The socket as the call sees it; the Bun adapter implements it. */
-export interface RelaySocket {
-  readonly send: (frame: OutboundFrame) => Effect.Effect<void>
-  readonly close: (code: number, reason: string) => Effect.Effect<void>
-}
-
-export type EndReason = "caller_hangup" | "agent_hangup" | "transfer" | "error" | "shutdown" | "socket_failed"
-export type Outcome = "booked" | "transferred" | "message_taken" | "information_given" | "abandoned"
+export type { CallChannel }
 
 const SETUP_TIMEOUT = Duration.seconds(10)
-const MAX_FAILED_TURNS = 2
-const SAY = {
-  technicalIssue: "Excusez-moi, je rencontre un petit souci technique. Pouvez-vous répéter, s'il vous plaît ?",
-  // No model key on this server: say so, never invite the caller to repeat.
-  notConfigured: "Je suis désolée, je ne peux pas vous répondre : ce serveur n'a pas de clé d'accès au modèle de langage.",
-  filler: "Un instant, s'il vous plaît. ",
-  tooManySteps: "Excusez-moi, je n'arrive pas à finaliser cela. Voulez-vous que je vous passe un membre de l'équipe ?",
-  handoff: "Je vous mets en relation avec un membre de l'équipe, ne quittez pas.",
-  noTransfer:
-    "Personne ne peut prendre l'appel pour le moment. Je peux noter un message : quels sont votre nom et votre demande ?",
-  goodbye: "Merci de votre appel, au revoir.",
-  keepsFailing: "Je suis désolée, je rencontre un problème technique et je ne peux pas vous aider correctement.",
-  goodbyeAfterFailure: "Merci de rappeler un peu plus tard. Au revoir.",
-  maintenanceTransfer: "Excusez-moi, une courte maintenance m'oblige à vous passer un membre de l'équipe. Ne quittez pas.",
-  maintenanceHangup: "Excusez-moi, une courte maintenance m'oblige à raccrocher. Merci de rappeler dans quelques minutes.",
-  unknownCall: "Excusez-moi, je ne parviens pas à retrouver votre appel. Merci de rappeler dans un instant."
-} as const
-
-/** Rough time for TTS to say a sentence; a ceiling when speaker events do not arrive. */
-const speechEstimate = (sentence: string) => Duration.millis(Math.min(10_000, 1_200 + sentence.length * 70))
+/** Far above any utterance (a minute of speech is ~1,000 characters); longer prompts are cut, not refused. */
+export const MAX_PROMPT_CHARS = 4_000
 
 export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessions", {
   effect: Effect.gen(function*() {
@@ -61,16 +49,19 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
     const claude = yield* Claude
     const tools = yield* Tools
     const metrics = yield* Metrics
+    const callEnd = yield* CallEnd
+    const live = yield* LiveCalls
 
     /** Runs one call until its socket closes or it is interrupted. Never fails. */
-    const run = (socket: RelaySocket, inbound: Queue.Dequeue<string>, hooks: SessionHooks = {}) =>
+    const run = (socket: CallChannel, inbound: Queue.Dequeue<string>, connectionId: string) =>
       Effect.gen(function*() {
         const first = yield* Queue.take(inbound).pipe(Effect.timeout(SETUP_TIMEOUT), Effect.option)
-        const setup = Option.flatMap(first, (raw) => Either.getRight(decodeInbound(raw)))
-        if (Option.isNone(setup) || setup.value.type !== "setup") {
+        const decoded = Option.flatMap(first, (raw) => Either.getRight(socket.decode(raw)))
+        const setup = Option.flatMap(decoded, ({ event }) => event._tag === "SessionStarted" ? Option.some(event) : Option.none())
+        if (Option.isNone(setup)) {
           yield* metrics.frameIn("unknown")
           yield* Effect.logWarning("relay socket opened without a setup frame; closing")
-          return yield* socket.close(1008, "setup expected")
+          return socket.close(1008, "setup expected")
         }
         yield* metrics.frameIn("setup")
         // Nothing in the setup frame is trusted beyond the call SID: the call and its tenant come
@@ -84,18 +75,22 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           yield* Effect.logWarning("setup for a call we never answered; ending the session").pipe(
             Effect.annotateLogs("callSid", setup.value.callSid)
           )
-          yield* socket.send(text(spokenSentence(SAY.unknownCall), true))
-          yield* socket.send(end({ reason: "unknown_call" }))
+          // Then closed: a replayed handshake must not hold a socket open until the idle timeout.
+          yield* Effect.sync(() => {
+            socket.speak(spokenSentence(SAY.unknownCall), true)
+            socket.end({ reason: "unknown_call" })
+            socket.close(1000, "unknown call")
+          })
           return
         }
         const [call, tenant] = found.value
         // The handshake signature covers a fixed URL, so it proves little on its own: the session must also
         // carry the call id we gave Twilio in <Parameter>, for a call that is still open and not already live.
-        const refusal = setup.value.customParameters["callId"] !== call.id
+        const refusal = setup.value.parameters["callId"] !== call.id
           ? "call id parameter does not match"
           : call.ended_at !== null
           ? "call already ended"
-          : !(hooks.claim?.(call.id) ?? true)
+          : !(yield* live.claim(call.id, connectionId))
           ? "call already has a live session"
           : null
         if (refusal !== null) {
@@ -103,11 +98,11 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           yield* Effect.logWarning("relay session refused").pipe(
             Effect.annotateLogs({ callSid: call.twilio_call_sid, reason: refusal })
           )
-          return yield* socket.close(1008, "session refused")
+          return socket.close(1008, "session refused")
         }
-        yield* Effect.scoped(conversation(socket, inbound, setup.value, call, tenant, hooks)).pipe(
+        yield* Effect.scoped(conversation(socket, inbound, setup.value, call, tenant, connectionId)).pipe(
           // Released however the session ends, even before its finaliser exists (the claim is taken above).
-          Effect.ensuring(Effect.sync(() => hooks.onGone?.(call.id))),
+          Effect.ensuring(live.release(call.id, connectionId)),
           Effect.annotateLogs({ callSid: call.twilio_call_sid, tenantId: tenant.id })
         )
       }).pipe(
@@ -117,74 +112,57 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
       )
 
     const conversation = (
-      socket: RelaySocket,
+      socket: CallChannel,
       inbound: Queue.Dequeue<string>,
-      setup: SetupFrame,
+      setup: Extract<CallEvent, { _tag: "SessionStarted" }>,
       call: CallRow,
       tenant: Tenant,
-      hooks: SessionHooks
+      connectionId: string
     ) =>
       Effect.gen(function*() {
         const callId = call.id
         const toolContext: ToolContext = { tenant, callId, callerNumber: call.from_number || null }
-        // Built at the first question and kept for the call: an identical prompt on every request is what
-        // lets Anthropic's cache serve the conversation so far (a clock to the minute in it would not).
-        let system: ReturnType<typeof systemPrompt> | null = null
+        const clock = yield* Effect.clock
 
         // ---- State, owned by this call's fibers (they interleave on one thread, never in parallel).
-        const stored = yield* calls.messages(callId)
-        const lines: Array<Line> = stored.map((row) => ({
-          seq: row.seq,
-          role: row.role,
-          content: row.content,
-          toolName: row.tool_name ?? undefined,
-          toolUseId: row.tool_use_id ?? undefined,
-          turn: row.turn,
-          interrupted: row.interrupted === 1
-        }))
-        let nextSeq = lines.reduce((max, line) => Math.max(max, line.seq), -1) + 1
-        let turnNumber = lines.reduce((max, line) => Math.max(max, line.turn), 0)
-        /** Text lines of the latest reply, so a barge-in can cut them to what was heard. */
-        let lastReply: Array<Line> = []
-        let endReason: EndReason | null = null
-        /** Whether our `end` frame went out (a session cut at shutdown must still send one). */
-        let endSent = false
-        /** Turns in a row that ended in an apology: the second one hands over instead. */
-        let failedTurns = 0
-        const outcomes = new Set<Outcome>()
+        const journal = yield* makeJournal(calls, metrics, callId)
+        const { event, frameEvent, write } = journal
+        const transcript = yield* loadTranscript(calls, callId, journal)
+        const { lines } = transcript
+        const addLines = transcript.add
+        const state = initialState()
         const agentSpeaking = yield* SubscriptionRef.make(false)
 
-        // ---- Journal: ordered writes off the latency path, drained when the call ends.
-        const journal = yield* Queue.unbounded<Effect.Effect<void>>()
-        // A write taken from the queue always runs: interruption only lands while waiting for the next.
-        const journalFiber = yield* Effect.uninterruptibleMask((restore) =>
-          restore(Queue.take(journal)).pipe(
-            Effect.flatMap((write) =>
-              write.pipe(
-                Effect.catchAllCause((cause) =>
-                  Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause))
-                )
-              )
-            )
-          )
-        ).pipe(Effect.forever, Effect.fork)
-        const write = (effect: Effect.Effect<void>) => Queue.offer(journal, effect)
-        const event = (type: string, data: Record<string, unknown> = {}) => write(calls.appendEvent(callId, type, data))
-        const addLines = (newLines: ReadonlyArray<Omit<Line, "seq" | "interrupted">>) => {
-          const added = newLines.map((line): Line => ({ ...line, seq: nextSeq++, interrupted: false }))
-          lines.push(...added)
-          const rows: Array<NewMessage> = added.map((line) => ({
-            seq: line.seq,
-            role: line.role,
-            content: line.content,
-            turn: line.turn,
-            ...(line.toolName ? { toolName: line.toolName } : {}),
-            ...(line.toolUseId ? { toolUseId: line.toolUseId } : {})
-          }))
-          return Effect.as(write(calls.appendMessages(callId, rows)), added)
+        /** An outcome noted during the call, stored at once (a crash after a booking still shows it). */
+        const noteOutcome = (outcome: Outcome) =>
+          Effect.suspend(() => {
+            if (!noteOutcomeIn(state, outcome)) return Effect.void
+            return write(calls.recordOutcome(callId, decideOutcome(state.outcomes)))
+          })
+        /** The hot path: a token to the carrier, no effect per token. */
+        let textFramesUncounted = 0
+        /** Text frames are counted once per reply, not once per token (a labelled counter costs a hash). */
+        const countTextFrames = () => {
+          if (textFramesUncounted > 0) metrics.unsafe.frameOut("text", textFramesUncounted)
+          textFramesUncounted = 0
         }
-        const send = (frame: OutboundFrame) => Effect.zipRight(metrics.frameOut(frame.type), socket.send(frame))
-        const say = (sentence: string) => send(text(spokenSentence(sentence), true))
+        const speakNow = (token: string, last: boolean) => {
+          textFramesUncounted++
+          socket.speak(token, last)
+          if (last) countTextFrames()
+        }
+        const sendEnd = (handoff: Handoff) =>
+          Effect.sync(() => {
+            metrics.unsafe.frameOut("end")
+            socket.end(handoff)
+          })
+        /** A fixed sentence, through its own normaliser; returns what was said, for the transcript. */
+        const sayWhole = (sentence: string, last = true) =>
+          Effect.sync(() => {
+            const said = spokenSentence(sentence)
+            speakNow(said, last)
+            return said
+          })
 
         /** Waits until TTS has spoken what was sent (speaker events), never longer than an estimate. */
         const untilSpoken = (sentence: string) =>
@@ -200,25 +178,25 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const endSession = (reason: "transfer" | "hangup", sentence: string, detail: Record<string, unknown>) =>
           Effect.gen(function*() {
             // From here on the call is ending: later prompts and barge-ins no longer cancel it.
-            endReason = reason === "transfer" ? "transfer" : "agent_hangup"
-            if (reason === "transfer") outcomes.add("transferred")
-            const [said] = yield* addLines([{ role: "assistant", content: sentence, turn: turnNumber }])
-            lastReply = said ? [said] : []
-            yield* say(sentence)
+            startEnding(state, reason === "transfer" ? "transfer" : "agent_hangup")
+            if (reason === "transfer") yield* noteOutcome("transferred")
+            const spoken = yield* sayWhole(sentence)
+            const [said] = yield* addLines([{ role: "assistant", content: spoken, turn: transcript.turn }])
+            transcript.lastReply = said ? [said] : []
             yield* event(reason === "transfer" ? "transfer" : "agent_hangup", detail)
             yield* untilSpoken(sentence)
-            yield* send(end({ reason, callId }))
-            endSent = true
+            yield* sendEnd({ reason, callId })
+            markEndSent(state)
           })
 
         const transfer = (via: "tool" | "dtmf" | "failure", why: string) =>
           tenant.config.transferNumber
             ? endSession("transfer", SAY.handoff, { via, reason: why })
             : Effect.gen(function*() {
-              const [said] = yield* addLines([{ role: "assistant", content: SAY.noTransfer, turn: turnNumber }])
-              lastReply = said ? [said] : []
+              const spoken = yield* sayWhole(SAY.noTransfer)
+              const [said] = yield* addLines([{ role: "assistant", content: spoken, turn: transcript.turn }])
+              transcript.lastReply = said ? [said] : []
               yield* event("transfer_unavailable", { via })
-              yield* say(SAY.noTransfer)
             })
 
         /**
@@ -227,204 +205,40 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
          */
         const failedTurn = (apology: string) =>
           Effect.gen(function*() {
-            failedTurns++
-            if (failedTurns >= MAX_FAILED_TURNS) {
-              lastReply.push(...yield* addLines([{ role: "assistant", content: SAY.keepsFailing, turn: turnNumber }]))
-              yield* send(text(spokenSentence(SAY.keepsFailing) + " ", false))
+            if (turnFailed(state)) {
+              const spoken = yield* sayWhole(SAY.keepsFailing + " ", false)
+              transcript.lastReply.push(...yield* addLines([{ role: "assistant", content: spoken.trimEnd(), turn: transcript.turn }]))
               yield* tenant.config.transferNumber
                 ? transfer("failure", "échecs répétés")
                 : endSession("hangup", SAY.goodbyeAfterFailure, { via: "failure" })
             } else {
-              lastReply.push(...yield* addLines([{ role: "assistant", content: apology, turn: turnNumber }]))
-              yield* say(apology)
+              const spoken = yield* sayWhole(apology)
+              transcript.lastReply.push(...yield* addLines([{ role: "assistant", content: spoken, turn: transcript.turn }]))
             }
             return "failed" as const
           })
 
-        // ---- A turn: Claude streams, tools run, every word goes out as soon as it exists.
-        const runTurn = (utterance: string, promptAt: number) => {
-          const turn = ++turnNumber
-          let spokeThisTurn = false
-          // Every word of this reply goes out through one normaliser: what is sent (and recorded) is what is said.
-          const speech = makeSpeechNormaliser()
-          let pending = "" // sent to Twilio but not yet a transcript line
-          const sendSpoken = (spoken: string, fromModel: boolean) => {
-            if (spoken === "") return Effect.void
-            if (fromModel) pending += spoken
-            return send(text(spoken, false))
-          }
-          const commitPending = Effect.suspend(() => {
-            if (pending === "") return Effect.void
-            const content = pending
-            pending = ""
-            return Effect.map(addLines([{ role: "assistant", content, turn }]), (added) => {
-              lastReply.push(...added)
-            })
-          })
-          return Effect.gen(function*() {
-            yield* addLines([{ role: "user", content: utterance, turn }])
-            lastReply = []
-            let modelSpoke = false
-            /** Sends a token; the turn's latency is measured on the model's first one, never on a filler. */
-            const speak = (token: string, fromModel: boolean) =>
-              Effect.gen(function*() {
-                spokeThisTurn = true
-                if (fromModel && !modelSpoke) {
-                  modelSpoke = true
-                  const now = yield* Clock.currentTimeMillis
-                  yield* metrics.turnLatency((now - promptAt) / 1000)
-                  yield* event("turn_latency", { turn, ms: now - promptAt })
-                }
-                yield* sendSpoken(speech.push(token), fromModel)
-              })
-            /** Fills a silence: said once per turn when nothing has been spoken yet. */
-            const withFiller = <A, E>(effect: Effect.Effect<A, E>) =>
-              Effect.scoped(
-                Effect.zipRight(
-                  Effect.forkScoped(
-                    Effect.sleep(Duration.millis(config.fillerAfterMs)).pipe(
-                      Effect.zipRight(Effect.suspend(() => (spokeThisTurn ? Effect.void : speak(SAY.filler, false)))),
-                      // Also around an uninterruptible tool: the filler timer itself must stay cancellable.
-                      Effect.interruptible
-                    )
-                  ),
-                  effect
-                )
-              )
-
-            const streamRound = (startedAt: number) =>
-              Effect.scoped(Effect.gen(function*() {
-                const pull = yield* Stream.toPull(
-                  claude.stream({
-                    system: (system ??= systemPrompt(tenant, startedAt)),
-                    messages: toMessageParams(lines),
-                    tools: tools.definitions
-                  })
-                )
-                const toolUses: Array<Extract<ClaudeEvent, { _tag: "ToolUse" }>> = []
-                let firstEvent = true
-                while (true) {
-                  const next: Effect.Effect<Chunk.Chunk<ClaudeEvent>, Option.Option<TurnError>> = firstEvent
-                    ? pull.pipe(
-                      Effect.timeoutFail({
-                        duration: Duration.millis(config.firstTokenTimeoutMs),
-                        onTimeout: () => Option.some<TurnError>(new FirstTokenTimeout())
-                      })
-                    )
-                    : pull
-                  const chunk = yield* endAsNone(next)
-                  if (Option.isNone(chunk)) break
-                  if (firstEvent) {
-                    firstEvent = false
-                    const now = yield* Clock.currentTimeMillis
-                    yield* metrics.claudeFirstToken((now - startedAt) / 1000)
-                  }
-                  for (const item of chunk.value) {
-                    if (item._tag === "TextDelta") {
-                      yield* speak(item.text, true)
-                    } else if (item._tag === "ToolUse") {
-                      toolUses.push(item)
-                    }
-                  }
-                }
-                return toolUses
-              }))
-
-            for (let round = 0; round <= config.maxToolRounds; round++) {
-              const startedAt = yield* Clock.currentTimeMillis
-              const toolUses = yield* withFiller(streamRound(startedAt))
-              // The round's last words go out before any tool runs (a tool may take a while).
-              yield* sendSpoken(speech.flush(), true)
-              yield* commitPending
-              if (toolUses.length === 0) {
-                yield* send(text("", true))
-                return
-              }
-              // Out of rounds: the model would never read these results, so they do not run (a booking
-              // made here would contradict the sentence the caller hears next).
-              if (round === config.maxToolRounds) {
-                yield* event("tool_rounds_exhausted", { rounds: round, skipped: toolUses.map((use) => use.name) })
-                break
-              }
-              // Every tool_use gets its tool_result before the model goes on, in the order asked. Results are
-              // recorded as they come; a booking or transfer, once started, completes and is recorded even if
-              // the caller barges in, so the model never ignores what really happened; a tool the cut turn
-              // never started is recorded as cancelled, which keeps the history valid for the next request.
-              let handoff: string | null = null
-              const unanswered = new Map(toolUses.map((use) => [use.id, use]))
-              const answer = (use: (typeof toolUses)[number], content: unknown, isError: boolean) =>
-                Effect.gen(function*() {
-                  unanswered.delete(use.id)
-                  yield* addLines([{ role: "tool_result", content: JSON.stringify(content), toolName: use.name, toolUseId: use.id, turn }])
-                  yield* event("tool_result", { name: use.name, isError })
-                })
-              yield* addLines(toolUses.map((use) => ({
-                role: "tool_use" as const,
-                content: JSON.stringify(use.input ?? {}),
-                toolName: use.name,
-                toolUseId: use.id,
-                turn
-              })))
-              yield* Effect.forEach(toolUses, (use) =>
-                Effect.gen(function*() {
-                  yield* event("tool_call", { name: use.name, input: use.input, round })
-                  if (handoff !== null) return yield* answer(use, { skipped: "transfert en cours" }, true)
-                  const step = Effect.flatMap(withFiller(tools.execute(use.name, use.input, toolContext)), (outcome) => {
-                    if (outcome._tag === "Transfer") {
-                      handoff = outcome.reason
-                      return answer(use, { transferred: true }, false)
-                    }
-                    noteOutcome(use.name, outcome.content, outcome.isError)
-                    return answer(use, outcome.content, outcome.isError)
-                  })
-                  yield* tools.isSideEffecting(use.name) ? Effect.uninterruptible(step) : step
-                }), { discard: true }).pipe(
-                  Effect.ensuring(Effect.suspend(() =>
-                    Effect.forEach([...unanswered.values()], (use) => answer(use, { cancelled: "l'appelant a interrompu" }, true), {
-                      discard: true
-                    })
-                  ))
-                )
-              if (handoff !== null) {
-                if (spokeThisTurn) yield* send(text("", true))
-                return yield* transfer("tool", handoff)
-              }
-            }
-            yield* commitPending
-            // Looping on tools is a failure too: it counts towards the handover like an error does.
-            return yield* failedTurn(SAY.tooManySteps)
-          }).pipe(
-            // A cut or failed reply keeps what was already sent: the canceller then trims it to what was
-            // heard; after a failure it stays before the apology, as the caller heard it.
-            Effect.ensuring(commitPending),
-            // Only a turn that ended well resets the count; the apology below must not.
-            Effect.tap((ended) => Effect.sync(() => { if (ended !== "failed") failedTurns = 0 })),
-            Effect.catchAllCause((cause) =>
-              Cause.isInterruptedOnly(cause)
-                ? Effect.interrupt
-                : Effect.gen(function*() {
-                  const failure = Cause.failureOption(cause)
-                  yield* metrics.error(Option.match(failure, { onNone: () => "other", onSome: errorKind }))
-                  const notConfigured = Option.exists(failure, (error) => errorTag(error) === "ClaudeNotConfigured")
-                  yield* notConfigured
-                    ? Effect.logError("ANTHROPIC_API_KEY is not set: the agent cannot answer; the caller is told so")
-                    : Effect.logError("turn failed; apologising to the caller", cause)
-                  // Owners read events: the error's kind and message, never a stack trace.
-                  yield* event("error", { kind: "turn", error: describeFailure(cause) })
-                  yield* sendSpoken(speech.flush(), true)
-                  yield* commitPending
-                  return yield* failedTurn(notConfigured ? SAY.notConfigured : SAY.technicalIssue)
-                })
-            )
-          )
+        const turnContext: TurnContext = {
+          callId,
+          tenant,
+          toolContext,
+          clock,
+          config,
+          claude,
+          tools,
+          metrics,
+          calls,
+          journal,
+          transcript,
+          state,
+          speakNow,
+          sayWhole,
+          noteOutcome: (outcome) => noteOutcome(outcome),
+          failedTurn: (apology) => failedTurn(apology),
+          transfer: (why) => transfer("tool", why),
+          countTextFrames: () => countTextFrames()
         }
-
-        const noteOutcome = (tool: string, content: unknown, isError: boolean) => {
-          if (isError || typeof content !== "object" || content === null) return
-          if (tool === "book_appointment" && "appointmentId" in content) outcomes.add("booked")
-          if (tool === "search_knowledge" && "found" in content && content.found === true) outcomes.add("information_given")
-          if (tool === "take_message" && "messageId" in content) outcomes.add("message_taken")
-        }
+        const runTurn = (utterance: string, promptAt: number) => takeTurn(turnContext, utterance, promptAt)
 
         const turns = yield* FiberHandle.make<void, never>()
 
@@ -435,8 +249,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             yield* FiberHandle.clear(turns)
             if (heard === null && !running) return
             const changed = heard === null
-              ? lastReply.slice(-1).map((line) => { line.interrupted = true; return line })
-              : cutToHeard(lastReply, heard)
+              ? transcript.lastReply.slice(-1).map((line) => { line.interrupted = true; return line })
+              : cutToHeard(transcript.lastReply, heard)
             if (changed.length > 0) {
               yield* write(calls.markInterrupted(callId, changed.map((line) => ({ seq: line.seq, content: line.content }))))
             }
@@ -445,62 +259,75 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const startAction = (action: Effect.Effect<void>) =>
           Effect.asVoid(FiberHandle.run(turns, action.pipe(Effect.catchAllCause(() => Effect.void))))
 
-        // ---- Frames, one at a time, in arrival order.
-        const handle = (frame: InboundFrame): Effect.Effect<void> => {
-          const ending = endReason !== null
-          switch (frame.type) {
-            case "setup":
-              return Effect.logWarning("second setup frame ignored")
-            case "prompt":
-              if (!frame.last || ending) return Effect.void // partial transcripts: wait for the final one
-              return Effect.gen(function*() {
-                const receivedAt = yield* Clock.currentTimeMillis
+        // ---- One handler per event kind. `ending`: the call is saying its last sentence.
+        const onCallerSaid = (said: Extract<CallEvent, { _tag: "CallerSaid" }>, ending: boolean) =>
+          !said.final || ending
+            ? Effect.void // partial transcripts: wait for the final one
+            : Effect.gen(function*() {
+              const receivedAt = yield* Clock.currentTimeMillis
+              yield* cancelTurn(null)
+              const length = said.text.length
+              yield* event("prompt", { length, lang: said.lang })
+              if (length > MAX_PROMPT_CHARS) yield* frameEvent("prompt_truncated", { length, kept: MAX_PROMPT_CHARS })
+              yield* startAction(runTurn(said.text.slice(0, MAX_PROMPT_CHARS), receivedAt))
+            })
+
+        const onCallerInterrupted = (interrupted: Extract<CallEvent, { _tag: "CallerInterrupted" }>, ending: boolean) =>
+          ending
+            ? frameEvent("interrupt", { heard: interrupted.heard.slice(0, 300), ignored: "ending" })
+            : Effect.gen(function*() {
+              yield* cancelTurn(interrupted.heard)
+              yield* frameEvent("interrupt", { heard: interrupted.heard, durationMs: interrupted.durationMs })
+            })
+
+        /** 0 transfers to a human, 1 repeats the last answer, 9 says goodbye. */
+        const onKeyPressed = (digit: string, ending: boolean) =>
+          Effect.gen(function*() {
+            yield* frameEvent("dtmf", { digit: digit.slice(0, 10) })
+            if (ending) return
+            switch (digit) {
+              case "0":
                 yield* cancelTurn(null)
-                yield* event("prompt", { length: frame.voicePrompt.length, lang: frame.lang })
-                yield* startAction(runTurn(frame.voicePrompt, receivedAt))
-              })
-            case "interrupt":
-              if (ending) return event("interrupt", { heard: frame.utteranceUntilInterrupt, ignored: "ending" })
-              return Effect.gen(function*() {
-                yield* cancelTurn(frame.utteranceUntilInterrupt)
-                yield* event("interrupt", {
-                  heard: frame.utteranceUntilInterrupt,
-                  durationMs: frame.durationUntilInterruptMs
-                })
-              })
-            case "dtmf":
-              return Effect.gen(function*() {
-                yield* event("dtmf", { digit: frame.digit })
-                if (ending) return
-                switch (frame.digit) {
-                  case "0":
-                    yield* cancelTurn(null)
-                    return yield* startAction(transfer("dtmf", "touche 0"))
-                  case "1": {
-                    const lastSaid = [...lines].reverse().find((line) => line.role === "assistant" && line.content.trim() !== "")
-                    yield* cancelTurn(null)
-                    // The repeat is not a new reply: a barge-in on it must not cut the original, heard whole.
-                    lastReply = []
-                    return yield* say(lastSaid?.content ?? tenant.config.greeting)
-                  }
-                  case "9":
-                    yield* cancelTurn(null)
-                    return yield* startAction(endSession("hangup", SAY.goodbye, { via: "dtmf" }))
-                  default:
-                    return
-                }
-              })
-            case "info":
-              if (frame.name === "agentSpeaking") return SubscriptionRef.set(agentSpeaking, frame.value === "on")
+                return yield* startAction(transfer("dtmf", "touche 0"))
+              case "1": {
+                const lastSaid = [...lines].reverse().find((line) => line.role === "assistant" && line.content.trim() !== "")
+                yield* cancelTurn(null)
+                // The repeat is not a new reply: a barge-in on it must not cut the original, heard whole.
+                transcript.lastReply = []
+                return yield* Effect.asVoid(sayWhole(lastSaid?.content ?? tenant.config.greeting))
+              }
+              case "9":
+                yield* cancelTurn(null)
+                return yield* startAction(endSession("hangup", SAY.goodbye, { via: "dtmf" }))
+            }
+          })
+
+        const onCarrierError = (description: string) =>
+          Effect.gen(function*() {
+            yield* metrics.error("relay")
+            yield* Effect.logWarning("the carrier reported an error").pipe(
+              Effect.annotateLogs("description", description.slice(0, 300))
+            )
+            yield* frameEvent("relay_error", { description: description.slice(0, 300) })
+          })
+
+        const handle = (received: CallEvent): Effect.Effect<void> => {
+          const ending = !isLive(state)
+          switch (received._tag) {
+            case "SessionStarted":
+              return frameEvent("setup_repeated", {})
+            case "CallerSaid":
+              return onCallerSaid(received, ending)
+            case "CallerInterrupted":
+              return onCallerInterrupted(received, ending)
+            case "KeyPressed":
+              return onKeyPressed(received.digit, ending)
+            case "AgentSpeech":
+              return SubscriptionRef.set(agentSpeaking, received.speaking)
+            case "CarrierError":
+              return onCarrierError(received.description)
+            case "Nothing":
               return Effect.void
-            case "error":
-              return Effect.gen(function*() {
-                yield* metrics.error("relay")
-                yield* Effect.logWarning("ConversationRelay reported an error").pipe(
-                  Effect.annotateLogs("description", frame.description)
-                )
-                yield* event("relay_error", { description: frame.description })
-              })
           }
         }
 
@@ -510,43 +337,37 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         yield* Effect.addFinalizer((exit) =>
           Effect.gen(function*() {
             yield* FiberHandle.clear(turns)
-            const override = hooks.endOverride?.(callId)
-            if (override?.outcome === "transferred") outcomes.add("transferred")
-            const reason: EndReason = override?.endReason ?? endReason ??
-              (hooks.shuttingDown?.() ? "shutdown" : Exit.isFailure(exit) && !Exit.isInterrupted(exit) ? "error" : "caller_hangup")
-            if (hooks.shuttingDown?.() && !hooks.socketClosed?.() && !endSent) {
+            countTextFrames()
+            const override = live.reportedEnd(callId)
+            if (override?.outcome === "transferred") noteOutcomeIn(state, "transferred")
+            const reason = decideEndReason({
+              phase: state.phase,
+              reportedByCarrier: override?.endReason,
+              shuttingDown: live.isCutting(),
+              failed: Exit.isFailure(exit) && !Exit.isInterrupted(exit)
+            })
+            const phase = state.phase
+            if (live.isCutting() && !live.isSocketGone(connectionId) && !(phase._tag === "Ending" && phase.endSent)) {
               // Cut by a deploy at the drain limit, with the socket still open (only this fiber stops):
               // never go silent. A call already ending gets its `end`; any other hears why, once TTS has
               // had time to say it, and is handed over; the connect action then dials or hangs up.
-              if (endReason === null) {
+              if (phase._tag === "Live") {
                 const handOver = tenant.config.transferNumber !== undefined
                 const sentence = handOver ? SAY.maintenanceTransfer : SAY.maintenanceHangup
-                yield* addLines([{ role: "assistant", content: sentence, turn: turnNumber }])
-                yield* say(sentence)
+                const spoken = yield* sayWhole(sentence)
+                yield* addLines([{ role: "assistant", content: spoken, turn: transcript.turn }])
                 yield* Effect.sleep(speechEstimate(sentence))
-                yield* send(end({ reason: handOver ? "transfer" : "hangup", callId }))
-                if (handOver) outcomes.add("transferred")
+                yield* sendEnd({ reason: handOver ? "transfer" : "hangup", callId })
+                if (handOver) yield* noteOutcome("transferred")
               } else {
-                yield* send(end({ reason: endReason === "transfer" ? "transfer" : "hangup", callId }))
+                yield* sendEnd({ reason: phase.reason === "transfer" ? "transfer" : "hangup", callId })
               }
             }
-            yield* Fiber.interrupt(journalFiber)
-            // Every pending write is tried, one failure never stops the others nor the finalisation.
-            yield* Effect.forEach(yield* Queue.takeAll(journal), (pendingWrite) =>
-              pendingWrite.pipe(Effect.catchAllCause((cause) => Effect.logError("journal write failed at hang-up", cause))), {
-              discard: true
-            })
-            const outcome = decideOutcome(outcomes)
-            const finalised = yield* calls.finalize(callId, { endReason: reason, outcome }).pipe(
-              Effect.catchAllCause((cause) => Effect.as(Effect.logError("call finalisation failed", cause), false))
-            )
-            if (finalised) {
-              yield* calls.appendEvent(callId, "end", { reason, outcome }).pipe(Effect.catchAllCause(() => Effect.void))
-              yield* Effect.logInfo("call ended").pipe(Effect.annotateLogs({ reason, outcome }))
-              if (hooks.onFinalised) yield* hooks.onFinalised(callId)
-            }
+            // Every queued write is durable before the call is finalised.
+            yield* journal.close
+            yield* callEnd.finalise(callId, { reason, outcome: decideOutcome(state.outcomes) })
             // The gauge always comes down; the outcome is counted by whoever finalised the call.
-            yield* finalised ? metrics.callEnded(outcome) : metrics.sessionClosed()
+            yield* metrics.sessionClosed()
           }).pipe(Effect.catchAllCause((cause) => Effect.logError("call finalisation failed", cause)))
         )
 
@@ -559,16 +380,18 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
 
         while (true) {
           const raw = yield* Queue.take(inbound)
-          const decoded = decodeInbound(raw)
+          const decoded = socket.decode(raw)
           if (Either.isLeft(decoded)) {
             yield* metrics.frameIn("unknown")
             yield* metrics.error("relay_decode")
-            yield* Effect.logWarning("undecodable relay frame").pipe(Effect.annotateLogs({ frameType: decoded.left.type }))
-            yield* event("malformed_frame", { type: decoded.left.type, reason: decoded.left.reason.slice(0, 300) })
+            if (journal.seen("malformed_frame") < FRAME_EVENTS_STORED) {
+              yield* Effect.logWarning("undecodable relay frame").pipe(Effect.annotateLogs({ frameType: decoded.left.type.slice(0, 50) }))
+            }
+            yield* frameEvent("malformed_frame", { type: decoded.left.type.slice(0, 50), reason: decoded.left.reason.slice(0, 300) })
             continue
           }
-          yield* metrics.frameIn(decoded.right.type)
-          yield* handle(decoded.right).pipe(
+          yield* metrics.frameIn(decoded.right.frameType)
+          yield* handle(decoded.right.event).pipe(
             Effect.catchAllCause((cause) => Effect.logError("frame handling failed", cause))
           )
         }
@@ -579,71 +402,4 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
   dependencies: []
 }) {}
 
-export interface SessionHooks {
-  /** True while the server drains for shutdown: calls cut then end with reason `shutdown`. */
-  readonly shuttingDown?: () => boolean
-  /** Claims the call for this session; false when another session of this process already has it. */
-  readonly claim?: (callId: string) => boolean
-  /** True once the socket is gone (hang-up, or Twilio gave up on it): nothing more can be said. */
-  readonly socketClosed?: () => boolean
-  /** How the call ended when Twilio, not our socket, told us (its session failed and was put through). */
-  readonly endOverride?: (
-    callId: string
-  ) => { readonly endReason: "socket_failed"; readonly outcome: "transferred" | "abandoned" } | undefined
-  /** The session let go of the call (after its finalisation). */
-  readonly onGone?: (callId: string) => void
-  /** Runs once, after the call row is finalised (the post-call summary starts here). */
-  readonly onFinalised?: (callId: string) => Effect.Effect<void>
-}
 
-/** A stream pull fails with `None` at its end: turn that into a value. */
-const endAsNone = <A, E>(pull: Effect.Effect<A, Option.Option<E>>): Effect.Effect<Option.Option<A>, E> =>
-  Effect.matchEffect(pull, {
-    onFailure: Option.match({ onNone: () => Effect.succeed(Option.none<A>()), onSome: (error) => Effect.fail(error) }),
-    onSuccess: (value) => Effect.succeed(Option.some(value))
-  })
-
-class FirstTokenTimeout {
-  readonly _tag = "FirstTokenTimeout"
-}
-type TurnError = ClaudeError | ClaudeNotConfigured | FirstTokenTimeout
-
-/** A failure as owners may read it: its tag and message, no stack. */
-const describeFailure = (cause: Cause.Cause<unknown>): string =>
-  Option.match(Cause.failureOption(cause), {
-    onNone: () => (Cause.isDie(cause) ? "unexpected error" : "interrupted"),
-    onSome: (error) => {
-      if (typeof error === "object" && error !== null) {
-        const tag = "_tag" in error ? String(error._tag) : "Error"
-        const message = "message" in error && typeof error.message === "string" ? `: ${error.message}` : ""
-        return (tag + message).slice(0, 300)
-      }
-      return String(error).slice(0, 300)
-    }
-  })
-
-const errorTag = (error: unknown): string | undefined =>
-  typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
-
-const errorKind = (error: unknown): string => {
-  if (typeof error === "object" && error !== null && "_tag" in error) {
-    switch (error._tag) {
-      case "ClaudeError":
-      case "ClaudeNotConfigured":
-      case "FirstTokenTimeout":
-        return "claude"
-    }
-  }
-  return "other"
-}
-
-const decideOutcome = (outcomes: ReadonlySet<Outcome>): Outcome =>
-  outcomes.has("transferred")
-    ? "transferred"
-    : outcomes.has("booked")
-    ? "booked"
-    : outcomes.has("message_taken")
-    ? "message_taken"
-    : outcomes.has("information_given")
-    ? "information_given"
-    : "abandoned"

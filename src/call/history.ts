@@ -1,4 +1,5 @@
 import type { ContentBlockParam, MessageParam } from "@anthropic-ai/sdk/resources/messages"
+import { Option, Schema } from "effect"
 import type { MessageRole } from "../storage/CallsRepo.ts"
 
 /** One line of a call's transcript, in memory; mirrors a `call_messages` row. */
@@ -45,13 +46,8 @@ export const toMessageParams = (lines: ReadonlyArray<Line>): Array<MessageParam>
   return messages
 }
 
-const safeJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return {}
-  }
-}
+const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
+const safeJson = (text: string): unknown => Option.getOrElse(decodeJson(text), () => ({}))
 
 const normalise = (text: string) => text.replace(/\s+/g, " ").trim()
 

@@ -1,6 +1,8 @@
 import Anthropic from "@anthropic-ai/sdk"
 import type { MessageParam, RawMessageStreamEvent, TextBlockParam, Tool, ToolChoice } from "@anthropic-ai/sdk/resources/messages"
-import { Chunk, Data, Deferred, Duration, Effect, ExecutionStrategy, Exit, Option, Redacted, Schedule, Scope, Stream } from "effect"
+import { Data, Duration, Effect, Option, Redacted, Schedule, Schema, Stream } from "effect"
+
+const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
 import { AppConfig } from "../config.ts"
 import { Metrics, type TokenKind } from "../observability/Metrics.ts"
 
@@ -39,6 +41,7 @@ export class ClaudeNotConfigured extends Data.TaggedError("ClaudeNotConfigured")
 const TRANSIENT_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504, 529])
 
 const toClaudeError = (cause: unknown): ClaudeError => {
+  if (cause instanceof ClaudeError) return cause
   if (cause instanceof Anthropic.APIError) {
     const status = cause.status
     return new ClaudeError({
@@ -108,12 +111,9 @@ const reassemble = (countTokens: (kind: TokenKind, count: number) => void, onPro
         const block = pending.get(event.index)
         if (!block) return []
         pending.delete(event.index)
-        let input: unknown = {}
-        try {
-          input = block.json.trim() === "" ? {} : JSON.parse(block.json)
-        } catch {
-          input = { _unparseable: block.json }
-        }
+        const input = block.json.trim() === ""
+          ? {}
+          : Option.getOrElse(decodeJson(block.json), () => ({ _unparseable: block.json }))
         return [{ _tag: "ToolUse", id: block.id, name: block.name, input }]
       }
       case "message_delta":
@@ -141,128 +141,138 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
         })
     )
 
-    const openStream = (anthropic: Anthropic, model: string, request: ClaudeRequest, onProgress: () => void) =>
-      Stream.unwrapScoped(
-        Effect.gen(function*() {
-          // Closing the scope (turn done, barge-in, hang-up) aborts the HTTP request to Claude.
-          const controller = new AbortController()
-          yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
-          const sdkStream = yield* Effect.tryPromise({
-            try: () =>
-              anthropic.messages.create(
-                {
-                  model,
-                  max_tokens: request.maxTokens ?? 400,
-                  system: typeof request.system === "string" ? request.system : [...request.system],
-                  messages: withHistoryCacheBreakpoint(request.messages),
-                  ...(request.tools && request.tools.length > 0 ? { tools: [...request.tools] } : {}),
-                  ...(request.toolChoice ? { tool_choice: request.toolChoice } : {}),
-                  stream: true
-                },
-                { signal: controller.signal }
-              ),
-            catch: toClaudeError
-          })
-          const fold = reassemble(metrics.unsafe.claudeTokens, onProgress)
-          // Not Stream.fromAsyncIterable: its release awaits iterator.return(), which an async generator
-          // only settles after the pending next() — i.e. after Claude's next event. A barge-in or hang-up
-          // would then wait for Claude (forever on a stalled stream) before the abort above could run.
-          // Without return(), closing the scope aborts the request at once and the pending read rejects.
-          const iterator = sdkStream[Symbol.asyncIterator]()
-          return Stream.repeatEffectOption(
-            Effect.tryPromise({ try: () => iterator.next(), catch: (cause) => Option.some(toClaudeError(cause)) }).pipe(
-              Effect.flatMap((result) => result.done ? Effect.fail(Option.none()) : Effect.succeed(result.value))
-            )
-          ).pipe(Stream.mapConcat(fold))
-        })
+    const retryPolicy = (model: string) =>
+      claudeRetryPolicy.pipe(
+        Schedule.tapInput((error: ClaudeError) =>
+          Effect.zipRight(
+            metrics.retry("claude"),
+            Effect.logWarning("Claude failed, retrying").pipe(Effect.annotateLogs({ status: error.status, model }))
+          )
+        )
       )
 
     /**
-     * Retried only until its first event: once words are spoken, a retry would repeat them. Each attempt
-     * has its own scope, so a failed or silent one has its HTTP request aborted at once.
+     * One attempt, up to its first text or whole tool call. Up to there nothing was said (message_start and
+     * ping fold to nothing), so an error among those events, such as an in-stream overloaded_error, may be
+     * retried. A failed or silent attempt has its HTTP request aborted at once.
      */
-    const withRetries = (anthropic: Anthropic, model: string, request: ClaudeRequest) =>
-      Stream.unwrapScoped(
-        Effect.gen(function*() {
-          const streamScope = yield* Effect.scope
-          const attempt = Effect.gen(function*() {
-            const attemptScope = yield* Scope.fork(streamScope, ExecutionStrategy.sequential)
-            return yield* Effect.gen(function*() {
-              const progressed = yield* Deferred.make<void>()
-              const pull = yield* Stream.toPull(
-                openStream(anthropic, model, request, () => Deferred.unsafeDone(progressed, Exit.void))
-              )
-              // Up to the first text or whole tool call nothing was said (message_start and ping fold to
-              // nothing), so an error among those events, such as an in-stream overloaded_error, is retried.
-              const firstEvent = Effect.mapError(
-                pull,
-                Option.getOrElse(() => new ClaudeError({ status: undefined, transient: true, message: "empty stream" }))
-              ).pipe(Effect.repeat({ until: Chunk.isNonEmpty }))
-              // Silent for too long (no content block begun): give up on this attempt for the fallback. A model
-              // busy writing a long tool input has begun a block, so it is left to finish.
-              const stallWatch = Effect.sleep(Duration.millis(request.attemptTimeoutMs ?? config.claudeAttemptTimeoutMs)).pipe(
-                Effect.zipRight(Deferred.isDone(progressed)),
-                Effect.flatMap((begun) =>
-                  begun
-                    ? Effect.never
-                    : Effect.fail(new ClaudeError({ status: undefined, transient: true, stalled: true, message: "no first event in time" }))
-                )
-              )
-              const first = yield* Effect.raceFirst(firstEvent, stallWatch)
-              return { first, pull }
-            }).pipe(
-              Scope.extend(attemptScope),
-              Effect.onError((cause) => Scope.close(attemptScope, Exit.failCause(cause)))
-            )
-          })
-          const { first, pull } = yield* attempt.pipe(
-            Effect.retry(
-              claudeRetryPolicy.pipe(
-                Schedule.tapInput((error: ClaudeError) =>
-                  Effect.zipRight(
-                    metrics.retry("claude"),
-                    Effect.logWarning("Claude failed, retrying").pipe(Effect.annotateLogs({ status: error.status, model }))
-                  )
-                )
-              )
-            )
-          )
-          // A failure after words went out is final: neither a retry nor the fallback may repeat them.
-          const rest = Effect.mapError(pull, Option.map((error) => new ClaudeError({ ...error, transient: false })))
-          return Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(rest))
+    const openAttempt = (anthropic: Anthropic, model: string, request: ClaudeRequest) =>
+      Effect.suspend(() => {
+        const controller = new AbortController()
+        let begun = false
+        const fold = reassemble(metrics.unsafe.claudeTokens, () => {
+          begun = true
         })
-      )
+        const firstEvents = Effect.tryPromise({
+          try: async () => {
+            const sdkStream = await anthropic.messages.create(
+              {
+                model,
+                max_tokens: request.maxTokens ?? 400,
+                system: typeof request.system === "string" ? request.system : [...request.system],
+                messages: withHistoryCacheBreakpoint(request.messages),
+                ...(request.tools && request.tools.length > 0 ? { tools: [...request.tools] } : {}),
+                ...(request.toolChoice ? { tool_choice: request.toolChoice } : {}),
+                stream: true
+              },
+              { signal: controller.signal }
+            )
+            // Not `for await`: leaving that loop awaits iterator.return(), which an async generator only
+            // settles after the pending next() — i.e. after Claude's next event. Aborting the request makes
+            // the pending read reject at once instead.
+            const iterator = sdkStream[Symbol.asyncIterator]()
+            for (;;) {
+              const next = await iterator.next()
+              if (next.done) throw new ClaudeError({ status: undefined, transient: true, message: "empty stream" })
+              const events = fold(next.value)
+              if (events.length > 0) return { iterator, events }
+            }
+          },
+          catch: toClaudeError
+        })
+        // Silent for too long (no content block begun): give up on this attempt for the fallback. A model
+        // busy writing a long tool input has begun a block, so it is left to finish.
+        const stallWatch = Effect.sleep(Duration.millis(request.attemptTimeoutMs ?? config.claudeAttemptTimeoutMs)).pipe(
+          Effect.flatMap(() =>
+            begun
+              ? Effect.never
+              : Effect.fail(new ClaudeError({ status: undefined, transient: true, stalled: true, message: "no first event in time" }))
+          )
+        )
+        return Effect.raceFirst(firstEvents, stallWatch).pipe(
+          Effect.map(({ events, iterator }) => ({ controller, iterator, fold, first: events })),
+          Effect.onError(() => Effect.sync(() => controller.abort()))
+        )
+      })
 
-    const stream = (request: ClaudeRequest): Stream.Stream<ClaudeEvent, ClaudeError | ClaudeNotConfigured> =>
+    /** Retried only until its first event: once words are spoken, a retry would repeat them. */
+    const open = (anthropic: Anthropic, model: string, request: ClaudeRequest) =>
+      Effect.retry(openAttempt(anthropic, model, request), retryPolicy(model))
+
+    /**
+     * Streams one reply into `onEvent`, a plain function called for each event in order. The SDK's events are
+     * read in one loop inside one effect (no Stream per token): interrupting it (barge-in, hang-up) aborts the
+     * HTTP request to Claude at once. The fallback model only takes over when the primary failed before saying
+     * anything; a failure after words went out is final.
+     */
+    const respond = (request: ClaudeRequest, onEvent: (event: ClaudeEvent) => void): Effect.Effect<void, ClaudeError | ClaudeNotConfigured> =>
       Option.match(client, {
-        onNone: () => Stream.fail(new ClaudeNotConfigured()),
-        onSome: (anthropic) =>
-          withRetries(anthropic, request.model ?? config.anthropicModel, request).pipe(
-            // The fallback model only takes over when the primary failed before saying anything.
-            Stream.catchTag("ClaudeError", (error) =>
-              error.transient && config.anthropicFallbackModel !== (request.model ?? config.anthropicModel)
-                ? Stream.unwrap(
-                  Effect.as(
-                    Effect.logWarning("Claude primary model unavailable, using fallback").pipe(
-                      Effect.annotateLogs({ status: error.status, stalled: error.stalled === true, fallback: config.anthropicFallbackModel })
-                    ),
-                    withRetries(anthropic, config.anthropicFallbackModel, request)
-                  )
+        onNone: () => Effect.fail(new ClaudeNotConfigured()),
+        onSome: (anthropic) => {
+          const primary = request.model ?? config.anthropicModel
+          const opening = open(anthropic, primary, request).pipe(
+            Effect.catchTag("ClaudeError", (error) =>
+              error.transient && config.anthropicFallbackModel !== primary
+                ? Effect.zipRight(
+                  Effect.logWarning("Claude primary model unavailable, using fallback").pipe(
+                    Effect.annotateLogs({ status: error.status, stalled: error.stalled === true, fallback: config.anthropicFallbackModel })
+                  ),
+                  open(anthropic, config.anthropicFallbackModel, request)
                 )
-                : Stream.fail(error)
+                : Effect.fail(error)
             )
           )
+          return Effect.uninterruptibleMask((restore) =>
+            Effect.flatMap(restore(opening), (opened) =>
+              restore(
+                Effect.tryPromise({
+                  try: async (signal) => {
+                    for (const event of opened.first) onEvent(event)
+                    for (;;) {
+                      const next = await opened.iterator.next()
+                      if (signal.aborted || next.done) return
+                      for (const event of opened.fold(next.value)) onEvent(event)
+                    }
+                  },
+                  catch: (cause) => new ClaudeError({ ...toClaudeError(cause), transient: false })
+                })
+              ).pipe(Effect.ensuring(Effect.sync(() => opened.controller.abort()))))
+          )
+        }
       })
+
+    /** The same reply as a Stream, for callers that want one (tests, tools off the call path). */
+    const stream = (request: ClaudeRequest): Stream.Stream<ClaudeEvent, ClaudeError | ClaudeNotConfigured> =>
+      Stream.asyncScoped<ClaudeEvent, ClaudeError | ClaudeNotConfigured>((emit) =>
+        Effect.forkScoped(
+          respond(request, (event) => void emit.single(event)).pipe(
+            Effect.matchCauseEffect({
+              onFailure: (cause) => Effect.promise(() => emit.halt(cause)),
+              onSuccess: () => Effect.promise(() => emit.end())
+            })
+          )
+        ), "unbounded")
 
     /** A whole answer, no streaming: for work off the call path (post-call summaries). */
     const complete = Effect.fn("Claude.complete")(function*(request: ClaudeRequest) {
-      const chunks = yield* Stream.runCollect(stream(request))
       let text = ""
-      for (const event of chunks) if (event._tag === "TextDelta") text += event.text
+      yield* respond(request, (event) => {
+        if (event._tag === "TextDelta") text += event.text
+      })
       return text
     })
 
-    return { stream, complete, configured: Option.isSome(client) } as const
+    return { respond, stream, complete, configured: Option.isSome(client) } as const
   }),
   dependencies: [AppConfig.Default]
 }) {}

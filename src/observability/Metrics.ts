@@ -1,3 +1,5 @@
+import { OUTCOMES } from "../call/vocabulary.ts"
+import { TOOL_NAMES as TOOL_NAME_LIST } from "../tools/names.ts"
 import { Clock, Effect, Layer } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import * as Prom from "prom-client"
@@ -22,23 +24,10 @@ export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
 // ---------------------------------------------------------------------------------------------------------------
 // Bounded label sets
 
-export const CALL_OUTCOMES = [
-  "booked",
-  "transferred",
-  "message_taken",
-  "information_given",
-  "abandoned",
-  "unknown"
-] as const
+export const CALL_OUTCOMES = [...OUTCOMES, "unknown"] as const
 export type CallOutcome = (typeof CALL_OUTCOMES)[number]
 
-export const TOOL_NAMES = [
-  "search_knowledge",
-  "check_availability",
-  "book_appointment",
-  "transfer_to_human",
-  "other"
-] as const
+export const TOOL_NAMES = [...TOOL_NAME_LIST, "other"] as const
 export type ToolName = (typeof TOOL_NAMES)[number]
 
 /** `relay`: an `error` frame reported by ConversationRelay; `relay_decode`: a frame we could not decode. */
@@ -117,7 +106,7 @@ export interface MetricsRecorders {
   readonly error: (kind: LabelInput<ErrorKind>) => void
   readonly retry: (operation: LabelInput<RetryOperation>) => void
   readonly frameIn: (type: LabelInput<FrameType>) => void
-  readonly frameOut: (type: LabelInput<FrameType>) => void
+  readonly frameOut: (type: LabelInput<FrameType>, count?: number) => void
   readonly webhook: (route: LabelInput<WebhookRoute>, status: number | string) => void
   readonly summaryWritten: () => void
   readonly summaryFailed: () => void
@@ -408,7 +397,7 @@ export const makeMetrics = (options: MetricsOptions) =>
       error: (kind) => errors.inc({ kind: toErrorKind(kind) }),
       retry: (operation) => retries.inc({ operation: toRetryOperation(operation) }),
       frameIn: (type) => framesIn.inc({ type: toFrameType(type) }),
-      frameOut: (type) => framesOut.inc({ type: toFrameType(type) }),
+      frameOut: (type, count = 1) => framesOut.inc({ type: toFrameType(type) }, count),
       webhook: (route, status) => webhooks.inc({ route: toWebhookRoute(route), status: toStatusLabel(status) }),
       summaryWritten: () => summariesWritten.inc(),
       summaryFailed: () => summariesFailed.inc(),

@@ -1,6 +1,9 @@
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
 import { CallRegistry } from "../call/CallRegistry.ts"
+import { CallEnd } from "../call/CallEnd.ts"
+import { LiveCalls } from "../call/LiveCalls.ts"
 import { CallSessions } from "../call/CallSession.ts"
+import { Outcome } from "../call/vocabulary.ts"
 import { AppConfig } from "../config.ts"
 import { Knowledge } from "../knowledge/Knowledge.ts"
 import { Messages } from "../messages/Messages.ts"
@@ -41,10 +44,15 @@ const Domain = Layer.mergeAll(Tenants.Default, Claude.DefaultWithoutDependencies
 )
 
 const Calls = CallRegistry.Default.pipe(
-  Layer.provideMerge(Layer.merge(CallSessions.Default, Summaries.Default)),
+  Layer.provideMerge(CallSessions.Default),
+  Layer.provideMerge(Layer.merge(CallEnd.Default, LiveCalls.Default)),
+  Layer.provideMerge(Summaries.Default),
   Layer.provideMerge(Tools.Default),
   Layer.provideMerge(Domain)
 )
+
+const storedOutcome = (value: string | null): Outcome =>
+  Option.getOrElse(Schema.decodeUnknownOption(Outcome)(value), () => "abandoned" as const)
 
 const DemoSeed = Layer.effectDiscard(seedDemoTenant)
 
@@ -56,13 +64,11 @@ const DemoSeed = Layer.effectDiscard(seedDemoTenant)
 const RecoverUnfinishedCalls = Layer.effectDiscard(
   Effect.gen(function*() {
     const calls = yield* CallsRepo
-    const summaries = yield* Summaries
+    const callEnd = yield* CallEnd
     const unfinished = yield* calls.unfinished()
     for (const call of unfinished) {
-      yield* calls.appendEvent(call.id, "end", { reason: "server_restart" })
-      if (yield* calls.finalize(call.id, { endReason: "server_restart", outcome: call.outcome ?? "abandoned" })) {
-        yield* summaries.enqueue(call.id)
-      }
+      // The outcome stored as the call went (a booking) survives the crash.
+      yield* callEnd.finalise(call.id, { reason: "server_restart", outcome: storedOutcome(call.outcome) })
     }
     if (unfinished.length > 0) {
       yield* Effect.logWarning("closed calls left open by the previous process").pipe(Effect.annotateLogs({ count: unfinished.length }))

@@ -3,8 +3,8 @@ import { Context, Duration, Effect, type Layer, Option, Redacted } from "effect"
 import { CallRegistry } from "../call/CallRegistry.ts"
 import { AppConfig } from "../config.ts"
 import { Metrics } from "../observability/Metrics.ts"
-import { validHandshakeSignature } from "../relay/signature.ts"
-import { RELAY_PATH } from "../relay/twiml.ts"
+import { validHandshakeSignature } from "../carriers/twilio/signature.ts"
+import { RELAY_PATH } from "../carriers/twilio/twiml.ts"
 import { appRouter } from "./http.ts"
 
 /**

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Effect, Option } from "effect"
+import { Effect, Option, Schema } from "effect"
 
 /**
  * The owner's read side of calls: listing, one call in full, statistics. Every query takes the
@@ -18,37 +18,67 @@ export interface CallListFilters {
   readonly cursor?: { readonly createdAt: string; readonly id: string } | undefined
 }
 
-interface CallListRow {
-  readonly id: string
-  readonly twilio_call_sid: string
-  readonly from_number: string
-  readonly to_number: string
-  readonly direction: string
-  readonly status: string
-  readonly duration: number | null
-  readonly created_at: string
-  readonly started_at: string
-  readonly ended_at: string | null
-  readonly end_reason: string | null
-  readonly outcome: string | null
-  readonly summary: string | null
-  readonly callback_needed: number | null
+const CallListRow = Schema.Struct({
+  id: Schema.String,
+  twilio_call_sid: Schema.String,
+  from_number: Schema.String,
+  to_number: Schema.String,
+  direction: Schema.String,
+  status: Schema.String,
+  duration: Schema.NullOr(Schema.Number),
+  created_at: Schema.String,
+  started_at: Schema.String,
+  ended_at: Schema.NullOr(Schema.String),
+  end_reason: Schema.NullOr(Schema.String),
+  outcome: Schema.NullOr(Schema.String),
+  summary: Schema.NullOr(Schema.String),
+  callback_needed: Schema.NullOr(Schema.Number)
+})
+const CallDetailRow = Schema.Struct({ ...CallListRow.fields, forwarded_from: Schema.NullOr(Schema.String) })
+const MessageDetailRow = Schema.Struct({
+  seq: Schema.Number,
+  role: Schema.String,
+  content: Schema.String,
+  tool_name: Schema.NullOr(Schema.String),
+  tool_use_id: Schema.NullOr(Schema.String),
+  interrupted: Schema.Number,
+  turn: Schema.Number,
+  created_at: Schema.String
+})
+const EventRow = Schema.Struct({ type: Schema.String, data: Schema.String, created_at: Schema.String })
+const SummaryRow = Schema.Struct({
+  summary: Schema.String,
+  intent: Schema.NullOr(Schema.String),
+  sentiment: Schema.NullOr(Schema.String),
+  outcome: Schema.NullOr(Schema.String),
+  callback_needed: Schema.Number,
+  unanswered: Schema.String,
+  created_at: Schema.String
+})
+const Count = Schema.NullOr(Schema.Number)
+const TotalsRow = Schema.Struct({
+  total: Schema.Number,
+  completed: Count,
+  average_duration: Count,
+  transfers: Count,
+  ended_by_caller: Count,
+  ended_by_agent: Count,
+  resolved: Count
+})
+
+/** Rows checked at the storage edge: a malformed row is a defect, not a silent cast. */
+const rowsOf = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknown(Schema.Array(schema))
+  return <E, R>(query: Effect.Effect<ReadonlyArray<unknown>, E, R>) => Effect.flatMap(query, decode)
 }
 
 export const encodeCallCursor = (row: { created_at: string; id: string }) =>
   Buffer.from(JSON.stringify([row.created_at, row.id])).toString("base64url")
 
-export const decodeCallCursor = (cursor: string): Option.Option<{ createdAt: string; id: string }> => {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))
-    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === "string" && typeof parsed[1] === "string") {
-      return Option.some({ createdAt: parsed[0], id: parsed[1] })
-    }
-  } catch {
-    // fall through: not one of ours
-  }
-  return Option.none()
-}
+const decodeCursorJson = Schema.decodeUnknownOption(Schema.parseJson(Schema.Tuple(Schema.String, Schema.String)))
+/** A cursor we issued, or none (not one of ours). */
+export const decodeCallCursor = (cursor: string): Option.Option<{ createdAt: string; id: string }> =>
+  Option.map(decodeCursorJson(Buffer.from(cursor, "base64url").toString("utf8")), ([createdAt, id]) => ({ createdAt, id }))
 
 const EXCERPT_LENGTH = 160
 
@@ -75,13 +105,13 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
           sql`(c.created_at < ${filters.cursor.createdAt} OR (c.created_at = ${filters.cursor.createdAt} AND c.id < ${filters.cursor.id}))`
         )
       }
-      const rows = yield* sql<CallListRow>`
+      const rows = yield* rowsOf(CallListRow)(sql`
         SELECT c.id, c.twilio_call_sid, c.from_number, c.to_number, c.direction, c.status, c.duration,
                c.created_at, c.started_at, c.ended_at, c.end_reason, c.outcome, s.summary, s.callback_needed
         FROM calls c LEFT JOIN call_summaries s ON s.call_id = c.id
         WHERE ${sql.and(clauses)}
         ORDER BY c.created_at DESC, c.id DESC
-        LIMIT ${filters.limit + 1}`
+        LIMIT ${filters.limit + 1}`)
       const page = rows.slice(0, filters.limit)
       const last = page[page.length - 1]
       return {
@@ -111,33 +141,16 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
 
     /** One call with its transcript, tool calls, events and summary — or nothing if not this tenant's. */
     const detail = Effect.fn("CallsQuery.detail")(function*(tenantId: string, callId: string) {
-      const calls = yield* sql<CallListRow & { forwarded_from: string | null }>`
-        SELECT c.*, NULL AS summary, NULL AS callback_needed FROM calls c WHERE c.id = ${callId} AND c.tenant_id = ${tenantId}`
+      const calls = yield* rowsOf(CallDetailRow)(sql`
+        SELECT c.*, NULL AS summary, NULL AS callback_needed FROM calls c WHERE c.id = ${callId} AND c.tenant_id = ${tenantId}`)
       const call = calls[0]
       if (!call) return Option.none()
-      const messages = yield* sql<{
-        seq: number
-        role: string
-        content: string
-        tool_name: string | null
-        tool_use_id: string | null
-        interrupted: number
-        turn: number
-        created_at: string
-      }>`SELECT seq, role, content, tool_name, tool_use_id, interrupted, turn, created_at
-         FROM call_messages WHERE call_id = ${callId} ORDER BY seq`
-      const events = yield* sql<{ type: string; data: string; created_at: string }>`
-        SELECT type, data, created_at FROM call_events WHERE call_id = ${callId} ORDER BY id`
-      const summaries = yield* sql<{
-        summary: string
-        intent: string | null
-        sentiment: string | null
-        outcome: string | null
-        callback_needed: number
-        unanswered: string
-        created_at: string
-      }>`SELECT summary, intent, sentiment, outcome, callback_needed, unanswered, created_at
-         FROM call_summaries WHERE call_id = ${callId}`
+      const messages = yield* rowsOf(MessageDetailRow)(sql`SELECT seq, role, content, tool_name, tool_use_id, interrupted, turn, created_at
+         FROM call_messages WHERE call_id = ${callId} ORDER BY seq`)
+      const events = yield* rowsOf(EventRow)(sql`
+        SELECT type, data, created_at FROM call_events WHERE call_id = ${callId} ORDER BY id`)
+      const summaries = yield* rowsOf(SummaryRow)(sql`SELECT summary, intent, sentiment, outcome, callback_needed, unanswered, created_at
+         FROM call_summaries WHERE call_id = ${callId}`)
       const results = new Map(
         messages.filter((m) => m.role === "tool_result").map((m) => [m.tool_use_id, m.content] as const)
       )
@@ -199,43 +212,35 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
       if (period.from) clauses.push(sql`created_at >= ${period.from}`)
       if (period.to) clauses.push(sql`created_at < ${period.to}`)
       const where = sql.and(clauses)
-      const [totals] = yield* sql<{
-        total: number
-        completed: number
-        average_duration: number | null
-        transfers: number
-        ended_by_caller: number
-        ended_by_agent: number
-        resolved: number
-      }>`SELECT COUNT(*) AS total,
+      const [totals] = yield* rowsOf(TotalsRow)(sql`SELECT COUNT(*) AS total,
                 SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed,
                 AVG(duration) AS average_duration,
                 SUM(CASE WHEN outcome = 'transferred' THEN 1 ELSE 0 END) AS transfers,
                 SUM(CASE WHEN end_reason = 'caller_hangup' THEN 1 ELSE 0 END) AS ended_by_caller,
                 SUM(CASE WHEN end_reason IN ('agent_hangup', 'transfer') THEN 1 ELSE 0 END) AS ended_by_agent,
                 SUM(CASE WHEN outcome IN ('booked', 'transferred', 'message_taken', 'information_given') THEN 1 ELSE 0 END) AS resolved
-         FROM calls WHERE ${where}`
-      const [bookings] = yield* sql<{ n: number }>`
+         FROM calls WHERE ${where}`)
+      const [bookings] = yield* rowsOf(Schema.Struct({ n: Schema.Number }))(sql`
         SELECT COUNT(*) AS n FROM appointments a JOIN calls c ON c.id = a.call_id
         WHERE a.tenant_id = ${tenantId} AND c.tenant_id = ${tenantId}
           ${period.from ? sql`AND c.created_at >= ${period.from}` : sql``}
-          ${period.to ? sql`AND c.created_at < ${period.to}` : sql``}`
-      const [messagesTaken] = yield* sql<{ n: number | string }>`
+          ${period.to ? sql`AND c.created_at < ${period.to}` : sql``}`)
+      const [messagesTaken] = yield* rowsOf(Schema.Struct({ n: Schema.Number }))(sql`
         SELECT COUNT(*) AS n FROM caller_messages WHERE tenant_id = ${tenantId}
           ${period.from ? sql`AND created_at >= ${period.from}` : sql``}
-          ${period.to ? sql`AND created_at < ${period.to}` : sql``}`
+          ${period.to ? sql`AND created_at < ${period.to}` : sql``}`)
       const latencyMs = sql.onDialectOrElse({
         pg: () => sql`(e.data->>'ms')::float8`,
         orElse: () => sql`CAST(json_extract(e.data, '$.ms') AS REAL)`
       })
-      const latencies = yield* sql<{ ms: number }>`
+      const latencies = yield* rowsOf(Schema.Struct({ ms: Schema.NullOr(Schema.Number) }))(sql`
         SELECT ${latencyMs} AS ms
         FROM call_events e JOIN calls c ON c.id = e.call_id
         WHERE e.type = 'turn_latency' AND c.tenant_id = ${tenantId}
           ${period.from ? sql`AND c.created_at >= ${period.from}` : sql``}
           ${period.to ? sql`AND c.created_at < ${period.to}` : sql``}
-        ORDER BY ms`
-      const sorted = latencies.map((row) => row.ms).filter((ms) => Number.isFinite(ms))
+        ORDER BY ms`)
+      const sorted = latencies.flatMap((row) => (row.ms !== null && Number.isFinite(row.ms) ? [row.ms] : []))
       const total = totals?.total ?? 0
       const rate = (n: number) => (total === 0 ? 0 : Math.round((n / total) * 1000) / 10)
       return {
@@ -259,10 +264,5 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
   })
 }) {}
 
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
-}
+const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
+const parseJson = (text: string): unknown => Option.getOrElse(decodeJson(text), () => text)

@@ -1,38 +1,42 @@
-import { SqlClient } from "@effect/sql"
-import { Clock, Effect, Option } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Clock, Effect, Option, Schema } from "effect"
 
 /** Calls, their messages and events. SQL errors are defects here: no caller can act on them. */
 
-export interface CallRow {
-  readonly id: string
-  readonly tenant_id: string
-  readonly twilio_call_sid: string
-  readonly from_number: string
-  readonly to_number: string
-  readonly forwarded_from: string | null
-  readonly direction: string
-  readonly status: string
-  readonly status_sequence: number
-  readonly duration: number | null
-  readonly started_at: string
-  readonly ended_at: string | null
-  readonly end_reason: string | null
-  readonly outcome: string | null
-  readonly created_at: string
-}
+/** A `calls` row, checked at the storage edge: a malformed row is a defect, not a silent cast. */
+export const CallRow = Schema.Struct({
+  id: Schema.String,
+  tenant_id: Schema.String,
+  twilio_call_sid: Schema.String,
+  from_number: Schema.String,
+  to_number: Schema.String,
+  forwarded_from: Schema.NullOr(Schema.String),
+  direction: Schema.String,
+  status: Schema.String,
+  status_sequence: Schema.Number,
+  duration: Schema.NullOr(Schema.Number),
+  started_at: Schema.String,
+  ended_at: Schema.NullOr(Schema.String),
+  end_reason: Schema.NullOr(Schema.String),
+  outcome: Schema.NullOr(Schema.String),
+  created_at: Schema.String
+})
+export type CallRow = typeof CallRow.Type
 
-export type MessageRole = "user" | "assistant" | "tool_use" | "tool_result"
+export const MessageRole = Schema.Literal("user", "assistant", "tool_use", "tool_result")
+export type MessageRole = typeof MessageRole.Type
 
-export interface MessageRow {
-  readonly seq: number
-  readonly role: MessageRole
-  readonly content: string
-  readonly tool_name: string | null
-  readonly tool_use_id: string | null
-  readonly interrupted: number
-  readonly turn: number
-  readonly created_at: string
-}
+export const MessageRow = Schema.Struct({
+  seq: Schema.Number,
+  role: MessageRole,
+  content: Schema.String,
+  tool_name: Schema.NullOr(Schema.String),
+  tool_use_id: Schema.NullOr(Schema.String),
+  interrupted: Schema.Number,
+  turn: Schema.Number,
+  created_at: Schema.String
+})
+export type MessageRow = typeof MessageRow.Type
 
 export interface NewMessage {
   readonly seq: number
@@ -48,6 +52,27 @@ export const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).t
 export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const callBySid = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: CallRow,
+      execute: (callSid) => sql`SELECT * FROM calls WHERE twilio_call_sid = ${callSid}`
+    })
+    const callById = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: CallRow,
+      execute: (id) => sql`SELECT * FROM calls WHERE id = ${id}`
+    })
+    const messagesOf = SqlSchema.findAll({
+      Request: Schema.String,
+      Result: MessageRow,
+      execute: (callId) => sql`SELECT seq, role, content, tool_name, tool_use_id, interrupted, turn, created_at
+        FROM call_messages WHERE call_id = ${callId} ORDER BY seq`
+    })
+    const openCalls = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: CallRow,
+      execute: () => sql`SELECT * FROM calls WHERE ended_at IS NULL`
+    })
 
     /** Twilio may retry the voice webhook: the call SID makes creation idempotent. */
     const createInbound = Effect.fn("CallsRepo.createInbound")(function*(input: {
@@ -74,24 +99,14 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
           created_at: now
         })
       } ON CONFLICT (twilio_call_sid) DO NOTHING`
-      const rows = yield* sql<CallRow>`SELECT * FROM calls WHERE twilio_call_sid = ${input.callSid}`
-      return rows[0]!
+      return Option.getOrThrow(yield* callBySid(input.callSid))
     }, Effect.orDie)
 
-    const findBySid = Effect.fn("CallsRepo.findBySid")(function*(callSid: string) {
-      const rows = yield* sql<CallRow>`SELECT * FROM calls WHERE twilio_call_sid = ${callSid}`
-      return Option.fromNullable(rows[0])
-    }, Effect.orDie)
+    const findBySid = Effect.fn("CallsRepo.findBySid")((callSid: string) => callBySid(callSid), Effect.orDie)
 
-    const findById = Effect.fn("CallsRepo.findById")(function*(id: string) {
-      const rows = yield* sql<CallRow>`SELECT * FROM calls WHERE id = ${id}`
-      return Option.fromNullable(rows[0])
-    }, Effect.orDie)
+    const findById = Effect.fn("CallsRepo.findById")((id: string) => callById(id), Effect.orDie)
 
-    const messages = Effect.fn("CallsRepo.messages")(function*(callId: string) {
-      return yield* sql<MessageRow>`SELECT seq, role, content, tool_name, tool_use_id, interrupted, turn, created_at
-        FROM call_messages WHERE call_id = ${callId} ORDER BY seq`
-    }, Effect.orDie)
+    const messages = Effect.fn("CallsRepo.messages")((callId: string) => messagesOf(callId), Effect.orDie)
 
     const appendMessages = Effect.fn("CallsRepo.appendMessages")(function*(
       callId: string,
@@ -136,6 +151,11 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       yield* sql`INSERT INTO call_events ${
         sql.insert({ call_id: callId, type, data: JSON.stringify(data), created_at: now })
       }`
+    }, Effect.orDie)
+
+    /** The outcome so far of a live call, stored as it happens: a crash then loses nothing of it. */
+    const recordOutcome = Effect.fn("CallsRepo.recordOutcome")(function*(callId: string, outcome: string) {
+      yield* sql`UPDATE calls SET outcome = ${outcome} WHERE id = ${callId} AND ended_at IS NULL`
     }, Effect.orDie)
 
     /** Finalises once: only the first caller (hang-up, transfer, shutdown…) wins; returns whether it did. */
@@ -184,10 +204,15 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
 
     /** Calls of a process that stopped without finalising them (crash, kill). */
     const unfinished = Effect.fn("CallsRepo.unfinished")(function*() {
-      return yield* sql<CallRow>`SELECT * FROM calls WHERE ended_at IS NULL`
+      return yield* openCalls(undefined)
     }, Effect.orDie)
 
+    /** Runs a batch of writes (a turn's messages and events) as one transaction: one commit, not one each. */
+    const inTransaction = <A, E>(effect: Effect.Effect<A, E>) =>
+      sql.withTransaction(effect).pipe(Effect.catchTag("SqlError", (error) => Effect.die(error)))
+
     return {
+      inTransaction,
       createInbound,
       findBySid,
       findById,
@@ -195,6 +220,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       appendMessages,
       markInterrupted,
       appendEvent,
+      recordOutcome,
       finalize,
       reviseEnd,
       applyStatus,

@@ -31,15 +31,44 @@ export class Tenants extends Effect.Service<Tenants>()("app/Tenants", {
     const sql = yield* SqlClient.SqlClient
     const knowledge = yield* Knowledge
 
-    const byId = Effect.fn("Tenants.byId")(function*(id: string) {
+    /**
+     * Decoded tenants, by id and by number: every call reads its tenant twice (webhook, setup) and decoding
+     * the stored config is costly. Only found tenants are kept (a stranger's numbers must not grow it);
+     * `create` and `update` — the only writers, through the admin API — empty it.
+     */
+    const cachedById = new Map<string, Tenant>()
+    const cachedByNumber = new Map<string, Tenant>()
+    const remember = (tenant: Option.Option<Tenant>, phoneNumber?: string) => {
+      if (Option.isSome(tenant)) {
+        cachedById.set(tenant.value.id, tenant.value)
+        if (phoneNumber !== undefined) cachedByNumber.set(phoneNumber, tenant.value)
+      }
+      return tenant
+    }
+    const forget = Effect.sync(() => {
+      cachedById.clear()
+      cachedByNumber.clear()
+    })
+
+    const byId = (id: string) =>
+      Effect.suspend(() => {
+        const cached = cachedById.get(id)
+        return cached ? Effect.succeed(Option.some(cached)) : loadById(id)
+      })
+    const loadById = Effect.fn("Tenants.byId")(function*(id: string) {
       const rows = yield* sql<TenantRow>`SELECT id, config FROM tenants WHERE id = ${id}`
-      return Option.map(Option.fromNullable(rows[0]), toTenant)
+      return remember(Option.map(Option.fromNullable(rows[0]), toTenant))
     }, Effect.orDie)
 
-    const byNumber = Effect.fn("Tenants.byNumber")(function*(phoneNumber: string) {
+    const byNumber = (phoneNumber: string) =>
+      Effect.suspend(() => {
+        const cached = cachedByNumber.get(phoneNumber)
+        return cached ? Effect.succeed(Option.some(cached)) : loadByNumber(phoneNumber)
+      })
+    const loadByNumber = Effect.fn("Tenants.byNumber")(function*(phoneNumber: string) {
       const rows = yield* sql<TenantRow>`SELECT t.id, t.config FROM tenants t
         JOIN tenant_numbers n ON n.tenant_id = t.id WHERE n.phone_number = ${phoneNumber}`
-      return Option.map(Option.fromNullable(rows[0]), toTenant)
+      return remember(Option.map(Option.fromNullable(rows[0]), toTenant), phoneNumber)
     }, Effect.orDie)
 
     const byApiKey = Effect.fn("Tenants.byApiKey")(function*(apiKey: string) {
@@ -83,10 +112,10 @@ export class Tenants extends Effect.Service<Tenants>()("app/Tenants", {
           })
         }`
         yield* claimNumbers(id, config.phoneNumbers)
-      })).pipe(Effect.catchTag("SqlError", Effect.die))
+      })).pipe(Effect.catchTag("SqlError", Effect.die), Effect.ensuring(forget))
       // The key is shown only once: if indexing fails, the tenant is removed so a retry can start clean.
       const indexed = yield* knowledge.replaceAll(id, config.knowledge).pipe(
-        Effect.onError(() => Effect.orDie(sql`DELETE FROM tenants WHERE id = ${id}`))
+        Effect.onError(() => Effect.zipRight(Effect.orDie(sql`DELETE FROM tenants WHERE id = ${id}`), forget))
       )
       return { tenant: { id, config } satisfies Tenant, apiKey, indexed }
     })
@@ -105,7 +134,7 @@ export class Tenants extends Effect.Service<Tenants>()("app/Tenants", {
         if (updated.length === 0) return yield* new TenantNotFound({ id })
         yield* sql`DELETE FROM tenant_numbers WHERE tenant_id = ${id}`
         yield* claimNumbers(id, config.phoneNumbers)
-      })).pipe(Effect.catchTag("SqlError", Effect.die))
+      })).pipe(Effect.catchTag("SqlError", Effect.die), Effect.ensuring(forget))
       const indexed = options.replaceKnowledge ? yield* knowledge.replaceAll(id, config.knowledge) : null
       return { tenant: { id, config } satisfies Tenant, indexed }
     })

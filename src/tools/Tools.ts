@@ -7,6 +7,8 @@ import { Metrics } from "../observability/Metrics.ts"
 import { Scheduling } from "../scheduling/Scheduling.ts"
 import { BookAppointmentInput, CheckAvailabilityInput } from "../scheduling/toolInputs.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
+import type { Outcome } from "../call/vocabulary.ts"
+import { TOOL_NAMES } from "./names.ts"
 
 /** What a tool knows of the call it runs in; never anything the caller could forge. */
 export interface ToolContext {
@@ -17,7 +19,13 @@ export interface ToolContext {
 
 /** A tool either answers the model, or asks the call to hand over to a human. */
 export type ToolOutcome =
-  | { readonly _tag: "Result"; readonly content: unknown; readonly isError: boolean }
+  | {
+    readonly _tag: "Result"
+    readonly content: unknown
+    readonly isError: boolean
+    /** What this result means for the call's outcome, as the tool's spec says (none for most results). */
+    readonly callOutcome?: Outcome | undefined
+  }
   | { readonly _tag: "Transfer"; readonly reason: string }
 
 export const SearchKnowledgeInput = Schema.Struct({
@@ -41,6 +49,8 @@ interface ToolSpec<I> {
   /** Side-effecting tools must never run from a cancelled turn; the call fiber guarantees it. */
   readonly sideEffecting: boolean
   readonly run: (input: I, context: ToolContext) => Effect.Effect<ToolOutcome>
+  /** How a successful result maps to the call's outcome (`booked`, `information_given`…); none when absent. */
+  readonly outcome?: (content: object) => Outcome | undefined
 }
 
 /** A result the model reads; one with `status: "error"` is flagged as a tool error too. */
@@ -56,7 +66,7 @@ const toAnthropicTool = (spec: ToolSpec<any>): Tool => {
   return { name: spec.name, description: spec.description, input_schema: schema as Tool["input_schema"] }
 }
 
-export const TOOL_NAMES = ["search_knowledge", "check_availability", "book_appointment", "transfer_to_human", TAKE_MESSAGE] as const
+export { TOOL_NAMES }
 
 export class Tools extends Effect.Service<Tools>()("app/Tools", {
   effect: Effect.gen(function*() {
@@ -72,6 +82,7 @@ export class Tools extends Effect.Service<Tools>()("app/Tools", {
           "Cherche dans la base de connaissances de l'établissement (horaires, tarifs, accès, services, politique d'annulation…). Renvoie les passages pertinents avec leur titre, ou found=false si rien ne correspond : dans ce cas, dites que vous ne savez pas.",
         input: SearchKnowledgeInput,
         sideEffecting: false,
+        outcome: (content) => ("found" in content && content.found === true ? "information_given" : undefined),
         run: (input: typeof SearchKnowledgeInput.Type, context) =>
           Effect.map(knowledge.search(context.tenant.id, input.query), (found) => result(searchResultForModel(found)))
       },
@@ -90,6 +101,7 @@ export class Tools extends Effect.Service<Tools>()("app/Tools", {
           "Réserve un rendez-vous sur un créneau libre, après accord explicite du client sur la prestation, la date, l'heure et le nom. Renvoie une phrase de confirmation à relire au client, ou des créneaux alternatifs si le créneau vient d'être pris. Pour déplacer un rendez-vous pris pendant cet appel, donnez son appointmentId dans replaces_appointment_id ; sans ce champ, un rendez-vous supplémentaire est créé (par exemple une deuxième séance).",
         input: BookAppointmentInput,
         sideEffecting: true,
+        outcome: (content) => ("appointmentId" in content ? "booked" : undefined),
         run: (input: typeof BookAppointmentInput.Type, context) =>
           Effect.map(
             scheduling.book(context.tenant, { callId: context.callId, callerNumber: context.callerNumber }, input),
@@ -118,6 +130,7 @@ export class Tools extends Effect.Service<Tools>()("app/Tools", {
         description: TAKE_MESSAGE_DESCRIPTION,
         input: TakeMessageInput,
         sideEffecting: true,
+        outcome: () => "message_taken",
         run: (input: TakeMessageInput, context) =>
           Effect.map(
             runTakeMessage(messages, input, { tenantId: context.tenant.id, callId: context.callId, callerNumber: context.callerNumber }),
@@ -142,6 +155,9 @@ export class Tools extends Effect.Service<Tools>()("app/Tools", {
       }
       const [elapsed, outcome] = yield* Effect.timed(spec.run(decoded.right, context))
       yield* metrics.toolDuration(name, Duration.toSeconds(elapsed))
+      if (outcome._tag === "Result" && !outcome.isError && spec.outcome && typeof outcome.content === "object" && outcome.content !== null) {
+        return { ...outcome, callOutcome: spec.outcome(outcome.content) }
+      }
       return outcome
     })
 

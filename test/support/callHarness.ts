@@ -33,11 +33,14 @@ import {
   TestContext,
   TestServices
 } from "effect"
-import { CallSessions, type SessionHooks } from "../../src/call/CallSession.ts"
+import { CallEnd } from "../../src/call/CallEnd.ts"
+import { CallSessions } from "../../src/call/CallSession.ts"
+import { LiveCalls } from "../../src/call/LiveCalls.ts"
+import { Summaries } from "../../src/llm/Summaries.ts"
 import { AppConfig } from "../../src/config.ts"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
-import type { OutboundFrame } from "../../src/relay/frames.ts"
+import { decodeCallEvent, end, type OutboundFrame, text } from "../../src/carriers/twilio/frames.ts"
 import { CallsRepo, type MessageRow } from "../../src/storage/CallsRepo.ts"
 import { testDatabase } from "./db.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
@@ -144,7 +147,7 @@ export interface CallHarness {
   readonly serverClosed: Deferred.Deferred<{ readonly code: number; readonly reason: string }>
   /** Hang up: interrupt the call fiber, as closing the socket does, and wait for it to end. */
   readonly hangUp: Effect.Effect<void>
-  /** Completed once the call row was finalised by the session (its `onFinalised` hook ran). */
+  /** Completed once the call was finalised (CallEnd queued its summary). */
   readonly finalised: Deferred.Deferred<void>
   /** Stored messages of the call (the journal writes them off the hot path: poll with `eventually`). */
   readonly messages: Effect.Effect<ReadonlyArray<MessageRow>>
@@ -204,9 +207,7 @@ export const runCall = async <A>(
   const script = options.claude ?? (() => say("D'accord."))
   const toolRuns: Array<{ name: string; input: unknown }> = []
 
-  const claude = Claude.make({
-    configured: true,
-    stream: (request) =>
+  const stream = (request: ClaudeRequest) =>
       Stream.unwrapScoped(Effect.gen(function*() {
         const closed = yield* Deferred.make<"completed" | "cancelled">()
         const call: ClaudeCall = { index: claudeCalls.length, request, closed, openWhenMade: [...openStreams] }
@@ -218,7 +219,11 @@ export const runCall = async <A>(
           Effect.zipRight(Effect.sync(() => openStreams.delete(call.index)), Deferred.succeed(closed, done ? "completed" : "cancelled"))
         )
         return Stream.concat(script(request, call.index), Stream.execute(Effect.sync(() => { done = true })))
-      })),
+      }))
+  const claude = Claude.make({
+    configured: true,
+    stream,
+    respond: (request, onEvent) => Stream.runForEach(stream(request), (event) => Effect.sync(() => onEvent(event))),
     complete: () => Effect.dieMessage("unimplemented: Claude.complete")
   })
   const tools = Tools.make({
@@ -238,8 +243,12 @@ export const runCall = async <A>(
     ...options.env
   }))))
   const database = testDatabase()
+  const finalised = Effect.runSync(Deferred.make<void>())
+  const summaries = stub(Summaries, { enqueue: () => Effect.asVoid(Deferred.succeed(finalised, undefined)) }, Summaries.make)
   const layer = CallSessions.Default.pipe(
+    Layer.provideMerge(Layer.merge(CallEnd.Default, LiveCalls.Default)),
     Layer.provideMerge(Layer.mergeAll(
+      summaries,
       AppConfig.Default.pipe(Layer.provide(configLayer)),
       CallsRepo.Default,
       Metrics.Test,
@@ -270,12 +279,16 @@ export const runCall = async <A>(
     const outbound = yield* Queue.unbounded<OutboundFrame>()
     const frames: Array<OutboundFrame> = []
     const serverClosed = yield* Deferred.make<{ code: number; reason: string }>()
-    const finalised = yield* Deferred.make<void>()
-    const hooks: SessionHooks = { onFinalised: () => Deferred.succeed(finalised, undefined) }
+    const sent = (frame: OutboundFrame) => {
+      frames.push(frame)
+      Queue.unsafeOffer(outbound, frame)
+    }
     const fiber = yield* Effect.fork(sessions.run({
-      send: (frame) => Effect.sync(() => frames.push(frame)).pipe(Effect.zipRight(Queue.offer(outbound, frame))),
-      close: (code, reason) => Deferred.succeed(serverClosed, { code, reason }).pipe(Effect.asVoid)
-    }, inbound, hooks))
+      decode: decodeCallEvent,
+      speak: (token, last) => sent(text(token, last)),
+      end: (handoff) => sent(end(handoff)),
+      close: (code, reason) => Deferred.unsafeDone(serverClosed, Exit.succeed({ code, reason }))
+    }, inbound, "connection-1"))
 
     const send = (frame: object | string) => Queue.offer(inbound, typeof frame === "string" ? frame : JSON.stringify(frame)).pipe(Effect.asVoid)
     const nextFrame = within(2_000, "the next frame from the call", Queue.take(outbound))

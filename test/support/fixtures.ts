@@ -173,9 +173,17 @@ const warnOnce = (label: string) => {
   }
 }
 
-/** `describe` when the fixtures are present; otherwise `describe.skip` with a console note. */
+/** Under CI=true the recordings are required: their tests fail instead of being skipped. */
+const fixturesRequired = process.env["CI"] === "true"
+const failForMissingFixtures = (label: string) =>
+  test(`${label} [recordings required under CI=true]`, () => {
+    throw new Error(`CI=true and ${skipNote()}: the replay tests cannot run`)
+  })
+
+/** `describe` when the fixtures are present; otherwise `describe.skip` with a console note (a failure under CI=true). */
 export const describeWithFixtures = (label: string, fn: () => void): void => {
   if (fixturesAvailable()) describe(label, fn)
+  else if (fixturesRequired) failForMissingFixtures(label)
   else {
     warnOnce(label)
     describe.skip(`${label} [skipped: ${skipNote()}]`, fn)
@@ -185,6 +193,7 @@ export const describeWithFixtures = (label: string, fn: () => void): void => {
 /** `test` when the fixtures are present; otherwise `test.skip` with a console note. */
 export const testWithFixtures = (label: string, fn: () => void | Promise<unknown>, timeoutMs?: number): void => {
   if (fixturesAvailable()) test(label, fn, timeoutMs)
+  else if (fixturesRequired) failForMissingFixtures(label)
   else {
     warnOnce(label)
     test.skip(`${label} [skipped: ${skipNote()}]`, fn)

@@ -287,8 +287,36 @@ describe("start and end of a session", () => {
         const end = yield* call.nextFrame
         if (end.type !== "end") throw new Error(`expected end, got ${JSON.stringify(end)}`)
         expect(JSON.parse(end.handoffData!)).toEqual({ reason: "unknown_call" })
+        // then the socket is closed: a replayed handshake cannot hold it open until the idle timeout
+        expect(yield* Deferred.await(call.serverClosed)).toEqual({ code: 1000, reason: "unknown call" })
         // the real call, named in customParameters, was not touched
         expect(yield* call.events).toEqual([])
+      }))
+  })
+
+  test("an outcome is stored as it happens: a booking shows on the live call's row (a crash would keep it)", async () => {
+    await runCall({
+      claude: (_, index) => (index === 0 ? useTool("book_appointment", {}) : say("C'est noté.")),
+      tools: () => Effect.succeed({ _tag: "Result", content: { appointmentId: "a1" }, isError: false, callOutcome: "booked" })
+    }, (call) =>
+      Effect.gen(function*() {
+        yield* call.prompt("Mardi à 10 h, c'est parfait.")
+        expect(yield* call.textUntilLast).toBe("C'est noté.")
+        const row = yield* eventually(call.callRow, (r) => r.outcome !== null, "the outcome stored")
+        expect(row).toMatchObject({ ended_at: null, outcome: "booked" })
+      }))
+  })
+
+  test("control: a tool result without an outcome leaves the live call's outcome empty", async () => {
+    await runCall({
+      claude: (_, index) => (index === 0 ? useTool("check_availability", {}) : say("Mardi est libre.")),
+      tools: () => Effect.succeed(toolResult({ slots: [] }))
+    }, (call) =>
+      Effect.gen(function*() {
+        yield* call.prompt("Mardi ?")
+        expect(yield* call.textUntilLast).toBe("Mardi est libre.")
+        yield* eventually(call.messages, (rows) => rows.length === 4, "the turn stored")
+        expect((yield* call.callRow).outcome).toBeNull()
       }))
   })
 

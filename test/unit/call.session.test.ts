@@ -34,7 +34,7 @@ describe("a turn", () => {
       }))
   })
 
-  test("the system prompt stays the same for the whole call, so the prompt cache keeps the conversation", async () => {
+  test("the system prompt's cached block stays the same for the whole call; its date block follows the clock", async () => {
     await runCall({}, (call) =>
       Effect.gen(function*() {
         yield* TestClock.setTime(Date.parse("2026-12-01T09:00:00Z"))
@@ -45,7 +45,10 @@ describe("a turn", () => {
         yield* call.textUntilLast
         const first = (yield* call.claudeCall(0)).request.system
         const second = (yield* call.claudeCall(1)).request.system
-        expect(JSON.stringify(second)).toBe(JSON.stringify(first))
+        if (typeof first === "string" || typeof second === "string") throw new Error("expected system blocks")
+        expect(JSON.stringify(second[0])).toBe(JSON.stringify(first[0]))
+        expect(second[second.length - 1]!.text).toContain("10 h 02")
+        expect(first[first.length - 1]!.text).toContain("10 h 00")
       }))
   })
 

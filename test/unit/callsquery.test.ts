@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "../support/test.ts"
-import { Cause, Effect, Exit, Layer, Logger, Option } from "effect"
+import { runWith } from "../support/effect.ts"
+import { Effect, Layer, Option } from "effect"
 import { CallsQuery, decodeCallCursor, encodeCallCursor } from "../../src/storage/CallsQuery.ts"
 import { testDatabase } from "../support/db.ts"
 
@@ -9,12 +10,8 @@ import { testDatabase } from "../support/db.ts"
  * tenant, keyset pages, summary excerpts, one call in full, statistics and their edges.
  */
 
-const run = async <A, E>(effect: Effect.Effect<A, E, CallsQuery | SqlClient.SqlClient>): Promise<A> => {
-  const layer = CallsQuery.Default.pipe(Layer.provideMerge(testDatabase()))
-  const exit = await Effect.runPromiseExit(effect.pipe(Effect.provide(layer), Effect.provide(Logger.remove(Logger.defaultLogger))))
-  if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
-  return exit.value
-}
+const run = <A, E>(effect: Effect.Effect<A, E, CallsQuery | SqlClient.SqlClient>): Promise<A> =>
+  runWith(effect, CallsQuery.Default.pipe(Layer.provideMerge(testDatabase())))
 
 const sql = SqlClient.SqlClient
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from "../support/test.ts"
-import { Cause, Chunk, ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Stream } from "effect"
+import { runExit } from "../support/effect.ts"
+import { Cause, Chunk, ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
 import { Claude, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { callTool, type FakeAnthropic, type Script, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
@@ -35,7 +36,7 @@ const claudeLayer = (fake: FakeAnthropic | null, env: Record<string, string> = {
   )
 
 const run = <A, E>(fake: FakeAnthropic | null, effect: Effect.Effect<A, E, Claude | Metrics>, env?: Record<string, string>) =>
-  Effect.runPromiseExit(effect.pipe(Effect.provide(claudeLayer(fake, env)), Effect.provide(Logger.remove(Logger.defaultLogger))))
+  runExit(effect, claudeLayer(fake, env))
 
 const request: ClaudeRequest = { system: "Vous êtes une assistante.", messages: [{ role: "user", content: "Bonjour" }] }
 

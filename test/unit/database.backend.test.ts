@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Cause, Context, Deferred, Effect, Exit, Layer, Schedule, Stream } from "effect"
 import { DatabaseBackend } from "../../src/storage/DatabaseBackend.ts"
 import { demoKeyFile } from "../../src/tenants/DemoTenant.ts"

@@ -1,6 +1,17 @@
 import { describe, expect, test } from "../support/test.ts"
 import { Either } from "effect"
-import { decodeInbound, encodeOutbound, end, type InboundFrame, type OutboundFrame, text } from "../../src/relay/frames.ts"
+import { Schema } from "effect"
+import {
+  decodeHotFrame,
+  decodeInbound,
+  encodeOutbound,
+  encodeText,
+  end,
+  InboundFrame as InboundFrameSchema,
+  type InboundFrame,
+  type OutboundFrame,
+  text
+} from "../../src/carriers/twilio/frames.ts"
 import { freshFixture, freshInboundFrames } from "../support/callHarness.ts"
 import { describeWithFixtures, fixtureNames } from "../support/fixtures.ts"
 
@@ -123,6 +134,41 @@ describe("outbound frames", () => {
   })
 })
 
+/** The Schema alone, as the reference the plain-code hot path must match. */
+const bySchema = Schema.decodeUnknownEither(InboundFrameSchema, { onExcessProperty: "ignore" })
+
+describe("the hot path's plain code agrees with the Schema", () => {
+  const hot = [
+    { type: "prompt", voicePrompt: "Bonjour", lang: "fr-FR", last: true },
+    { type: "prompt", voicePrompt: "Bon", last: false },
+    { type: "prompt", voicePrompt: "Sans last ni langue" },
+    { type: "prompt", voicePrompt: "", lang: "fr-FR", last: true, extra: { ignored: 1 } },
+    { type: "interrupt", utteranceUntilInterrupt: "Sentence 2 of", durationUntilInterruptMs: 684 },
+    { type: "interrupt", utteranceUntilInterrupt: "Nous ouvrons", durationUntilInterruptMs: 1234.5 },
+    { type: "interrupt" },
+    { type: "interrupt", utteranceUntilInterrupt: "x", durationUntilInterruptMs: "900" }
+  ]
+  test("prompt and interrupt frames decode to exactly what the Schema gives", () => {
+    for (const frame of hot) {
+      const reference = bySchema(frame)
+      if (Either.isLeft(reference)) throw new Error(`the Schema refuses ${JSON.stringify(frame)}`)
+      expect(decoded(frame)).toEqual(reference.right)
+    }
+  })
+  test("what the plain code does not handle is left to the Schema, never guessed", () => {
+    expect(decodeHotFrame({ type: "prompt", voicePrompt: 42 })).toBeUndefined()
+    expect(decodeHotFrame({ type: "prompt", voicePrompt: "a", last: "yes" })).toBeUndefined()
+    expect(decodeHotFrame({ type: "interrupt", durationUntilInterruptMs: "900" })).toBeUndefined()
+    expect(decodeHotFrame({ type: "setup" })).toBeUndefined()
+    expect(rejected(JSON.stringify({ type: "prompt", voicePrompt: 42 })).type).toBe("prompt")
+  })
+  test("a text frame written by hand is the Schema's encoding, whatever the token", () => {
+    for (const token of ["", "Bonjour, ", "guillemets \" et \\ barres", "ligne\nsuivante", "émoji 🐞 et « français »"]) {
+      for (const last of [true, false]) expect(encodeText(token, last)).toBe(encodeOutbound(text(token, last)))
+    }
+  })
+})
+
 describeWithFixtures("recorded ConversationRelay calls", () => {
   test("every inbound frame of every recording decodes, to the type it says", () => {
     const all = fixtureNames().flatMap((fixture) => freshInboundFrames(fixture).map((frame, index) => ({ fixture, index, frame })))
@@ -155,6 +201,17 @@ describeWithFixtures("recorded ConversationRelay calls", () => {
     expect(new Set(sent.map((f) => f.type))).toEqual(new Set(["text", "end"]))
     expect(sent.some((f) => f.type === "text" && f.preemptible === true)).toBe(true)
     for (const frame of sent) expect(JSON.parse(encodeOutbound(frame as OutboundFrame))).toEqual(frame)
+  })
+
+  test("every recorded prompt and interrupt decodes by the plain code exactly as by the Schema", () => {
+    const frames = fixtureNames().flatMap((name) => freshInboundFrames(name)).filter((f) => f.type === "prompt" || f.type === "interrupt")
+    expect(frames.length).toBeGreaterThan(5)
+    for (const frame of frames) {
+      const reference = bySchema(frame)
+      if (Either.isLeft(reference)) throw new Error(`the Schema refuses ${JSON.stringify(frame)}`)
+      const fast = decodeHotFrame(frame)
+      expect(fast ?? reference.right).toEqual(reference.right)
+    }
   })
 
 })

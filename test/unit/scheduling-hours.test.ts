@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { Cause, Effect, Either, Exit, Layer, Logger, ParseResult, Schema, TestClock, TestContext } from "effect"
 import { Scheduling } from "../../src/scheduling/Scheduling.ts"
 import { freeSlots, localBoundary } from "../../src/scheduling/slots.ts"

@@ -2,7 +2,7 @@ import { describe, expect, test } from "../support/test.ts"
 import { Effect } from "effect"
 import { Playback } from "../../src/cli/playback.ts"
 import { connectActionForm, onServer, readTwiml } from "../../src/cli/twilioSide.ts"
-import { dialTwiml, hangupTwiml, relayTwiml, sayThenHangupTwiml } from "../../src/relay/twiml.ts"
+import { dialTwiml, hangupTwiml, relayTwiml, sayThenHangupTwiml } from "../../src/carriers/twilio/twiml.ts"
 import { decodeTenantConfig } from "../../src/tenants/TenantConfig.ts"
 
 /** The simulator's pieces: what the caller has heard of a reply, and reading the TwiML our server answers. */

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { makeSpeechNormaliser } from "../../src/speech/normalise.ts"
 
 /**

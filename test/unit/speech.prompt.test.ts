@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { systemPrompt } from "../../src/llm/prompt.ts"
 import { openingHoursSentence } from "../../src/scheduling/french.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test"
+import { describe, expect, test } from "../support/test.ts"
 import { makeSpeechNormaliser } from "../../src/speech/normalise.ts"
 
 /** The streaming contract: what goes out at once, what waits, and for how long. */

@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "../support/test.ts"
+import { runWith } from "../support/effect.ts"
 import { Cause, ConfigProvider, Context, Deferred, Effect, Exit, Layer, Logger, Stream, TestClock, TestContext } from "effect"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Summaries, SUMMARY_TOOL } from "../../src/llm/Summaries.ts"
@@ -65,11 +66,7 @@ const run = async <A, E>(
   effect: Effect.Effect<A, E, SqlClient.SqlClient | CallsRepo | Metrics>,
   options: { readonly testClock?: boolean } = {}
 ): Promise<A> => {
-  let program = effect.pipe(Effect.provide(base), Effect.provide(Logger.remove(Logger.defaultLogger)))
-  if (options.testClock) program = program.pipe(Effect.provide(TestContext.TestContext))
-  const exit = await Effect.runPromiseExit(program)
-  if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
-  return exit.value
+  return runWith(effect, base, options)
 }
 
 const TENANT = "tenant-1"

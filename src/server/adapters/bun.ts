@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
 import type { ServerWebSocket } from "bun"
-import { encodeOutbound } from "../../relay/frames.ts"
+import { relayChannel } from "../../carriers/twilio/channel.ts"
 import { makeEdge, MAX_FRAME_BYTES, MAX_REQUEST_BYTES, Server, type ServerAdapter, SOCKET_IDLE_TIMEOUT_SECONDS } from "../edge.ts"
 
 /**
@@ -34,17 +34,8 @@ export const ServerLive: ServerAdapter["ServerLive"] = Layer.scoped(
             idleTimeout: SOCKET_IDLE_TIMEOUT_SECONDS,
             maxPayloadLength: MAX_FRAME_BYTES,
             open: (ws: ServerWebSocket<SocketData>) => {
-              registry.open(ws.data.connectionId, {
-                send: (frame) =>
-                  Effect.suspend(() => {
-                    // 0: Bun dropped the frame (socket closing); -1: queued under backpressure, still sent.
-                    const status = ws.send(encodeOutbound(frame))
-                    return status === 0
-                      ? Effect.zipRight(metrics.error("relay"), Effect.logWarning("relay frame dropped by the socket"))
-                      : Effect.void
-                  }),
-                close: (code, reason) => Effect.sync(() => ws.close(code, reason))
-              })
+              // Bun's `send` returns 0 when it dropped the frame (socket closing).
+              registry.open(ws.data.connectionId, relayChannel(ws, () => metrics.unsafe.error("relay")))
             },
             message: (ws, message) => {
               registry.deliver(ws.data.connectionId, typeof message === "string" ? message : message.toString("utf8"))

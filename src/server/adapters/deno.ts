@@ -1,5 +1,5 @@
 import { Effect, Layer } from "effect"
-import { encodeOutbound } from "../../relay/frames.ts"
+import { relayChannel } from "../../carriers/twilio/channel.ts"
 import { makeEdge, MAX_FRAME_BYTES, MAX_REQUEST_BYTES, Server, type ServerAdapter, SOCKET_IDLE_TIMEOUT_SECONDS } from "../edge.ts"
 
 /**
@@ -60,18 +60,14 @@ export const ServerLive: ServerAdapter["ServerLive"] = Layer.scoped(
       socket.binaryType = "arraybuffer"
       socket.onopen = () => {
         sockets.add(socket)
-        registry.open(connectionId, {
-          send: (frame) =>
-            Effect.suspend(() => {
-              // Deno's `send` reports nothing; a socket no longer open would drop the frame.
-              if (socket.readyState !== WebSocket.OPEN) {
-                return Effect.zipRight(metrics.error("relay"), Effect.logWarning("relay frame dropped by the socket"))
-              }
-              socket.send(encodeOutbound(frame))
-              return Effect.void
-            }),
-          close: (code, reason) => Effect.sync(() => socket.close(code, reason))
-        })
+        // Deno's `send` reports nothing: a socket no longer open counts as a dropped frame.
+        registry.open(connectionId, relayChannel({
+          send: (data) => {
+            if (socket.readyState !== WebSocket.OPEN) return 0
+            socket.send(data)
+          },
+          close: (code, reason) => socket.close(code, reason)
+        }, () => metrics.unsafe.error("relay")))
       }
       socket.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
         if (socket.readyState !== WebSocket.OPEN) return

@@ -1,5 +1,5 @@
 import twilio from "twilio"
-import type { Tenant } from "../tenants/Tenant.ts"
+import type { Tenant } from "../../tenants/Tenant.ts"
 
 /** Every TwiML document we answer, built with the `twilio` package (never by hand). */
 
@@ -20,8 +20,24 @@ export interface RelayTwimlInput {
   readonly callId: string
 }
 
+// A UUID never contains it, and it needs no XML escaping.
+const CALL_ID_SLOT = "CALL_ID_SLOT"
+/** Built once per tenant configuration (a cached tenant keeps its config object until it changes). */
+const skeletons = new WeakMap<object, { readonly key: string; readonly parts: readonly [string, string] }>()
+
 /** `<Connect action>` around `<ConversationRelay>`: the answer to an incoming call. */
-export const relayTwiml = ({ callId, publicUrl, publicWsUrl, tenant }: RelayTwimlInput): string => {
+export const relayTwiml = (input: RelayTwimlInput): string => {
+  const key = input.publicUrl + " " + input.publicWsUrl
+  let skeleton = skeletons.get(input.tenant.config)
+  if (skeleton === undefined || skeleton.key !== key) {
+    const [before, after] = buildRelayTwiml({ ...input, callId: CALL_ID_SLOT }).split(CALL_ID_SLOT) as [string, string]
+    skeleton = { key, parts: [before, after] }
+    skeletons.set(input.tenant.config, skeleton)
+  }
+  return skeleton.parts[0] + input.callId + skeleton.parts[1]
+}
+
+const buildRelayTwiml = ({ callId, publicUrl, publicWsUrl, tenant }: RelayTwimlInput): string => {
   const response = new VoiceResponse()
   const connect = response.connect({ action: publicUrl + CONNECT_ACTION_PATH, method: "POST" })
   const { voice } = tenant.config

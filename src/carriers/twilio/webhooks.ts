@@ -1,10 +1,10 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Option, Redacted } from "effect"
-import { CallRegistry } from "../call/CallRegistry.ts"
-import { AppConfig } from "../config.ts"
-import { Summaries } from "../llm/Summaries.ts"
-import { Metrics } from "../observability/Metrics.ts"
-import { validWebhookSignature } from "../relay/signature.ts"
+import { Effect, Option, Redacted, Schema } from "effect"
+import { CallRegistry } from "../../call/CallRegistry.ts"
+import { AppConfig } from "../../config.ts"
+import { CallEnd } from "../../call/CallEnd.ts"
+import { Metrics } from "../../observability/Metrics.ts"
+import { validWebhookSignature } from "./signature.ts"
 import {
   CONNECT_ACTION_PATH,
   DIAL_RESULT_PATH,
@@ -14,9 +14,9 @@ import {
   relayTwiml,
   sayThenHangupTwiml,
   unknownNumberTwiml
-} from "../relay/twiml.ts"
-import { CallsRepo } from "../storage/CallsRepo.ts"
-import { Tenants } from "../tenants/Tenants.ts"
+} from "./twiml.ts"
+import { CallsRepo } from "../../storage/CallsRepo.ts"
+import { Tenants } from "../../tenants/Tenants.ts"
 
 export const VOICE_PATH = "/webhooks/twilio/voice"
 export const STATUS_PATH = "/webhooks/twilio/status"
@@ -135,16 +135,11 @@ const connectAction = withSignedForm("connect_action", (form) =>
       // still hold the session half-open: end it, make sure the call is finalised once (with its
       // summary); if our side had already closed it as a hang-up, correct what was recorded.
       const registry = yield* CallRegistry
-      const summaries = yield* Summaries
-      const metrics = yield* Metrics
+      const callEnd = yield* CallEnd
       const outcome = Option.isSome(transferNumber) ? "transferred" : "abandoned"
       // A live session here finalises with this reason and outcome (and queues its summary with them).
       yield* registry.endCall(call.value.id, { endReason: "socket_failed", outcome })
-      if (yield* calls.finalize(call.value.id, { endReason: "socket_failed", outcome })) {
-        yield* calls.appendEvent(call.value.id, "end", { reason: "socket_failed", outcome })
-        yield* metrics.callFinalised(outcome)
-        yield* summaries.enqueue(call.value.id)
-      }
+      yield* callEnd.finalise(call.value.id, { reason: "socket_failed", outcome })
       yield* calls.reviseEnd(call.value.id, { endReason: "socket_failed", outcome })
       return twiml(
         Option.match(transferNumber, {
@@ -171,8 +166,7 @@ const status = withSignedForm("status", (form) =>
   Effect.gen(function*() {
     const calls = yield* CallsRepo
     const registry = yield* CallRegistry
-    const summaries = yield* Summaries
-    const metrics = yield* Metrics
+    const callEnd = yield* CallEnd
     const sequence = Number(form.SequenceNumber ?? "0")
     const duration = form.CallDuration !== undefined && form.CallDuration !== "" ? Number(form.CallDuration) : null
     const callStatus = form.CallStatus ?? ""
@@ -186,27 +180,16 @@ const status = withSignedForm("status", (form) =>
     // a live session finalises its own call with the reason it knows.
     if (Option.isSome(applied) && applied.value.ended_at === null && TERMINAL_STATUSES.has(callStatus)) {
       if (!(yield* registry.hasCall(applied.value.id))) {
-        const finalised = yield* calls.finalize(applied.value.id, { endReason: "caller_hangup", outcome: "abandoned" })
-        if (finalised) {
-          yield* metrics.callFinalised("abandoned")
-          yield* summaries.enqueue(applied.value.id)
-        }
+        yield* callEnd.finalise(applied.value.id, { reason: "caller_hangup", outcome: "abandoned" })
       }
     }
     return HttpServerResponse.empty({ status: 200 })
   }))
 
-const parseHandoff = (raw: string | undefined): { reason: string | null } => {
-  if (!raw) return { reason: null }
-  try {
-    const parsed: unknown = JSON.parse(raw)
-    return typeof parsed === "object" && parsed !== null && "reason" in parsed && typeof parsed.reason === "string"
-      ? { reason: parsed.reason }
-      : { reason: null }
-  } catch {
-    return { reason: null }
-  }
-}
+const decodeHandoff = Schema.decodeUnknownOption(Schema.parseJson(Schema.Struct({ reason: Schema.String })))
+const parseHandoff = (raw: string | undefined): { reason: string | null } => ({
+  reason: Option.match(decodeHandoff(raw ?? ""), { onNone: () => null, onSome: (handoff) => handoff.reason })
+})
 
 export const webhookRoutes = HttpRouter.empty.pipe(
   HttpRouter.post(VOICE_PATH, voice),

@@ -1,0 +1,127 @@
+import { Chunk, Effect, Fiber, Queue, type Scope } from "effect"
+import type { Metrics } from "../observability/Metrics.ts"
+import type { CallsRepo, NewMessage } from "../storage/CallsRepo.ts"
+import type { Line } from "./history.ts"
+
+/**
+ * A call's transcript in memory and its write journal: every write of a call (lines, events, the outcome)
+ * goes through the journal, in order and off the latency path; what piles up while a batch is written is
+ * written next, in one transaction. Closing the journal makes every queued write durable.
+ */
+
+/** Frame-driven events stored per kind and call; past it they are only counted (a burst cannot bloat a call). */
+export const FRAME_EVENTS_STORED = 20
+
+const CLOSE_JOURNAL = Symbol("CLOSE_JOURNAL")
+
+export interface Journal {
+  readonly write: (effect: Effect.Effect<void>) => Effect.Effect<void>
+  /** The same, from synchronous code (the hot path). */
+  readonly writeNow: (effect: Effect.Effect<void>) => void
+  readonly event: (type: string, data?: Record<string, unknown>) => Effect.Effect<void>
+  /** An event caused by a carrier frame: the first FRAME_EVENTS_STORED of a kind, then only counted. */
+  readonly frameEvent: (type: string, data: Record<string, unknown>) => Effect.Effect<void>
+  /** How many of a kind were seen so far (stored or not). */
+  readonly seen: (type: string) => number
+  /** Stores the counts of what was not stored, waits for every queued write, stops. */
+  readonly close: Effect.Effect<void>
+}
+
+export const makeJournal = (
+  calls: CallsRepo,
+  metrics: Metrics,
+  callId: string
+): Effect.Effect<Journal, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const queue = yield* Queue.unbounded<Effect.Effect<void> | typeof CLOSE_JOURNAL>()
+    // Never interrupted (an interrupted take can lose what it took): CLOSE_JOURNAL ends it.
+    const fiber = yield* Effect.gen(function*() {
+      while (true) {
+        const writes = Chunk.toReadonlyArray(yield* Queue.takeBetween(queue, 1, 256))
+        const closeAt = writes.indexOf(CLOSE_JOURNAL)
+        yield* calls.inTransaction(Effect.forEach(closeAt === -1 ? writes : writes.slice(0, closeAt), (write) =>
+          write === CLOSE_JOURNAL ? Effect.void : write.pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause))
+            )
+          ), { discard: true }))
+        if (closeAt !== -1) return
+      }
+    }).pipe(Effect.uninterruptible, Effect.forkScoped)
+    // However the call's scope closes, the journal is told to finish.
+    yield* Effect.addFinalizer(() => Queue.offer(queue, CLOSE_JOURNAL))
+
+    const write = (effect: Effect.Effect<void>) => Effect.asVoid(Queue.offer(queue, effect))
+    const event = (type: string, data: Record<string, unknown> = {}) => write(calls.appendEvent(callId, type, data))
+    const counts = new Map<string, number>()
+    const frameEvent = (type: string, data: Record<string, unknown>) =>
+      Effect.suspend(() => {
+        const seen = (counts.get(type) ?? 0) + 1
+        counts.set(type, seen)
+        return seen <= FRAME_EVENTS_STORED ? event(type, data) : Effect.void
+      })
+    const storeCounts = Effect.suspend(() => {
+      const notStored = Object.fromEntries(
+        [...counts].filter(([, n]) => n > FRAME_EVENTS_STORED).map(([type, n]) => [type, n - FRAME_EVENTS_STORED])
+      )
+      return Object.keys(notStored).length > 0 ? event("frame_events_not_stored", notStored) : Effect.void
+    })
+    return {
+      write,
+      writeNow: (effect) => Queue.unsafeOffer(queue, effect),
+      event,
+      frameEvent,
+      seen: (type) => counts.get(type) ?? 0,
+      close: Effect.gen(function*() {
+        yield* storeCounts
+        yield* Queue.offer(queue, CLOSE_JOURNAL)
+        yield* Fiber.join(fiber)
+      })
+    }
+  })
+
+export interface Transcript {
+  /** Every line so far, in order (the history sent to Claude is rebuilt from it). */
+  readonly lines: Array<Line>
+  /** The current turn's number. */
+  turn: number
+  /** Text lines of the latest reply, so a barge-in can cut them to what was heard. */
+  lastReply: Array<Line>
+  /** Appends lines (numbered here) and journals their insert; returns them. */
+  readonly add: (lines: ReadonlyArray<Omit<Line, "seq" | "interrupted">>) => Effect.Effect<Array<Line>>
+}
+
+/** The stored transcript of a call (empty for a new call; a resumed call goes on from it). */
+export const loadTranscript = (calls: CallsRepo, callId: string, journal: Journal): Effect.Effect<Transcript> =>
+  Effect.map(calls.messages(callId), (stored) => {
+    const lines: Array<Line> = stored.map((row) => ({
+      seq: row.seq,
+      role: row.role,
+      content: row.content,
+      toolName: row.tool_name ?? undefined,
+      toolUseId: row.tool_use_id ?? undefined,
+      turn: row.turn,
+      interrupted: row.interrupted === 1
+    }))
+    let nextSeq = lines.reduce((max, line) => Math.max(max, line.seq), -1) + 1
+    const transcript: Transcript = {
+      lines,
+      turn: lines.reduce((max, line) => Math.max(max, line.turn), 0),
+      lastReply: [],
+      add: (newLines) =>
+        Effect.suspend(() => {
+          const added = newLines.map((line): Line => ({ ...line, seq: nextSeq++, interrupted: false }))
+          lines.push(...added)
+          const rows: Array<NewMessage> = added.map((line) => ({
+            seq: line.seq,
+            role: line.role,
+            content: line.content,
+            turn: line.turn,
+            ...(line.toolName ? { toolName: line.toolName } : {}),
+            ...(line.toolUseId ? { toolUseId: line.toolUseId } : {})
+          }))
+          return Effect.as(journal.write(calls.appendMessages(callId, rows)), added)
+        })
+    }
+    return transcript
+  })
