@@ -14,13 +14,14 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { emptyPostgresDatabase, testPostgresUrl } from "../support/db.ts"
 import { pgTypes } from "../../src/storage/postgres.ts"
 import { type Cluster, postgresBinDir, startCluster } from "../support/postgres.ts"
+import { mainCommand, spawn } from "../support/runtime.ts"
 import { waitUntil } from "../support/wait.ts"
 
-const REPO = join(import.meta.dir, "..", "..")
-const MAIN = join(REPO, "src", "main.ts")
+const REPO = fileURLToPath(new URL("../..", import.meta.url).href)
 const available = testPostgresUrl !== undefined || postgresBinDir() !== undefined
 
 if (!available) {
@@ -58,7 +59,7 @@ describe.skipIf(!available)("two instances on one Postgres database", () => {
     const ports = [await freePort(), await freePort()]
     const repoEntriesBefore = readdirSync(REPO).sort()
     const instances = ports.map((port) =>
-      Bun.spawn(["bun", MAIN], {
+      spawn(mainCommand(), {
         cwd,
         env: {
           PATH: process.env.PATH ?? "",
@@ -70,9 +71,7 @@ describe.skipIf(!available)("two instances on one Postgres database", () => {
           ADMIN_TOKEN: "admin-secret-token",
           ANTHROPIC_API_KEY: "sk-ant-test-key",
           ANTHROPIC_BASE_URL: "http://127.0.0.1:9" // never called: no call is placed
-        },
-        stdout: "pipe",
-        stderr: "pipe"
+        }
       })
     )
     const db = ManagedRuntime.make(PgClient.layer({ url: Redacted.make(databaseUrl), maxConnections: 1, types: pgTypes }))
@@ -116,7 +115,7 @@ describe.skipIf(!available)("two instances on one Postgres database", () => {
     // Guards the test above against passing vacuously (an instance that writes no key file at all).
     const cwd = mkdtempSync(join(tmpdir(), "coccinelle-instance-"))
     const port = await freePort()
-    const instance = Bun.spawn(["bun", MAIN], {
+    const instance = spawn(mainCommand(), {
       cwd,
       env: {
         PATH: process.env.PATH ?? "",
@@ -124,9 +123,7 @@ describe.skipIf(!available)("two instances on one Postgres database", () => {
         PORT: String(port),
         DATABASE_URL: "./data/app.db",
         TWILIO_PHONE_NUMBER: "+33939035760"
-      },
-      stdout: "pipe",
-      stderr: "pipe"
+      }
     })
     try {
       await waitUntil(() => health(port), "SQLite instance healthy", 20_000)

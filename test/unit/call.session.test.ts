@@ -13,7 +13,7 @@ const FILLER = "Un instant, s'il vous plaît. "
 const TOO_MANY_STEPS = "Excusez-moi, je n'arrive pas à finaliser cela. Voulez-vous que je vous passe un membre de l'équipe ?"
 
 describe("a turn", () => {
-  test("the reply goes out as it streams, rewritten for speech, closed by an empty last:true", async () => {
+  test("the reply goes out as it streams, rewritten for speech; its last words close it with last:true", async () => {
     await runCall({ claude: () => say("Nous ouvrons ", "à 9 h ", "le mardi.") }, (call) =>
       Effect.gen(function*() {
         yield* call.prompt("Vous ouvrez à quelle heure ?")
@@ -23,8 +23,7 @@ describe("a turn", () => {
           { type: "text", token: "Nous ouvrons ", last: false },
           { type: "text", token: "à ", last: false },
           { type: "text", token: "9 heures le ", last: false },
-          { type: "text", token: "mardi.", last: false },
-          { type: "text", token: "", last: true }
+          { type: "text", token: "mardi.", last: true }
         ])
         const stored = yield* eventually(call.messages, (rows) => rows.length === 2, "user and assistant lines stored")
         expect(stored.map((m) => [m.role, m.content, m.interrupted])).toEqual([
@@ -47,8 +46,8 @@ describe("a turn", () => {
         const second = (yield* call.claudeCall(1)).request.system
         if (typeof first === "string" || typeof second === "string") throw new Error("expected system blocks")
         expect(JSON.stringify(second[0])).toBe(JSON.stringify(first[0]))
-        expect(second[second.length - 1]!.text).toContain("10 h 02")
-        expect(first[first.length - 1]!.text).toContain("10 h 00")
+        expect(second[second.length - 1]!.text).toContain("il est 10 heures 2 (")
+        expect(first[first.length - 1]!.text).toContain("il est 10 heures (")
       }))
   })
 

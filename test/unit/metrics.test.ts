@@ -104,7 +104,7 @@ describe("Metrics", () => {
     const text = await withMetrics(recordSome)
     const allowed: Record<string, ReadonlySet<string>> = {
       outcome: new Set(["booked", "transferred", "message_taken", "information_given", "abandoned", "unknown"]),
-      tool: new Set(["search_knowledge", "check_availability", "book_appointment", "transfer_to_human", "other"]),
+      tool: new Set(["search_knowledge", "check_availability", "book_appointment", "transfer_to_human", "take_message", "other"]),
       kind: new Set(["claude", "tool", "relay", "relay_decode", "database", "signature", "summary", "other"]),
       type: new Set(
         ["setup", "prompt", "interrupt", "dtmf", "info", "error", "text", "play", "sendDigits", "language", "end"]
