@@ -3,8 +3,12 @@
  * test run. SQLite (`:memory:`, or the given file) by default; a new database on the throwaway Postgres
  * cluster when the run is the Postgres run (`TEST_POSTGRES_URL`, set by .ci/run, is the cluster's
  * superuser URL). Each fresh Postgres database is copied from a template migrated once per process.
+ *
+ * Deno runs every test file of a `deno test` in its own module instance inside one process: this module's
+ * state starts afresh per file while `process.pid` stays the same. So database names carry a random id
+ * of this module instance, and the process's template is found on the cluster by name, not in memory.
  */
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type SqlError } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
 import { databaseLayer } from "../../src/storage/Database.ts"
@@ -24,27 +28,55 @@ export const databaseUrlOn = (clusterUrl: string, database: string) => {
 let admin: ManagedRuntime.ManagedRuntime<SqlClient.SqlClient, unknown> | undefined
 let template: Promise<string> | undefined
 let counter = 0
+/** Unique to this module instance (one per test file on Deno, one per process on Bun). */
+const instance = `${process.pid}_${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}`
+
+/** The pg error itself (message and SQLSTATE): SqlError's own message is only "Failed to execute statement". */
+const describePgError = (statement: string, error: SqlError.SqlError) => {
+  const cause = error.cause as { message?: unknown; code?: unknown } | undefined
+  return new Error(`${statement}: ${String(cause?.message ?? error.message)} (SQLSTATE ${String(cause?.code)})`)
+}
 
 /** Runs a statement on the cluster's `postgres` database (CREATE/DROP DATABASE cannot run in a transaction). */
 export const adminQuery = (clusterUrl: string, statement: string) => {
   admin ??= ManagedRuntime.make(PgClient.layer({ url: Redacted.make(clusterUrl), maxConnections: 2 }))
-  return admin.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)))
+  return admin.runPromise(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
+      Effect.mapError((error) => describePgError(statement, error))
+    )
+  )
 }
+
+const databaseExists = async (clusterUrl: string, name: string) =>
+  (await adminQuery(clusterUrl, `SELECT 1 FROM pg_database WHERE datname = '${name}'`)).length > 0
 
 /** A new, empty database on the cluster (no migrations), e.g. for tests of concurrent boots. */
 export const emptyPostgresDatabase = async (clusterUrl: string, prefix = "empty"): Promise<string> => {
-  const name = `${prefix}_${process.pid}_${++counter}`
+  const name = `${prefix}_${instance}_${++counter}`
   await adminQuery(clusterUrl, `CREATE DATABASE ${name}`)
   return databaseUrlOn(clusterUrl, name)
 }
 
+/**
+ * The process's migrated template, shared by its test files. It is migrated under a name of its own and
+ * renamed when complete, so a template found by name is always whole (even if a file stopped mid-migration).
+ */
 const migratedTemplate = (clusterUrl: string) =>
   template ??= (async () => {
     const name = `template_${process.pid}`
-    await adminQuery(clusterUrl, `CREATE DATABASE ${name}`)
-    const runtime = ManagedRuntime.make(postgresLayer(databaseUrlOn(clusterUrl, name)))
+    if (await databaseExists(clusterUrl, name)) return name
+    const building = `migrating_${instance}`
+    await adminQuery(clusterUrl, `CREATE DATABASE ${building}`)
+    const runtime = ManagedRuntime.make(postgresLayer(databaseUrlOn(clusterUrl, building)))
     await runtime.runPromise(Effect.void)
     await runtime.dispose()
+    try {
+      await adminQuery(clusterUrl, `ALTER DATABASE ${building} RENAME TO ${name}`)
+    } catch (error) {
+      // Files run in parallel (`deno test --parallel`): another one published the template first.
+      if (!(await databaseExists(clusterUrl, name))) throw error
+      await adminQuery(clusterUrl, `DROP DATABASE ${building}`)
+    }
     return name
   })()
 
@@ -59,7 +91,7 @@ export const testDatabaseUrl = (sqliteFile?: string): Promise<string> => {
   if (clusterUrl === undefined) return Promise.resolve(sqliteFile ?? ":memory:")
   const create = async () => {
     const from = await migratedTemplate(clusterUrl)
-    const name = `test_${process.pid}_${++counter}`
+    const name = `test_${instance}_${++counter}`
     await adminQuery(clusterUrl, `CREATE DATABASE ${name} TEMPLATE ${from}`)
     return databaseUrlOn(clusterUrl, name)
   }
