@@ -1,9 +1,10 @@
 import { SqlClient } from "@effect/sql"
 import { afterAll, beforeEach, describe, expect, test } from "../support/test.ts"
-import { Cause, ConfigProvider, Effect, Exit, Layer, List, Logger, Redacted, Schedule } from "effect"
+import { ConfigProvider, Effect, Layer, List, Logger, Redacted, Schedule } from "effect"
 import { Embeddings, type EmbeddingsOptions } from "../../src/knowledge/Embeddings.ts"
 import { Knowledge } from "../../src/knowledge/Knowledge.ts"
 import { testDatabase } from "../support/db.ts"
+import { runWith } from "../support/effect.ts"
 import type { KnowledgeEntry } from "../../src/tenants/TenantConfig.ts"
 import { FAKE_DIMENSIONS, startFakeOpenAI } from "../support/fakeOpenAI.ts"
 
@@ -50,11 +51,7 @@ const run = async <A, E>(
     for (const [k, v] of annotations) record[k] = v
     logs.push({ level: logLevel.label, message: text, annotations: record })
   })
-  const exit = await Effect.runPromiseExit(
-    effect.pipe(Effect.provide(layer), Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
-  )
-  if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
-  return { value: exit.value, logs }
+  return { value: await runWith(effect, layer, { logger: capture }), logs }
 }
 
 const manyEntries = (count: number): Array<KnowledgeEntry> =>
