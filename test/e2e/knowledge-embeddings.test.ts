@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, test } from "../support/test.ts"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { callTool, type FakeAnthropic, lastMessage, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
 import { type FakeOpenAI, startFakeOpenAI } from "../support/fakeOpenAI.ts"
+import { createTenant } from "../support/tenants.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 
 /**
@@ -10,7 +11,6 @@ import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } fr
  * batches, when the operator adds the knowledge; a call only embeds its question (once, then cached).
  */
 
-const ADMIN = { authorization: "Bearer admin-secret-token", "content-type": "application/json" }
 const GARAGE = "+33478000099"
 const OTHER = "+33478000098"
 
@@ -44,14 +44,8 @@ afterAll(async () => {
   await openai?.stop()
 })
 
-const createTenant = async (name: string, number: string, knowledge: Array<{ title: string; content: string }>) => {
-  const res = await fetch(app.baseUrl + "/api/v1/admin/tenants", {
-    method: "POST",
-    headers: ADMIN,
-    body: JSON.stringify({ name, phoneNumbers: [number], greeting: `${name}, bonjour.`, knowledge })
-  })
-  expect(res.status).toBe(201)
-}
+const newTenant = (name: string, number: string, knowledge: Array<{ title: string; content: string }>) =>
+  createTenant(app, { name, phoneNumbers: [number], greeting: `${name}, bonjour.`, knowledge })
 
 test("chunks are embedded once at ingestion, in batches; a call embeds only its question, once", async () => {
   const tyres = Array.from({ length: 120 }, (_, i) => ({
@@ -61,8 +55,8 @@ test("chunks are embedded once at ingestion, in batches; a call embeds only its 
       : `Information numéro ${i} sur la vidange, les freins et la climatisation du véhicule.`
   }))
   const before = openai.requests
-  await createTenant("Garage du Centre", GARAGE, tyres)
-  await createTenant("Autre Garage", OTHER, [{ title: "Pneus", content: "Chez nous les pneus hiver se montent sans rendez-vous." }])
+  await newTenant("Garage du Centre", GARAGE, tyres)
+  await newTenant("Autre Garage", OTHER, [{ title: "Pneus", content: "Chez nous les pneus hiver se montent sans rendez-vous." }])
   const ingestion = openai.log.slice(before)
   const chunkInputs = ingestion.reduce((n, request) => n + request.input.length, 0)
   expect(chunkInputs).toBeGreaterThanOrEqual(121)

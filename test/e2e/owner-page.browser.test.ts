@@ -8,6 +8,7 @@ import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appSe
 import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { repoRoot } from "../support/fixtures.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
+import { createTenant } from "../support/tenants.ts"
 import { waitUntil } from "../support/wait.ts"
 
 /**
@@ -104,13 +105,7 @@ beforeAll(async () => {
   if (!available) return
   fake = await startFakeAnthropic({ script })
   app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
-  const created = await fetch(app.baseUrl + "/api/v1/admin/tenants", {
-    method: "POST",
-    headers: { authorization: "Bearer admin-secret-token", "content-type": "application/json" },
-    body: JSON.stringify(tenantJson)
-  })
-  expect(created.status).toBe(201)
-  apiKey = ((await created.json()) as { apiKey: string }).apiKey
+  apiKey = (await createTenant(app, tenantJson)).apiKey
   callId = await realCall("CA" + "b".repeat(32))
 
   const { chromium } = await import("playwright-core")

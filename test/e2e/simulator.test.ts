@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { runtime, scriptCommand, spawn } from "../support/runtime.ts"
+import { createTenant } from "../support/tenants.ts"
 import { waitUntil } from "../support/wait.ts"
 
 /**
@@ -68,13 +69,7 @@ beforeAll(async () => {
   fake = await startFakeAnthropic({ script })
   app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
   const salon = JSON.parse(readFileSync(new URL("../../src/tenants/demo-tenant.json", import.meta.url), "utf8"))
-  const res = await fetch(app.baseUrl + "/api/v1/admin/tenants", {
-    method: "POST",
-    headers: { authorization: "Bearer admin-secret-token", "content-type": "application/json" },
-    body: JSON.stringify({ ...salon, phoneNumbers: [SALON_NUMBER] })
-  })
-  expect(res.status).toBe(201)
-  apiKey = ((await res.json()) as { apiKey: string }).apiKey
+  apiKey = (await createTenant(app, { ...salon, phoneNumbers: [SALON_NUMBER] })).apiKey
 })
 
 afterAll(async () => {
