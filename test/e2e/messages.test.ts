@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, lastToolResult, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { createTenant } from "../support/tenants.ts"
 import { waitUntil } from "../support/wait.ts"
@@ -28,9 +28,7 @@ const script = ({ body }: { body: any }): Reply => {
   const last = lastMessage(body)
   if (last.toolResult) {
     // Speaks the tool's read-back as the model is told to.
-    const block = body.messages.at(-1).content.find((b: any) => b.type === "tool_result")
-    const text = typeof block.content === "string" ? block.content : block.content.map((b: any) => b.text).join("")
-    return sayText(JSON.parse(text).readBack)
+    return sayText(lastToolResult(body).result.readBack)
   }
   if (/message/i.test(last.text)) {
     return callTool("take_message", { caller_name: "Mme Durand", message: "Merci de me rappeler pour un devis." }, { text: "Je note. " })
