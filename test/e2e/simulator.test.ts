@@ -113,7 +113,8 @@ test(`a scripted call through the simulator (bun run call) on ${runtime}: knowle
     s<{ content: string }>`SELECT content FROM call_messages WHERE call_id = ${call.id} AND role = 'assistant' AND interrupted = 1`)
   expect(cut.map((row) => row.content)).toEqual([heard![1]!])
   const events = await app.query((s) => s<{ type: string; data: string }>`SELECT type, data FROM call_events WHERE call_id = ${call.id}`)
-  expect(events.find((e) => e.type === "session_end")?.data).toContain('"sessionStatus":"ended"')
+  // Parsed: Postgres hands jsonb back with its own spacing.
+  expect(JSON.parse(events.find((e) => e.type === "session_end")?.data ?? "null")).toMatchObject({ sessionStatus: "ended" })
   const booked = await app.query((s) => s<{ client_name: string }>`SELECT client_name FROM appointments WHERE call_id = ${call.id}`)
   expect(booked.map((row) => row.client_name)).toEqual(["Marie Dupont"])
 }, 30_000)
