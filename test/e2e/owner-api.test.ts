@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
+import { callRow } from "../support/rows.ts"
 import { ADMIN_HEADERS as ADMIN, createTenant } from "../support/tenants.ts"
 import { waitUntil } from "../support/wait.ts"
 
@@ -100,29 +101,21 @@ interface CallSeed {
 
 /** A call row as the call path writes them, with a chosen creation time. Returns its id. */
 const insertCall = async (seed: CallSeed): Promise<string> => {
-  const id = crypto.randomUUID()
   const ended = seed.ended ?? (seed.endReason !== undefined && seed.endReason !== null)
-  await app.query((s) =>
-    s`INSERT INTO calls ${
-      s.insert({
-        id,
-        tenant_id: seed.tenantId,
-        twilio_call_sid: newSid(),
-        from_number: seed.from ?? "+33612345678",
-        to_number: seed.to,
-        forwarded_from: null,
-        direction: "inbound",
-        status: seed.status ?? "completed",
-        duration: seed.duration === undefined ? 42 : seed.duration,
-        started_at: seed.createdAt,
-        ended_at: ended ? new Date(Date.parse(seed.createdAt) + 60_000).toISOString() : null,
-        end_reason: seed.endReason ?? null,
-        outcome: seed.outcome ?? null,
-        created_at: seed.createdAt
-      })
-    }`
-  )
-  return id
+  const row = callRow({
+    tenant_id: seed.tenantId,
+    created_at: seed.createdAt,
+    twilio_call_sid: newSid(),
+    from_number: seed.from ?? "+33612345678",
+    to_number: seed.to,
+    status: seed.status ?? "completed",
+    duration: seed.duration === undefined ? 42 : seed.duration,
+    ended_at: ended ? new Date(Date.parse(seed.createdAt) + 60_000).toISOString() : null,
+    end_reason: seed.endReason ?? null,
+    outcome: seed.outcome ?? null
+  })
+  await app.query((s) => s`INSERT INTO calls ${s.insert(row)}`)
+  return row.id
 }
 
 const insertAppointment = async (tenantId: string, callId: string | null, startsAt: string): Promise<string> => {
@@ -159,7 +152,7 @@ const insertSummary = (callId: string, summary: string) =>
     }`
   )
 
-const callRow = async (sid: string) =>
+const storedCall = async (sid: string) =>
   (await app.query((s) => s<{ id: string; tenant_id: string; ended_at: string | null }>`SELECT id, tenant_id, ended_at FROM calls WHERE twilio_call_sid = ${sid}`))[0]
 
 /** A call through the real path: signed voice webhook, relay socket, prompts, hang-up. Returns the call id. */
@@ -176,7 +169,7 @@ const realCall = async (callSid: string, to: string, run: (ws: RelayClient) => P
     await ws.close()
   }
   const row = await waitUntil(async () => {
-    const r = await callRow(callSid)
+    const r = await storedCall(callSid)
     return r?.ended_at ? r : undefined
   }, `call ${callSid} finalised`)
   return row.id

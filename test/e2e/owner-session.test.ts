@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { createHash } from "node:crypto"
 import { sessionCookie } from "../../src/web/OwnerSessions.ts"
 import { startApp, type TestApp } from "../support/appServer.ts"
+import { callRow } from "../support/rows.ts"
 import { createTenant } from "../support/tenants.ts"
 
 /**
@@ -56,27 +57,8 @@ const cookieOf = (res: Response) => {
 }
 
 const insertCall = (tenantId: string, createdAt: string, outcome: string | null) => {
-  const id = crypto.randomUUID()
-  return app.query((s) =>
-    s`INSERT INTO calls ${
-      s.insert({
-        id,
-        tenant_id: tenantId,
-        twilio_call_sid: `CA${id.replace(/-/g, "")}`,
-        from_number: "+33612345678",
-        to_number: "+33100000000",
-        forwarded_from: null,
-        direction: "inbound",
-        status: "completed",
-        duration: 30,
-        started_at: createdAt,
-        ended_at: createdAt,
-        end_reason: "caller_hangup",
-        outcome,
-        created_at: createdAt
-      })
-    }`
-  ).then(() => id)
+  const row = callRow({ tenant_id: tenantId, created_at: createdAt, to_number: "+33100000000", duration: 30, outcome })
+  return app.query((s) => s`INSERT INTO calls ${s.insert(row)}`).then(() => row.id)
 }
 
 const insertAppointment = (tenantId: string) => {

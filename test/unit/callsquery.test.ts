@@ -4,6 +4,7 @@ import { runWith } from "../support/effect.ts"
 import { Effect, Layer, Option } from "effect"
 import { CallsQuery, decodeCallCursor, encodeCallCursor } from "../../src/storage/CallsQuery.ts"
 import { testDatabase } from "../support/db.ts"
+import { callRow } from "../support/rows.ts"
 
 /**
  * The owner's read side over a real SQLite database with the real migrations: every query scoped to one
@@ -32,21 +33,17 @@ interface Seed {
 const call = (seed: Seed) =>
   Effect.flatMap(sql, (s) =>
     s`INSERT INTO calls ${
-      s.insert({
+      s.insert(callRow({
         id: seed.id,
         tenant_id: seed.tenant ?? "t1",
+        created_at: seed.createdAt,
         twilio_call_sid: `CA${seed.id}`,
-        from_number: "+33612345678",
-        to_number: "+33939035760",
-        direction: "inbound",
         status: seed.status ?? "completed",
         duration: seed.duration === undefined ? 60 : seed.duration,
-        started_at: seed.createdAt,
         ended_at: seed.endReason ? seed.createdAt : null,
         end_reason: seed.endReason ?? null,
-        outcome: seed.outcome ?? null,
-        created_at: seed.createdAt
-      })
+        outcome: seed.outcome ?? null
+      }))
     }`)
 
 const event = (callId: string, type: string, data: unknown) =>

@@ -7,6 +7,7 @@ import { Summaries, SUMMARY_TOOL } from "../../src/llm/Summaries.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { CallsRepo } from "../../src/storage/CallsRepo.ts"
 import { testDatabase } from "../support/db.ts"
+import { callRow } from "../support/rows.ts"
 
 /**
  * The summary worker against a real SQLite database (real migrations) and a scripted Claude: what it asks,
@@ -88,20 +89,16 @@ const seedCall = (id: string, messages: ReadonlyArray<Message>, options: { reado
     const sql = yield* SqlClient.SqlClient
     const ended = options.ended ?? true
     yield* sql`INSERT INTO calls ${
-      sql.insert({
+      sql.insert(callRow({
         id,
         tenant_id: TENANT,
+        created_at: "2026-11-20T10:00:00.000Z",
         twilio_call_sid: `CA${id}`,
-        from_number: "+33612345678",
-        to_number: "+33939035760",
-        direction: "inbound",
-        status: "completed",
-        started_at: "2026-11-20T10:00:00.000Z",
+        duration: null,
         ended_at: ended ? "2026-11-20T10:03:00.000Z" : null,
         end_reason: ended ? "caller_hangup" : null,
-        outcome: options.outcome === undefined ? (ended ? "abandoned" : null) : options.outcome,
-        created_at: "2026-11-20T10:00:00.000Z"
-      })
+        outcome: options.outcome === undefined ? (ended ? "abandoned" : null) : options.outcome
+      }))
     }`
     yield* Effect.forEach(messages, (m, seq) =>
       sql`INSERT INTO call_messages ${
