@@ -4,7 +4,7 @@ import { runWith } from "../support/effect.ts"
 import { Effect, Layer, Option } from "effect"
 import { CallsQuery, decodeCallCursor, encodeCallCursor } from "../../src/storage/CallsQuery.ts"
 import { testDatabase } from "../support/db.ts"
-import { callRow } from "../support/rows.ts"
+import { callRow, insertTenant } from "../support/rows.ts"
 
 /**
  * The owner's read side over a real SQLite database with the real migrations: every query scoped to one
@@ -16,9 +16,7 @@ const run = <A, E>(effect: Effect.Effect<A, E, CallsQuery | SqlClient.SqlClient>
 
 const sql = SqlClient.SqlClient
 
-const seedTenants = Effect.flatMap(sql, (s) =>
-  Effect.forEach(["t1", "t2"], (id) =>
-    s`INSERT INTO tenants (id, name, config, created_at, updated_at) VALUES (${id}, ${id}, '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`, { discard: true }))
+const seedTenants = Effect.forEach(["t1", "t2"], (id) => insertTenant(id, { config: {} }), { discard: true })
 
 interface Seed {
   readonly id: string

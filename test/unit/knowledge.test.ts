@@ -5,6 +5,7 @@ import { Embeddings } from "../../src/knowledge/Embeddings.ts"
 import { Knowledge, NOT_FOUND_MESSAGE, searchResultForModel } from "../../src/knowledge/Knowledge.ts"
 import { testDatabase } from "../support/db.ts"
 import { runWith } from "../support/effect.ts"
+import { insertTenant } from "../support/rows.ts"
 import type { KnowledgeEntry } from "../../src/tenants/TenantConfig.ts"
 
 /** Knowledge over a fresh in-memory SQLite with the real migrations; full-text only (no API key). */
@@ -20,12 +21,7 @@ const ftsTable = (sql: SqlClient.SqlClient) =>
 
 const run = <A, E>(effect: Effect.Effect<A, E, Knowledge | SqlClient.SqlClient>): Promise<A> => runWith(effect, lexicalLayer())
 
-const addTenant = (id: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => {
-    const now = "2026-11-25T09:00:00.000Z"
-    return sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
-               VALUES (${id}, ${id}, ${JSON.stringify({ name: id })}, ${now}, ${now})`
-  })
+const addTenant = (id: string) => insertTenant(id, { at: "2026-11-25T09:00:00.000Z" })
 
 const SALON: ReadonlyArray<KnowledgeEntry> = [
   {

@@ -7,6 +7,7 @@ import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { decodeTenantConfig, TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
 import { testDatabase } from "../support/db.ts"
 import { runWith } from "../support/effect.ts"
+import { insertTenant } from "../support/rows.ts"
 import { SALON, salonConfig } from "../support/salon.ts"
 
 /** Opening hours are normalised when a tenant is validated, and slots follow the normalised ranges. */
@@ -99,11 +100,8 @@ describe("a requested time inside the spring-forward gap", () => {
 
   test("is explained as such, with the times the clocks jump between", async () => {
     const result = await run(Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
       const config = salonConfig({ openingHours: { sunday: [["00:00", "06:00"]] } })
-      const now = "2026-01-01T00:00:00.000Z"
-      yield* sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
-        VALUES ('t1', ${config.name}, ${JSON.stringify(Schema.encodeSync(TenantConfig)(config))}, ${now}, ${now})`
+      yield* insertTenant("t1", { name: config.name, config: Schema.encodeSync(TenantConfig)(config) })
       const tenant: Tenant = { id: "t1", config }
       yield* TestClock.setTime(Date.parse("2026-03-20T10:00:00Z"))
       const scheduling = yield* Scheduling

@@ -9,6 +9,7 @@ import { constraintOf } from "../../src/scheduling/AppointmentsRepo.ts"
 import type { BookAppointmentInput } from "../../src/scheduling/toolInputs.ts"
 import { testDatabase } from "../support/db.ts"
 import { runScoped, runWith } from "../support/effect.ts"
+import { insertTenant } from "../support/rows.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
 import { FULL_DAY, SALON, salonConfig } from "../support/salon.ts"
@@ -30,11 +31,8 @@ const configOf = (overrides: Partial<TenantConfigInput> = {}) =>
 
 const addTenant = (id: string, overrides: Partial<TenantConfigInput> = {}) =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
     const config = configOf(overrides)
-    const now = "2026-01-01T00:00:00.000Z"
-    yield* sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
-      VALUES (${id}, ${config.name}, ${JSON.stringify(Schema.encodeSync(TenantConfig)(config))}, ${now}, ${now})`
+    yield* insertTenant(id, { name: config.name, config: Schema.encodeSync(TenantConfig)(config) })
     return { id, config } satisfies Tenant as Tenant
   })
 

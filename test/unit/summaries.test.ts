@@ -1,13 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "../support/test.ts"
 import { runWith } from "../support/effect.ts"
-import { Cause, ConfigProvider, Context, Deferred, Effect, Exit, Layer, Logger, Stream, TestClock, TestContext } from "effect"
+import { ConfigProvider, Context, Deferred, Effect, Layer, Stream, TestClock } from "effect"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Summaries, SUMMARY_TOOL } from "../../src/llm/Summaries.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { CallsRepo } from "../../src/storage/CallsRepo.ts"
 import { testDatabase } from "../support/db.ts"
-import { callRow } from "../support/rows.ts"
+import { callRow, insertTenant } from "../support/rows.ts"
 
 /**
  * The summary worker against a real SQLite database (real migrations) and a scripted Claude: what it asks,
@@ -72,9 +72,7 @@ const run = async <A, E>(
 
 const TENANT = "tenant-1"
 
-const seedTenant = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
-      VALUES (${TENANT}, 'Salon', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`)
+const seedTenant = insertTenant(TENANT, { name: "Salon", config: {} })
 
 interface Message {
   readonly role: "user" | "assistant" | "tool_use" | "tool_result"
