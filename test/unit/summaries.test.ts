@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "../support/test.ts"
-import { runWith } from "../support/effect.ts"
+import { type RunOptions, runWith } from "../support/effect.ts"
 import { ConfigProvider, Context, Deferred, Effect, Layer, Stream, TestClock } from "effect"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Summaries, SUMMARY_TOOL } from "../../src/llm/Summaries.ts"
@@ -63,12 +63,8 @@ const startSummaries = (claude: Layer.Layer<Claude>, env: Record<string, string>
     (context) => Context.get(context, Summaries)
   )
 
-const run = async <A, E>(
-  effect: Effect.Effect<A, E, SqlClient.SqlClient | CallsRepo | Metrics>,
-  options: { readonly testClock?: boolean } = {}
-): Promise<A> => {
-  return runWith(effect, base, options)
-}
+const run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | CallsRepo | Metrics>, options?: RunOptions): Promise<A> =>
+  runWith(effect, base, options)
 
 const TENANT = "tenant-1"
 
