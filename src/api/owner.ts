@@ -1,5 +1,6 @@
 import { HttpRouter, HttpServerResponse } from "@effect/platform"
-import { Clock, Effect, Option } from "effect"
+import { Clock, Effect, Option, Schema } from "effect"
+import { Outcome, OUTCOMES } from "../call/vocabulary.ts"
 import { addDays, localDateAt, parseLocalDate, startOfLocalDay } from "../scheduling/slots.ts"
 import { Scheduling } from "../scheduling/Scheduling.ts"
 import { CallsQuery, decodeCallCursor } from "../storage/CallsQuery.ts"
@@ -60,7 +61,7 @@ export const periodParams = (params: URLSearchParams, tenant: Tenant) =>
     return { from: new Date(start).toISOString(), to, period }
   })
 
-const OUTCOMES = new Set(["booked", "transferred", "message_taken", "information_given", "abandoned"])
+const isOutcome = Schema.is(Outcome)
 
 const listCalls = jsonRoute(Effect.gen(function*() {
   const tenant = yield* requireTenant
@@ -69,8 +70,8 @@ const listCalls = jsonRoute(Effect.gen(function*() {
   const limit = yield* limitParam(params)
   const { from, to } = yield* periodParams(params, tenant)
   const outcome = params.get("outcome") ?? undefined
-  if (outcome !== undefined && !OUTCOMES.has(outcome)) {
-    return yield* badRequest(`outcome: expected one of ${[...OUTCOMES].join(", ")}`)
+  if (outcome !== undefined && !isOutcome(outcome)) {
+    return yield* badRequest(`outcome: expected one of ${OUTCOMES.join(", ")}`)
   }
   const callback = params.get("callback")
   if (callback !== null && callback !== "" && callback !== "1") return yield* badRequest("callback: expected 1")

@@ -166,31 +166,27 @@ export const makeBooking = (repo: AppointmentsRepo, availability: Availability) 
       const slots = status === "open" ? yield* availability.daySlots(tenant, day, heldId) : []
       const slot = slots.find((s) => s.time === time)
 
-      const otherDays = (alternatives: ReadonlyArray<string>) =>
-        alternatives.length === 0
+      /** What every refusal carries: the day and service asked for, the nearest free times, other days when none. */
+      const refusal = (freeNow: ReadonlyArray<Slot>) => {
+        const alternatives = nearestTimes(freeNow, requestedMinutes.value)
+        const otherDays = alternatives.length === 0
           ? Effect.map(availability.suggestAfter(tenant, day, heldId), (suggestions) => ({
             suggestions,
             sentence: suggestionsSentence(suggestions, day.today, config.booking.horizonDays)
           }))
           : Effect.succeed({ suggestions: [], sentence: "" })
+        return Effect.map(otherDays, ({ sentence, suggestions }) => ({
+          fields: { date: day.date, time, dayLabel: label, timeZone: config.timezone, service, alternatives, suggestions, ...keptField },
+          sentence
+        }))
+      }
 
       const slotTaken = (freeNow: ReadonlyArray<Slot>) =>
-        Effect.gen(function*() {
-          const alternatives = nearestTimes(freeNow, requestedMinutes.value)
-          const { sentence, suggestions } = yield* otherDays(alternatives)
-          return {
-            status: "slot_taken",
-            date: day.date,
-            time,
-            dayLabel: label,
-            timeZone: config.timezone,
-            service,
-            alternatives,
-            suggestions,
-            ...keptField,
-            message: slotTakenMessage(time, label, kept_, serviceLabel, alternatives, sentence)
-          } satisfies BookAppointmentResult as BookAppointmentResult
-        })
+        Effect.map(refusal(freeNow), ({ fields, sentence }): BookAppointmentResult => ({
+          status: "slot_taken",
+          ...fields,
+          message: slotTakenMessage(time, label, kept_, serviceLabel, fields.alternatives, sentence)
+        }))
 
       if (slot === undefined) {
         // Why is it not free? Closed, not a start time we offer, too soon, or booked by someone else.
@@ -217,23 +213,15 @@ export const makeBooking = (repo: AppointmentsRepo, availability: Availability) 
           : onGrid.startMs <= day.nowMs
           ? "past_time"
           : "too_soon"
-        const alternatives = nearestTimes(slots, requestedMinutes.value)
-        const { sentence, suggestions } = yield* otherDays(alternatives)
+        const { fields, sentence } = yield* refusal(slots)
         const why = Option.isSome(skipped) && reason === "skipped_by_clock_change"
           ? skippedTimeReason(time, label, formatClockTime(skipped.value.gapFrom), formatClockTime(skipped.value.gapTo))
           : refusalReason(reason, time, label, serviceLabel, config.booking.minLeadMinutes)
         return {
           status: "unavailable",
           reason,
-          date: day.date,
-          time,
-          dayLabel: label,
-          timeZone: config.timezone,
-          service,
-          alternatives,
-          suggestions,
-          ...keptField,
-          message: refusedMessage(why, kept_, alternatives, sentence)
+          ...fields,
+          message: refusedMessage(why, kept_, fields.alternatives, sentence)
         } satisfies BookAppointmentResult as BookAppointmentResult
       }
 

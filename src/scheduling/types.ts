@@ -105,6 +105,23 @@ export interface LocalDateTime {
   readonly time: string
 }
 
+/** What a refused booking (slot taken, or not bookable at all) tells the model, besides its status. */
+export interface RefusedBookingFields {
+  readonly date: string
+  readonly time: string
+  readonly dayLabel: string
+  readonly timeZone: string
+  readonly service: ServiceInfo
+  /** Free start times that day, nearest to the requested one first in time order. */
+  readonly alternatives: ReadonlyArray<string>
+  /** Next days with free slots, when the day has none left. */
+  readonly suggestions: ReadonlyArray<DaySuggestion>
+  /** When this was a move (`replaces_appointment_id`): the appointment still booked, unchanged. */
+  readonly keptAppointment?: LocalDateTime
+  /** What to tell the caller. */
+  readonly message: string
+}
+
 export type BookAppointmentResult =
   | AppointmentFields & {
     readonly status: "booked"
@@ -124,35 +141,8 @@ export type BookAppointmentResult =
     /** The confirmation to read back to the caller. */
     readonly message: string
   }
-  | {
-    readonly status: "slot_taken"
-    readonly date: string
-    readonly time: string
-    readonly dayLabel: string
-    readonly timeZone: string
-    readonly service: ServiceInfo
-    /** Free start times that day, nearest to the requested one first in time order. */
-    readonly alternatives: ReadonlyArray<string>
-    /** Next days with free slots, when the day has none left. */
-    readonly suggestions: ReadonlyArray<DaySuggestion>
-    /** When this was a move (`replaces_appointment_id`): the appointment still booked, unchanged. */
-    readonly keptAppointment?: LocalDateTime
-    readonly message: string
-  }
-  | {
-    readonly status: "unavailable"
-    readonly reason: BookingRefusalReason
-    readonly date: string
-    readonly time: string
-    readonly dayLabel: string
-    readonly timeZone: string
-    readonly service: ServiceInfo
-    readonly alternatives: ReadonlyArray<string>
-    readonly suggestions: ReadonlyArray<DaySuggestion>
-    /** When this was a move (`replaces_appointment_id`): the appointment still booked, unchanged. */
-    readonly keptAppointment?: LocalDateTime
-    readonly message: string
-  }
+  | RefusedBookingFields & { readonly status: "slot_taken" }
+  | RefusedBookingFields & { readonly status: "unavailable"; readonly reason: BookingRefusalReason }
   | SchedulingErrorResult
 
 export interface CallContext {

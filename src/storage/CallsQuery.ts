@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
+import { CallRow, MessageRow } from "./CallsRepo.ts"
 
 /**
  * The owner's read side of calls: listing, one call in full, statistics. Every query takes the
@@ -18,33 +19,13 @@ export interface CallListFilters {
   readonly cursor?: { readonly createdAt: string; readonly id: string } | undefined
 }
 
+/** A listed call: the `calls` row as the repository reads it, without what the owner never sees, plus its summary. */
 const CallListRow = Schema.Struct({
-  id: Schema.String,
-  twilio_call_sid: Schema.String,
-  from_number: Schema.String,
-  to_number: Schema.String,
-  direction: Schema.String,
-  status: Schema.String,
-  duration: Schema.NullOr(Schema.Number),
-  created_at: Schema.String,
-  started_at: Schema.String,
-  ended_at: Schema.NullOr(Schema.String),
-  end_reason: Schema.NullOr(Schema.String),
-  outcome: Schema.NullOr(Schema.String),
+  ...CallRow.omit("tenant_id", "forwarded_from", "status_sequence").fields,
   summary: Schema.NullOr(Schema.String),
   callback_needed: Schema.NullOr(Schema.Number)
 })
-const CallDetailRow = Schema.Struct({ ...CallListRow.fields, forwarded_from: Schema.NullOr(Schema.String) })
-const MessageDetailRow = Schema.Struct({
-  seq: Schema.Number,
-  role: Schema.String,
-  content: Schema.String,
-  tool_name: Schema.NullOr(Schema.String),
-  tool_use_id: Schema.NullOr(Schema.String),
-  interrupted: Schema.Number,
-  turn: Schema.Number,
-  created_at: Schema.String
-})
+const CallDetailRow = Schema.Struct({ ...CallListRow.fields, forwarded_from: CallRow.fields.forwarded_from })
 const EventRow = Schema.Struct({ type: Schema.String, data: Schema.String, created_at: Schema.String })
 const SummaryRow = Schema.Struct({
   summary: Schema.String,
@@ -145,7 +126,7 @@ export class CallsQuery extends Effect.Service<CallsQuery>()("app/CallsQuery", {
         SELECT c.*, NULL AS summary, NULL AS callback_needed FROM calls c WHERE c.id = ${callId} AND c.tenant_id = ${tenantId}`)
       const call = calls[0]
       if (!call) return Option.none()
-      const messages = yield* rowsOf(MessageDetailRow)(sql`SELECT seq, role, content, tool_name, tool_use_id, interrupted, turn, created_at
+      const messages = yield* rowsOf(MessageRow)(sql`SELECT seq, role, content, tool_name, tool_use_id, interrupted, turn, created_at
          FROM call_messages WHERE call_id = ${callId} ORDER BY seq`)
       const events = yield* rowsOf(EventRow)(sql`
         SELECT type, data, created_at FROM call_events WHERE call_id = ${callId} ORDER BY id`)

@@ -1,5 +1,6 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
+import { OUTCOMES, type Outcome } from "../call/vocabulary.ts"
 import { addDays, localDateAt, localTimeAt } from "../scheduling/slots.ts"
 
 /**
@@ -8,8 +9,6 @@ import { addDays, localDateAt, localTimeAt } from "../scheduling/slots.ts"
  * Postgres: rows are read as they are and grouped here, by the tenant's local day and hour.
  */
 
-export const OUTCOMES = ["booked", "transferred", "message_taken", "information_given", "abandoned"] as const
-export type Outcome = (typeof OUTCOMES)[number]
 /** Outcomes that count as the call having been dealt with. */
 const RESOLVED: ReadonlySet<string> = new Set(["booked", "transferred", "message_taken", "information_given"])
 

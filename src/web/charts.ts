@@ -1,4 +1,5 @@
-import type { Outcome, Trends } from "../storage/TrendsQuery.ts"
+import type { Outcome } from "../call/vocabulary.ts"
+import type { Trends } from "../storage/TrendsQuery.ts"
 
 /**
  * The trend charts, drawn on the server as SVG (no chart code in the page, nothing to run in the

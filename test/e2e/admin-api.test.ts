@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { startApp, type TestApp } from "../support/appServer.ts"
-
-const ADMIN = { authorization: "Bearer admin-secret-token", "content-type": "application/json" }
+import { ADMIN_HEADERS as ADMIN } from "../support/tenants.ts"
 
 const tenantJson = (overrides: Record<string, unknown> = {}) => ({
   name: "Garage du Centre",

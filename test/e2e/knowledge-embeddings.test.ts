@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, expect, test } from "../support/test.ts"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, lastToolResult, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
 import { type FakeOpenAI, startFakeOpenAI } from "../support/fakeOpenAI.ts"
+import { createTenant } from "../support/tenants.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 
 /**
@@ -10,7 +11,6 @@ import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } fr
  * batches, when the operator adds the knowledge; a call only embeds its question (once, then cached).
  */
 
-const ADMIN = { authorization: "Bearer admin-secret-token", "content-type": "application/json" }
 const GARAGE = "+33478000099"
 const OTHER = "+33478000098"
 
@@ -20,19 +20,12 @@ let app: TestApp
 /** What the scripted model searches for. */
 let searchQuery = "pneus hiver montage"
 
-/** The tool result the server sent back for the model's last tool call. */
-const toolResultOf = (body: any): { found: boolean; passages: Array<{ title: string; text: string }> } => {
-  const last = body.messages[body.messages.length - 1]
-  const block = (last.content as Array<{ type: string; content: string }>).find((b) => b.type === "tool_result")!
-  return JSON.parse(block.content)
-}
-
 beforeAll(async () => {
   openai = startFakeOpenAI()
   claude = await startFakeAnthropic({
     script: ({ body }) => {
       if (typeof body.system === "string") return sayText("{}") // post-call summaries: not this test's concern
-      if (lastMessage(body).toolResult) return sayText(toolResultOf(body).found ? "Oui, c'est indiqué." : "Je ne sais pas.")
+      if (lastMessage(body).toolResult) return sayText(lastToolResult(body).result.found ? "Oui, c'est indiqué." : "Je ne sais pas.")
       return callTool("search_knowledge", { query: searchQuery })
     }
   })
@@ -44,14 +37,8 @@ afterAll(async () => {
   await openai?.stop()
 })
 
-const createTenant = async (name: string, number: string, knowledge: Array<{ title: string; content: string }>) => {
-  const res = await fetch(app.baseUrl + "/api/v1/admin/tenants", {
-    method: "POST",
-    headers: ADMIN,
-    body: JSON.stringify({ name, phoneNumbers: [number], greeting: `${name}, bonjour.`, knowledge })
-  })
-  expect(res.status).toBe(201)
-}
+const newTenant = (name: string, number: string, knowledge: Array<{ title: string; content: string }>) =>
+  createTenant(app, { name, phoneNumbers: [number], greeting: `${name}, bonjour.`, knowledge })
 
 test("chunks are embedded once at ingestion, in batches; a call embeds only its question, once", async () => {
   const tyres = Array.from({ length: 120 }, (_, i) => ({
@@ -61,8 +48,8 @@ test("chunks are embedded once at ingestion, in batches; a call embeds only its 
       : `Information numéro ${i} sur la vidange, les freins et la climatisation du véhicule.`
   }))
   const before = openai.requests
-  await createTenant("Garage du Centre", GARAGE, tyres)
-  await createTenant("Autre Garage", OTHER, [{ title: "Pneus", content: "Chez nous les pneus hiver se montent sans rendez-vous." }])
+  await newTenant("Garage du Centre", GARAGE, tyres)
+  await newTenant("Autre Garage", OTHER, [{ title: "Pneus", content: "Chez nous les pneus hiver se montent sans rendez-vous." }])
   const ingestion = openai.log.slice(before)
   const chunkInputs = ingestion.reduce((n, request) => n + request.input.length, 0)
   expect(chunkInputs).toBeGreaterThanOrEqual(121)
@@ -82,7 +69,7 @@ test("chunks are embedded once at ingestion, in batches; a call embeds only its 
   const beforeCall = openai.requests
   expect(await ask("CA_EMBED_1")).toBe("Oui, c'est indiqué.")
   expect(openai.log.slice(beforeCall).map((request) => request.input)).toEqual([["pneus hiver montage"]])
-  const result = toolResultOf(claude.requests.findLast((r) => typeof r.body.system !== "string")!.body)
+  const { result } = lastToolResult(claude.requests.findLast((r) => typeof r.body.system !== "string")!.body)
   expect(result.passages[0]!.title).toBe("Fiche 7")
   // The other garage's passage about winter tyres never reaches this tenant's call.
   expect(JSON.stringify(result)).not.toContain("sans rendez-vous")
@@ -103,7 +90,7 @@ test("when the embeddings service fails during a call, search falls back to full
   ws.prompt("Et pour les pneus hiver, c'est long ?")
   expect((await ws.textUntilLast(10_000)).text).toBe("Oui, c'est indiqué.")
   expect(openai.requests).toBeGreaterThan(before) // the query was really sent, and failed
-  const result = toolResultOf(claude.requests.findLast((r) => typeof r.body.system !== "string")!.body)
+  const { result } = lastToolResult(claude.requests.findLast((r) => typeof r.body.system !== "string")!.body)
   expect(result.passages[0]!.title).toBe("Fiche 7")
   await ws.close()
 }, 20_000)

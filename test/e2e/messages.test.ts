@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, lastToolResult, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
+import { createTenant } from "../support/tenants.ts"
 import { waitUntil } from "../support/wait.ts"
 
 /**
@@ -10,7 +11,6 @@ import { waitUntil } from "../support/wait.ts"
  * tenant never sees it; the call's outcome, the stats and the summary say a message was taken.
  */
 
-const ADMIN = { authorization: "Bearer admin-secret-token", "content-type": "application/json" }
 const CALLER = "+33611223344"
 
 const SUMMARY = {
@@ -28,9 +28,7 @@ const script = ({ body }: { body: any }): Reply => {
   const last = lastMessage(body)
   if (last.toolResult) {
     // Speaks the tool's read-back as the model is told to.
-    const block = body.messages.at(-1).content.find((b: any) => b.type === "tool_result")
-    const text = typeof block.content === "string" ? block.content : block.content.map((b: any) => b.text).join("")
-    return sayText(JSON.parse(text).readBack)
+    return sayText(lastToolResult(body).result.readBack)
   }
   if (/message/i.test(last.text)) {
     return callTool("take_message", { caller_name: "Mme Durand", message: "Merci de me rappeler pour un devis." }, { text: "Je note. " })
@@ -50,15 +48,7 @@ afterAll(async () => {
   await fake?.stop()
 })
 
-const createTenant = async (name: string, number: string) => {
-  const res = await fetch(app.baseUrl + "/api/v1/admin/tenants", {
-    method: "POST",
-    headers: ADMIN,
-    body: JSON.stringify({ name, phoneNumbers: [number], greeting: `${name}, bonjour !` })
-  })
-  expect(res.status).toBe(201)
-  return (await res.json()) as { id: string; apiKey: string }
-}
+const newTenant = (name: string, number: string) => createTenant(app, { name, phoneNumbers: [number], greeting: `${name}, bonjour !` })
 
 const api = async (key: string, path: string, init: RequestInit = {}) => {
   const res = await fetch(app.baseUrl + path, {
@@ -70,8 +60,8 @@ const api = async (key: string, path: string, init: RequestInit = {}) => {
 
 describe("take_message end to end", () => {
   test("a caller leaves a message; the owner lists it and marks it handled; another tenant cannot see it", async () => {
-    const plumber = await createTenant("Plomberie Durand", "+33100000011")
-    const other = await createTenant("Autre", "+33100000012")
+    const plumber = await newTenant("Plomberie Durand", "+33100000011")
+    const other = await newTenant("Autre", "+33100000012")
     const callSid = "CA" + "7".repeat(32)
 
     const voice = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to: "+33100000011" }), AUTH_TOKEN)
@@ -138,7 +128,7 @@ describe("take_message end to end", () => {
   })
 
   test("messages page newest first with a cursor, and filter by dates", async () => {
-    const shop = await createTenant("Boutique", "+33100000013")
+    const shop = await newTenant("Boutique", "+33100000013")
     const insert = (id: string, createdAt: string) =>
       app.query((s) =>
         s`INSERT INTO caller_messages ${

@@ -6,6 +6,7 @@ import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from 
 import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { findPromtool, promtoolCheck, samples } from "../support/prometheus.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../support/twilioClient.ts"
+import { ADMIN_HEADERS, ADMIN_TOKEN, createTenant } from "../support/tenants.ts"
 import { waitUntil } from "../support/wait.ts"
 import { POSTGRES_POOL_SIZE } from "../../src/storage/postgres.ts"
 import { backend } from "../support/db.ts"
@@ -18,7 +19,6 @@ import { backend } from "../support/db.ts"
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url))
 const CALLER = "+33611223344"
-const ADMIN_TOKEN = "admin-secret-token"
 const ANTHROPIC_KEY = "sk-ant-test-key"
 const ECHOED_KEY = "sk-ant-api03-Zx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LmNbVcXz"
 
@@ -193,25 +193,18 @@ describe("GET /metrics", () => {
 
 describe("logs", () => {
   test("after admin calls and calls, every line is JSON with a level, call lines carry the call SID, no secret anywhere", async () => {
-    const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" }
-    const created = await fetch(app.baseUrl + "/api/v1/admin/tenants", {
-      method: "POST",
-      headers: ADMIN,
-      body: JSON.stringify({
-        name: "Garage Logs",
-        phoneNumbers: ["+33478200001"],
-        timezone: "Europe/Paris",
-        language: "fr-FR",
-        greeting: "Garage Logs, bonjour !",
-        openingHours: { monday: [["08:00", "12:00"]] },
-        closures: [],
-        services: [{ type: "vidange", name: "Vidange", durationMinutes: 60 }],
-        knowledge: [{ title: "Parking", content: "Un parking gratuit se trouve rue Vauban." }]
-      })
+    const { apiKey, id } = await createTenant(app, {
+      name: "Garage Logs",
+      phoneNumbers: ["+33478200001"],
+      timezone: "Europe/Paris",
+      language: "fr-FR",
+      greeting: "Garage Logs, bonjour !",
+      openingHours: { monday: [["08:00", "12:00"]] },
+      closures: [],
+      services: [{ type: "vidange", name: "Vidange", durationMinutes: 60 }],
+      knowledge: [{ title: "Parking", content: "Un parking gratuit se trouve rue Vauban." }]
     })
-    expect(created.status).toBe(201)
-    const { apiKey, id } = (await created.json()) as { id: string; apiKey: string }
-    const rotated = (await (await fetch(`${app.baseUrl}/api/v1/admin/tenants/${id}/api-key`, { method: "POST", headers: ADMIN })).json()) as { apiKey: string }
+    const rotated = (await (await fetch(`${app.baseUrl}/api/v1/admin/tenants/${id}/api-key`, { method: "POST", headers: ADMIN_HEADERS })).json()) as { apiKey: string }
     expect((await fetch(app.baseUrl + "/api/v1/admin/tenants", { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}x` }, body: "{}" })).status).toBe(401)
     expect((await fetch(app.baseUrl + "/api/v1/twilio/calls", { headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(401)
     expect((await fetch(app.baseUrl + "/api/v1/twilio/calls", { headers: { authorization: `Bearer ${rotated.apiKey}` } })).status).toBe(200)

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { signedPost, statusForm, TEST_ACCOUNT_SID, voiceForm } from "../support/twilioClient.ts"
+import { ADMIN_HEADERS as ADMIN } from "../support/tenants.ts"
 
 /**
  * What an operator meets: the tenants list, taking over the demo tenant that holds TWILIO_PHONE_NUMBER,
  * skipping it, JSON error bodies everywhere, and webhooks from another Twilio account refused.
  */
 
-const ADMIN = { authorization: "Bearer admin-secret-token", "content-type": "application/json" }
 const OTHER_ACCOUNT = "AC" + "1".repeat(32)
 
 let app: TestApp

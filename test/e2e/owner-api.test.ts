@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
 import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
+import { callRow } from "../support/rows.ts"
+import { ADMIN_HEADERS as ADMIN, createTenant } from "../support/tenants.ts"
 import { waitUntil } from "../support/wait.ts"
 
 /**
@@ -10,7 +12,6 @@ import { waitUntil } from "../support/wait.ts"
  * Tenants are created through the admin API; calls through signed webhooks and a relay session, or as rows.
  */
 
-const ADMIN = { authorization: "Bearer admin-secret-token", "content-type": "application/json" }
 
 const SUMMARY = {
   summary: "Le client demandait s'il y avait un parking ; l'assistante a indiqué le parking gratuit derrière le garage.",
@@ -65,12 +66,10 @@ interface Created {
   readonly number: string
 }
 
-const createTenant = async (name: string, number: string, timezone?: string): Promise<Created> => {
-  const res = await fetch(app.baseUrl + "/api/v1/admin/tenants", { method: "POST", headers: ADMIN, body: JSON.stringify(tenantJson(name, number, timezone)) })
-  expect(res.status).toBe(201)
-  const body = (await res.json()) as { id: string; apiKey: string }
-  return { id: body.id, apiKey: body.apiKey, number }
-}
+const newTenant = async (name: string, number: string, timezone?: string): Promise<Created> => ({
+  ...(await createTenant(app, tenantJson(name, number, timezone))),
+  number
+})
 
 const api = async (key: string | null, path: string, init: RequestInit = {}) => {
   const headers: Record<string, string> = key === null ? {} : { authorization: `Bearer ${key}` }
@@ -102,29 +101,21 @@ interface CallSeed {
 
 /** A call row as the call path writes them, with a chosen creation time. Returns its id. */
 const insertCall = async (seed: CallSeed): Promise<string> => {
-  const id = crypto.randomUUID()
   const ended = seed.ended ?? (seed.endReason !== undefined && seed.endReason !== null)
-  await app.query((s) =>
-    s`INSERT INTO calls ${
-      s.insert({
-        id,
-        tenant_id: seed.tenantId,
-        twilio_call_sid: newSid(),
-        from_number: seed.from ?? "+33612345678",
-        to_number: seed.to,
-        forwarded_from: null,
-        direction: "inbound",
-        status: seed.status ?? "completed",
-        duration: seed.duration === undefined ? 42 : seed.duration,
-        started_at: seed.createdAt,
-        ended_at: ended ? new Date(Date.parse(seed.createdAt) + 60_000).toISOString() : null,
-        end_reason: seed.endReason ?? null,
-        outcome: seed.outcome ?? null,
-        created_at: seed.createdAt
-      })
-    }`
-  )
-  return id
+  const row = callRow({
+    tenant_id: seed.tenantId,
+    created_at: seed.createdAt,
+    twilio_call_sid: newSid(),
+    from_number: seed.from ?? "+33612345678",
+    to_number: seed.to,
+    status: seed.status ?? "completed",
+    duration: seed.duration === undefined ? 42 : seed.duration,
+    ended_at: ended ? new Date(Date.parse(seed.createdAt) + 60_000).toISOString() : null,
+    end_reason: seed.endReason ?? null,
+    outcome: seed.outcome ?? null
+  })
+  await app.query((s) => s`INSERT INTO calls ${s.insert(row)}`)
+  return row.id
 }
 
 const insertAppointment = async (tenantId: string, callId: string | null, startsAt: string): Promise<string> => {
@@ -161,7 +152,7 @@ const insertSummary = (callId: string, summary: string) =>
     }`
   )
 
-const callRow = async (sid: string) =>
+const storedCall = async (sid: string) =>
   (await app.query((s) => s<{ id: string; tenant_id: string; ended_at: string | null }>`SELECT id, tenant_id, ended_at FROM calls WHERE twilio_call_sid = ${sid}`))[0]
 
 /** A call through the real path: signed voice webhook, relay socket, prompts, hang-up. Returns the call id. */
@@ -178,7 +169,7 @@ const realCall = async (callSid: string, to: string, run: (ws: RelayClient) => P
     await ws.close()
   }
   const row = await waitUntil(async () => {
-    const r = await callRow(callSid)
+    const r = await storedCall(callSid)
     return r?.ended_at ? r : undefined
   }, `call ${callSid} finalised`)
   return row.id
@@ -204,8 +195,8 @@ describe("tenant API keys and isolation between tenants", () => {
   let aRealCall = ""
 
   beforeAll(async () => {
-    a = await createTenant("Garage Alpha", "+33478100001")
-    b = await createTenant("Garage Bravo", "+33478100002")
+    a = await newTenant("Garage Alpha", "+33478100001")
+    b = await newTenant("Garage Bravo", "+33478100002")
     aRealCall = await realCall(newSid(), a.number, async (ws) => {
       ws.prompt("Bonjour, je voulais savoir pour la vidange.")
       expect((await ws.textUntilLast()).text).toContain("Très bien")
@@ -333,7 +324,7 @@ describe("GET /api/v1/twilio/calls and /stats", () => {
   const LONG_SUMMARY = "Le client a appelé pour demander les horaires d'ouverture du samedi, puis pour savoir si le garage pouvait changer ses pneus d'hiver sans rendez-vous la semaine prochaine ; il rappellera."
 
   beforeAll(async () => {
-    c = await createTenant("Plomberie Charlie", "+33478100003")
+    c = await newTenant("Plomberie Charlie", "+33478100003")
     const t = { tenantId: "", to: c.number }
     t.tenantId = c.id
     ids.now = await insertCall({ ...t, createdAt: new Date().toISOString(), status: "in-progress", duration: null, ended: false })
@@ -477,7 +468,7 @@ describe("GET /api/v1/twilio/calls and /stats", () => {
 })
 
 test("date filters on a day whose midnight does not exist in the tenant's zone (Santiago: clocks jump 00:00 → 01:00)", async () => {
-  const z = await createTenant("Taller Zulu", "+56221234567", "America/Santiago")
+  const z = await newTenant("Taller Zulu", "+56221234567", "America/Santiago")
   // 6 September 2026 starts at 01:00 local time (04:00 UTC) in Santiago.
   const onTheDay = await insertCall({ tenantId: z.id, to: z.number, createdAt: "2026-09-06T12:00:00.000Z", endReason: "caller_hangup" })
   await insertCall({ tenantId: z.id, to: z.number, createdAt: "2026-09-06T03:30:00.000Z", endReason: "caller_hangup" }) // 23:30 on the 5th
@@ -499,7 +490,7 @@ describe("keyset pagination of the calls list", () => {
   const original: Array<{ id: string; created_at: string }> = []
 
   beforeAll(async () => {
-    d = await createTenant("Pressing Delta", "+33478100004")
+    d = await newTenant("Pressing Delta", "+33478100004")
     const base = Date.now() - 3 * 86_400_000
     for (let i = 0; i < 23; i++) {
       // Groups of three calls share a creation instant: ties are broken by id.
@@ -569,7 +560,7 @@ describe("keyset pagination of the calls list", () => {
 
 describe("GET /api/v1/twilio/calls/:id", () => {
   test("the full transcript with the interrupted turn marked, tool calls with results, events and the summary", async () => {
-    const e = await createTenant("Garage Echo", "+33478100005")
+    const e = await newTenant("Garage Echo", "+33478100005")
     const callSid = newSid()
     const id = await realCall(callSid, e.number, async (ws) => {
       ws.prompt("Est-ce qu'il y a un parking ?")

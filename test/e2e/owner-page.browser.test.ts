@@ -8,6 +8,8 @@ import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appSe
 import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { repoRoot } from "../support/fixtures.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
+import { callRow } from "../support/rows.ts"
+import { createTenant } from "../support/tenants.ts"
 import { waitUntil } from "../support/wait.ts"
 
 /**
@@ -104,13 +106,7 @@ beforeAll(async () => {
   if (!available) return
   fake = await startFakeAnthropic({ script })
   app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
-  const created = await fetch(app.baseUrl + "/api/v1/admin/tenants", {
-    method: "POST",
-    headers: { authorization: "Bearer admin-secret-token", "content-type": "application/json" },
-    body: JSON.stringify(tenantJson)
-  })
-  expect(created.status).toBe(201)
-  apiKey = ((await created.json()) as { apiKey: string }).apiKey
+  apiKey = (await createTenant(app, tenantJson)).apiKey
   callId = await realCall("CA" + "b".repeat(32))
 
   const { chromium } = await import("playwright-core")
@@ -184,26 +180,16 @@ describe.skipIf(!available)("the owner's page in a browser", () => {
     const tenantId = (await app.query((s) => s<{ id: string }>`SELECT tenant_id AS id FROM calls WHERE id = ${callId}`))[0]!.id
     for (let i = 1; i <= 30; i++) {
       const at = new Date(Date.now() - i * 3_600_000 - 86_400_000).toISOString()
-      await app.query((s) =>
-        s`INSERT INTO calls ${
-          s.insert({
-            id: crypto.randomUUID(),
-            tenant_id: tenantId,
-            twilio_call_sid: `CA${String(i).padStart(32, "0")}`,
-            from_number: "+33698765432",
-            to_number: NUMBER,
-            forwarded_from: null,
-            direction: "inbound",
-            status: "completed",
-            duration: 60 + i,
-            started_at: at,
-            ended_at: at,
-            end_reason: "caller_hangup",
-            outcome: "information_given",
-            created_at: at
-          })
-        }`
-      )
+      const row = callRow({
+        tenant_id: tenantId,
+        created_at: at,
+        twilio_call_sid: `CA${String(i).padStart(32, "0")}`,
+        from_number: "+33698765432",
+        to_number: NUMBER,
+        duration: 60 + i,
+        outcome: "information_given"
+      })
+      await app.query((s) => s`INSERT INTO calls ${s.insert(row)}`)
     }
     const page = await signedInPage()
     await page.reload()

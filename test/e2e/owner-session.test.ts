@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { createHash } from "node:crypto"
 import { sessionCookie } from "../../src/web/OwnerSessions.ts"
 import { startApp, type TestApp } from "../support/appServer.ts"
+import { callRow } from "../support/rows.ts"
+import { createTenant } from "../support/tenants.ts"
 
 /**
  * The owner's page through the real server at the HTTP level: the page and its headers, the session that
@@ -9,7 +11,6 @@ import { startApp, type TestApp } from "../support/appServer.ts"
  * isolation through the cookie, and the trend routes.
  */
 
-const ADMIN = { authorization: "Bearer admin-secret-token", "content-type": "application/json" }
 const TTL_SECONDS = 3600
 
 let app: TestApp
@@ -36,11 +37,7 @@ const tenantJson = (name: string, number: string) => ({
   knowledge: []
 })
 
-const createTenant = async (name: string, number: string) => {
-  const res = await fetch(origin + "/api/v1/admin/tenants", { method: "POST", headers: ADMIN, body: JSON.stringify(tenantJson(name, number)) })
-  expect(res.status).toBe(201)
-  return (await res.json()) as { id: string; apiKey: string }
-}
+const newTenant = (name: string, number: string) => createTenant(app, tenantJson(name, number))
 
 /** What the page sends: same origin, its own header, JSON. */
 const pageHeaders = (extra: Record<string, string> = {}) => ({
@@ -60,27 +57,8 @@ const cookieOf = (res: Response) => {
 }
 
 const insertCall = (tenantId: string, createdAt: string, outcome: string | null) => {
-  const id = crypto.randomUUID()
-  return app.query((s) =>
-    s`INSERT INTO calls ${
-      s.insert({
-        id,
-        tenant_id: tenantId,
-        twilio_call_sid: `CA${id.replace(/-/g, "")}`,
-        from_number: "+33612345678",
-        to_number: "+33100000000",
-        forwarded_from: null,
-        direction: "inbound",
-        status: "completed",
-        duration: 30,
-        started_at: createdAt,
-        ended_at: createdAt,
-        end_reason: "caller_hangup",
-        outcome,
-        created_at: createdAt
-      })
-    }`
-  ).then(() => id)
+  const row = callRow({ tenant_id: tenantId, created_at: createdAt, to_number: "+33100000000", duration: 30, outcome })
+  return app.query((s) => s`INSERT INTO calls ${s.insert(row)}`).then(() => row.id)
 }
 
 const insertAppointment = (tenantId: string) => {
@@ -154,7 +132,7 @@ describe("the page itself", () => {
 describe("signing in with the API key", () => {
   let tenant: { id: string; apiKey: string }
   beforeAll(async () => {
-    tenant = await createTenant("Salon Léa", "+33100000101")
+    tenant = await newTenant("Salon Léa", "+33100000101")
   })
 
   test("the key is exchanged for an HttpOnly, Secure, SameSite=Strict, expiring cookie that reads the owner API", async () => {
@@ -253,8 +231,8 @@ describe("CSRF and isolation with the cookie", () => {
   let b: { id: string; apiKey: string }
   let cookieA: string
   beforeAll(async () => {
-    a = await createTenant("Garage A", "+33100000201")
-    b = await createTenant("Garage B", "+33100000202")
+    a = await newTenant("Garage A", "+33100000201")
+    b = await newTenant("Garage B", "+33100000202")
     cookieA = cookieOf(await signIn(a.apiKey)).pair
   })
 
@@ -296,7 +274,7 @@ describe("trends", () => {
   let tenant: { id: string; apiKey: string }
   const auth = () => ({ authorization: `Bearer ${tenant.apiKey}` })
   beforeAll(async () => {
-    tenant = await createTenant("Boulangerie", "+33100000301")
+    tenant = await newTenant("Boulangerie", "+33100000301")
     const today = new Date()
     const call = await insertCall(tenant.id, today.toISOString(), "booked")
     await insertCall(tenant.id, today.toISOString(), "abandoned")

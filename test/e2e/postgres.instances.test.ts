@@ -11,13 +11,13 @@ import { PgClient } from "@effect/sql-pg"
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { Effect, ManagedRuntime, Redacted } from "effect"
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { emptyPostgresDatabase, testPostgresUrl } from "../support/db.ts"
 import { pgTypes } from "../../src/storage/postgres.ts"
 import { type Cluster, postgresBinDir, startCluster } from "../support/postgres.ts"
+import { freePort } from "../support/ports.ts"
 import { mainCommand, spawn } from "../support/runtime.ts"
 import { waitUntil } from "../support/wait.ts"
 
@@ -29,17 +29,6 @@ if (!available) {
   if (process.env.CI === "true") throw new Error(`${note} — required under CI=true`)
   console.warn(`\n  NOTE: ${note}\n`)
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 const health = (port: number) =>
   fetch(`http://127.0.0.1:${port}/health`).then((r) => (r.status === 200 ? r : false), () => false)

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "../support/test.ts"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastToolResult, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
+import { nextTuesday } from "../support/dates.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 
 /**
@@ -9,26 +10,6 @@ import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } fr
  */
 
 const CALLER = "+33611223344"
-
-/** A Tuesday at least three days ahead, in Paris: the demo salon is open 09:00–12:00 and 14:00–19:00. */
-const nextTuesday = (): string => {
-  const paris = (ms: number) =>
-    new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Paris", year: "numeric", month: "2-digit", day: "2-digit", weekday: "short" })
-      .formatToParts(new Date(ms))
-  for (let days = 3; days < 11; days++) {
-    const parts = paris(Date.now() + days * 86_400_000)
-    const get = (type: string) => parts.find((p) => p.type === type)!.value
-    if (get("weekday") === "Tue") return `${get("year")}-${get("month")}-${get("day")}`
-  }
-  throw new Error("no Tuesday found")
-}
-
-/** The JSON the server sent back for the last tool_use of the request (what the model reads). */
-const lastToolResult = (body: any): any => {
-  const last = body.messages[body.messages.length - 1]
-  const block = last.content.findLast((b: any) => b.type === "tool_result")
-  return JSON.parse(block.content)
-}
 
 const date = nextTuesday()
 let fake: FakeAnthropic
@@ -41,23 +22,23 @@ beforeAll(async () => {
         case 0:
           return callTool("search_knowledge", { query: "parking gratuit" })
         case 1: {
-          const result = lastToolResult(body)
+          const result = lastToolResult(body).result
           return sayText(result.found ? `Oui, ${result.passages[0].title.toLowerCase()} : c'est indiqué.` : "Je ne sais pas.")
         }
         case 2:
           return [...sayText("Je regarde les disponibilités. "), ...callTool("check_availability", { date, service_type: "coupe-femme" })]
         case 3: {
-          const result = lastToolResult(body)
+          const result = lastToolResult(body).result
           return sayText(`Le premier créneau libre est à ${result.times?.[0] ?? "aucune heure"}.`)
         }
         case 4:
           return callTool("book_appointment", { date, time: "09:00", client_name: "Marie Dupont", service_type: "coupe-femme" })
         case 5:
-          return sayText(lastToolResult(body).message)
+          return sayText(lastToolResult(body).result.message)
         case 6:
           return callTool("check_availability", { date, service_type: "coupe-femme" })
         case 7:
-          return sayText(lastToolResult(body).times.includes("09:00") ? "9 h est libre." : "9 h est pris.")
+          return sayText(lastToolResult(body).result.times.includes("09:00") ? "9 h est libre." : "9 h est pris.")
         default:
           return sayText("Autre chose ?")
       }
@@ -81,7 +62,7 @@ test("a caller asks about parking, checks a Tuesday slot and books it", async ()
   const parking = await ws.textUntilLast()
   expect(parking.text).toBe("Oui, accès et parking : c'est indiqué.")
   // The passage came from this tenant's own knowledge, with its title, and no second LLM call was made for it.
-  const searchResult = lastToolResult(fake.requests[1]!.body)
+  const searchResult = lastToolResult(fake.requests[1]!.body).result
   expect(searchResult.passages[0].title).toBe("Accès et parking")
   expect(searchResult.passages[0].text).toContain("parking gratuit")
 
@@ -89,7 +70,7 @@ test("a caller asks about parking, checks a Tuesday slot and books it", async ()
   const slots = await ws.textUntilLast()
   expect(slots.text).toContain("Je regarde les disponibilités.")
   expect(slots.text).toContain("Le premier créneau libre est à 9 heures.")
-  const availability = lastToolResult(fake.requests[3]!.body)
+  const availability = lastToolResult(fake.requests[3]!.body).result
   expect(availability.status).toBe("available")
   // Morning and afternoon ranges, 45-minute service: the last start is 18:15, nothing in the lunch break.
   expect(availability.times).toContain("11:15")
@@ -116,7 +97,7 @@ test("a caller asks about parking, checks a Tuesday slot and books it", async ()
   // The slot is gone now, and so are the ones the 45-minute booking overlaps.
   ws.prompt("Et mardi à la même heure, il reste de la place ?")
   expect((await ws.textUntilLast()).text).toBe("9 heures est pris.")
-  const after = lastToolResult(fake.requests[7]!.body)
+  const after = lastToolResult(fake.requests[7]!.body).result
   expect(after.times).not.toContain("09:30")
   expect(after.times).toContain("09:45")
   ws.close()

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, expect, test } from "../support/test.ts"
 import { readFileSync } from "node:fs"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, lastToolResult, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { runtime, scriptCommand, spawn } from "../support/runtime.ts"
+import { nextTuesday } from "../support/dates.ts"
+import { createTenant } from "../support/tenants.ts"
 import { waitUntil } from "../support/wait.ts"
 
 /**
@@ -16,24 +18,7 @@ const SALON_NUMBER = "+33100000021"
 const HOURS_REPLY =
   "Nous sommes ouverts du mardi au jeudi de neuf heures à midi puis de quatorze heures à dix-neuf heures, le vendredi en continu et le samedi jusqu'à dix-sept heures."
 
-/** A Tuesday at least three days ahead, in Paris, when the salon is open. */
-const nextTuesday = (): string => {
-  for (let days = 3; days < 11; days++) {
-    const parts = new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Paris", year: "numeric", month: "2-digit", day: "2-digit", weekday: "short" })
-      .formatToParts(new Date(Date.now() + days * 86_400_000))
-    const get = (type: string) => parts.find((p) => p.type === type)!.value
-    if (get("weekday") === "Tue") return `${get("year")}-${get("month")}-${get("day")}`
-  }
-  throw new Error("no Tuesday found")
-}
 const date = nextTuesday()
-
-const toolResult = (body: any): { name: string; result: any } => {
-  const last = body.messages.at(-1)
-  const block = last.content.findLast((b: any) => b.type === "tool_result")
-  const use = body.messages.at(-2).content.find((b: any) => b.type === "tool_use" && b.id === block.tool_use_id)
-  return { name: use.name, result: JSON.parse(typeof block.content === "string" ? block.content : block.content[0].text) }
-}
 
 const script = ({ body }: { body: any }): Reply => {
   if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) {
@@ -48,7 +33,7 @@ const script = ({ body }: { body: any }): Reply => {
   }
   const last = lastMessage(body)
   if (last.toolResult) {
-    const { name, result } = toolResult(body)
+    const { name, result } = lastToolResult(body)
     if (name === "search_knowledge") return sayText(result.found ? "Oui, un parking gratuit est tout proche." : "Je ne sais pas.")
     return sayText(String(result.message ?? "C'est noté."))
   }
@@ -68,13 +53,7 @@ beforeAll(async () => {
   fake = await startFakeAnthropic({ script })
   app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
   const salon = JSON.parse(readFileSync(new URL("../../src/tenants/demo-tenant.json", import.meta.url), "utf8"))
-  const res = await fetch(app.baseUrl + "/api/v1/admin/tenants", {
-    method: "POST",
-    headers: { authorization: "Bearer admin-secret-token", "content-type": "application/json" },
-    body: JSON.stringify({ ...salon, phoneNumbers: [SALON_NUMBER] })
-  })
-  expect(res.status).toBe(201)
-  apiKey = ((await res.json()) as { apiKey: string }).apiKey
+  apiKey = (await createTenant(app, { ...salon, phoneNumbers: [SALON_NUMBER] })).apiKey
 })
 
 afterAll(async () => {

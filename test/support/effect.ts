@@ -1,17 +1,22 @@
 /**
- * The one way tests run an Effect (what @effect/vitest does): provide the layer, drop the default logger,
- * optionally the TestContext (TestClock), run to an Exit and rethrow a failure as a readable error.
+ * The one way tests run an Effect (what @effect/vitest does): provide the layer, drop the default logger
+ * (or put the test's own in its place), optionally the TestContext (TestClock), run to an Exit and rethrow
+ * a failure as a readable error.
  */
-import { Cause, Effect, Exit, type Layer, Logger, TestContext } from "effect"
+import { Cause, Effect, Exit, Layer, Logger, type Scope, TestContext } from "effect"
 
 export interface RunOptions {
   /** Provide TestContext, so time is the TestClock's (advance it instead of sleeping). */
   readonly testClock?: boolean
+  /** Receives what the default logger would have printed (a test reading its log lines). */
+  readonly logger?: Logger.Logger<unknown, void>
 }
 
 /** Runs `effect` with `layer` to its Exit. */
 export const runExit = <A, E, R, LE>(effect: Effect.Effect<A, E, R>, layer: Layer.Layer<R, LE>, options: RunOptions = {}) => {
-  let program: Effect.Effect<A, E | LE> = effect.pipe(Effect.provide(layer), Effect.provide(Logger.remove(Logger.defaultLogger)))
+  let program: Effect.Effect<A, E | LE> = effect.pipe(Effect.provide(layer), Effect.provide(
+    options.logger ? Logger.replace(Logger.defaultLogger, options.logger) : Logger.remove(Logger.defaultLogger)
+  ))
   if (options.testClock) program = program.pipe(Effect.provide(TestContext.TestContext))
   return Effect.runPromiseExit(program)
 }
@@ -25,3 +30,7 @@ export const runWith = async <A, E, R, LE>(effect: Effect.Effect<A, E, R>, layer
   }
   return exit.value
 }
+
+/** Runs an effect that needs no service; a scope it asks for is closed when it ends. */
+export const runScoped = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>, options: RunOptions = {}): Promise<A> =>
+  runWith(Effect.scoped(effect), Layer.empty, options)

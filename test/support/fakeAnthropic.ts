@@ -132,6 +132,17 @@ export const lastMessage = (body: any): { text: string; toolResult: boolean } =>
   }
 }
 
+/**
+ * For scripts: the newest tool result of the request, parsed (the JSON the model reads), with the name of the
+ * tool call it answers.
+ */
+export const lastToolResult = (body: any): { name: string; result: any } => {
+  const block = body.messages.at(-1).content.findLast((b: any) => b.type === "tool_result")
+  const use = body.messages.at(-2).content.find((b: any) => b.type === "tool_use" && b.id === block.tool_use_id)
+  const text = typeof block.content === "string" ? block.content : block.content.map((b: any) => b.text).join("")
+  return { name: use.name, result: JSON.parse(text) }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Recording
 

@@ -8,9 +8,9 @@
  */
 import { spawnSync } from "node:child_process"
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { freePort } from "./ports.ts"
 
 export interface Cluster {
   /** superuser URL of the cluster's `postgres` database */
@@ -27,17 +27,6 @@ export const postgresBinDir = (): string | undefined => {
     .sort((a, b) => Number(b) - Number(a))
   return versions[0] === undefined ? undefined : join(root, versions[0], "bin")
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0
 

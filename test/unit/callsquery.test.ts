@@ -4,6 +4,7 @@ import { runWith } from "../support/effect.ts"
 import { Effect, Layer, Option } from "effect"
 import { CallsQuery, decodeCallCursor, encodeCallCursor } from "../../src/storage/CallsQuery.ts"
 import { testDatabase } from "../support/db.ts"
+import { callRow, insertTenant } from "../support/rows.ts"
 
 /**
  * The owner's read side over a real SQLite database with the real migrations: every query scoped to one
@@ -15,9 +16,7 @@ const run = <A, E>(effect: Effect.Effect<A, E, CallsQuery | SqlClient.SqlClient>
 
 const sql = SqlClient.SqlClient
 
-const seedTenants = Effect.flatMap(sql, (s) =>
-  Effect.forEach(["t1", "t2"], (id) =>
-    s`INSERT INTO tenants (id, name, config, created_at, updated_at) VALUES (${id}, ${id}, '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`, { discard: true }))
+const seedTenants = Effect.forEach(["t1", "t2"], (id) => insertTenant(id, { config: {} }), { discard: true })
 
 interface Seed {
   readonly id: string
@@ -32,21 +31,17 @@ interface Seed {
 const call = (seed: Seed) =>
   Effect.flatMap(sql, (s) =>
     s`INSERT INTO calls ${
-      s.insert({
+      s.insert(callRow({
         id: seed.id,
         tenant_id: seed.tenant ?? "t1",
+        created_at: seed.createdAt,
         twilio_call_sid: `CA${seed.id}`,
-        from_number: "+33612345678",
-        to_number: "+33939035760",
-        direction: "inbound",
         status: seed.status ?? "completed",
         duration: seed.duration === undefined ? 60 : seed.duration,
-        started_at: seed.createdAt,
         ended_at: seed.endReason ? seed.createdAt : null,
         end_reason: seed.endReason ?? null,
-        outcome: seed.outcome ?? null,
-        created_at: seed.createdAt
-      })
+        outcome: seed.outcome ?? null
+      }))
     }`)
 
 const event = (callId: string, type: string, data: unknown) =>

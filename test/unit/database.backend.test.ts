@@ -1,16 +1,12 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "../support/test.ts"
-import { Cause, Context, Deferred, Effect, Exit, Layer, Schedule, Stream } from "effect"
+import { Context, Deferred, Effect, Layer, Schedule, Stream } from "effect"
 import { DatabaseBackend } from "../../src/storage/DatabaseBackend.ts"
 import { demoKeyFile } from "../../src/tenants/DemoTenant.ts"
 import { isPostgresUrl, parseTimestamptz } from "../../src/storage/postgres.ts"
 import { backend, testDatabase } from "../support/db.ts"
+import { runScoped } from "../support/effect.ts"
 
-const run = async <A, E>(effect: Effect.Effect<A, E, never>) => {
-  const exit = await Effect.runPromiseExit(effect)
-  if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
-  return exit.value
-}
 
 describe("backend chooser and row shapes", () => {
   test("postgres:// and postgresql:// select Postgres; paths, sqlite: URLs and :memory: stay SQLite", () => {
@@ -34,7 +30,7 @@ describe("backend chooser and row shapes", () => {
   })
 
   test(`on ${backend}: counts and sums are numbers, instants ISO strings, JSON the stored text`, async () => {
-    const row = await run(Effect.gen(function*() {
+    const row = await runScoped(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const now = "2026-11-25T09:30:00.000Z"
       yield* sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
@@ -53,7 +49,7 @@ describe("backend chooser and row shapes", () => {
 describe("notifications between instances (DatabaseBackend)", () => {
   test(`on ${backend}: what one instance notifies, a listener hears`, async () => {
     const shared = `/tmp/backend-notify-${crypto.randomUUID()}.db` // names the shared Postgres database; unused on SQLite
-    const heard = await run(Effect.scoped(Effect.gen(function*() {
+    const heard = await runScoped(Effect.gen(function*() {
       // On Postgres two pools on one database, as two instances; on SQLite one process is the only instance.
       const sender = yield* Layer.build(backend === "postgres" ? testDatabase(shared) : testDatabase())
       const listener = backend === "postgres" ? yield* Layer.build(testDatabase(shared)) : sender
@@ -67,7 +63,7 @@ describe("notifications between instances (DatabaseBackend)", () => {
       const notify = Context.get(sender, DatabaseBackend).notify("call_ended", "CA123")
       return yield* Effect.race(Deferred.await(received), Effect.repeat(notify, Schedule.spaced("20 millis")).pipe(Effect.zipRight(Effect.never)))
         .pipe(Effect.timeout("5 seconds"))
-    })))
+    }))
     expect(heard).toBe("CA123")
   })
 })

@@ -1,17 +1,16 @@
 import { SqlClient } from "@effect/sql"
 import { afterAll, beforeEach, describe, expect, test } from "../support/test.ts"
-import { Cause, ConfigProvider, Effect, Exit, Layer, List, Logger, Redacted, Schedule } from "effect"
+import { ConfigProvider, Effect, Layer, List, Logger, Redacted, Schedule } from "effect"
 import { Embeddings, type EmbeddingsOptions } from "../../src/knowledge/Embeddings.ts"
 import { Knowledge } from "../../src/knowledge/Knowledge.ts"
 import { testDatabase } from "../support/db.ts"
+import { runWith } from "../support/effect.ts"
+import { insertTenant } from "../support/rows.ts"
 import type { KnowledgeEntry } from "../../src/tenants/TenantConfig.ts"
 import { FAKE_DIMENSIONS, startFakeOpenAI } from "../support/fakeOpenAI.ts"
 
 // (fixtures repeated from knowledge.test.ts: importing a test file would register its tests again)
-const addTenant = (id: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
-        VALUES (${id}, ${id}, ${JSON.stringify({ name: id })}, '2026-11-25T09:00:00.000Z', '2026-11-25T09:00:00.000Z')`)
+const addTenant = (id: string) => insertTenant(id, { at: "2026-11-25T09:00:00.000Z" })
 
 const SALON: ReadonlyArray<KnowledgeEntry> = [
   { title: "Horaires d'ouverture", content: "Le salon est ouvert du mardi au vendredi de 9 h à 19 h, et le samedi de 9 h à 17 h." },
@@ -50,11 +49,7 @@ const run = async <A, E>(
     for (const [k, v] of annotations) record[k] = v
     logs.push({ level: logLevel.label, message: text, annotations: record })
   })
-  const exit = await Effect.runPromiseExit(
-    effect.pipe(Effect.provide(layer), Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
-  )
-  if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
-  return { value: exit.value, logs }
+  return { value: await runWith(effect, layer, { logger: capture }), logs }
 }
 
 const manyEntries = (count: number): Array<KnowledgeEntry> =>

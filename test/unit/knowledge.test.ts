@@ -1,9 +1,11 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "../support/test.ts"
-import { Cause, Effect, Exit, Layer, Logger } from "effect"
+import { Effect, Layer } from "effect"
 import { Embeddings } from "../../src/knowledge/Embeddings.ts"
 import { Knowledge, NOT_FOUND_MESSAGE, searchResultForModel } from "../../src/knowledge/Knowledge.ts"
 import { testDatabase } from "../support/db.ts"
+import { runWith } from "../support/effect.ts"
+import { insertTenant } from "../support/rows.ts"
 import type { KnowledgeEntry } from "../../src/tenants/TenantConfig.ts"
 
 /** Knowledge over a fresh in-memory SQLite with the real migrations; full-text only (no API key). */
@@ -17,20 +19,9 @@ const lexicalLayer = () =>
 const ftsTable = (sql: SqlClient.SqlClient) =>
   sql.onDialectOrElse({ pg: () => sql`knowledge_chunks`, orElse: () => sql`knowledge_fts` })
 
-const run = async <A, E>(effect: Effect.Effect<A, E, Knowledge | SqlClient.SqlClient>): Promise<A> => {
-  const exit = await Effect.runPromiseExit(
-    effect.pipe(Effect.provide(lexicalLayer()), Effect.provide(Logger.remove(Logger.defaultLogger)))
-  )
-  if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
-  return exit.value
-}
+const run = <A, E>(effect: Effect.Effect<A, E, Knowledge | SqlClient.SqlClient>): Promise<A> => runWith(effect, lexicalLayer())
 
-const addTenant = (id: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => {
-    const now = "2026-11-25T09:00:00.000Z"
-    return sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
-               VALUES (${id}, ${id}, ${JSON.stringify({ name: id })}, ${now}, ${now})`
-  })
+const addTenant = (id: string) => insertTenant(id, { at: "2026-11-25T09:00:00.000Z" })
 
 const SALON: ReadonlyArray<KnowledgeEntry> = [
   {

@@ -10,6 +10,7 @@ import {
   redact,
   REDACTED
 } from "../../src/observability/Logging.ts"
+import { runExit, runScoped } from "../support/effect.ts"
 import { evalCommand, spawnSync } from "../support/runtime.ts"
 
 const ANTHROPIC_KEY = "sk-ant-api03-Zx9yQ2wE4rT6uI8oP0aS1dF3gH5jK7lL9zX2cV4bN6mM8qW0eR2tY4uI6oP8aS0dF2gH4jK6lL-AAAAAA"
@@ -21,7 +22,7 @@ const SECRETS = [ANTHROPIC_KEY, OPENAI_KEY, OUR_KEY, TWILIO_TOKEN, "hunter2-pass
 
 const run = <A, E>(effect: Effect.Effect<A, E>, level?: LogLevel.LogLevel) => {
   const logging = makeTestLogging(level)
-  return Effect.runPromiseExit(effect.pipe(Effect.provide(logging.layer))).then((exit) => ({ exit, logging }))
+  return runExit(effect, logging.layer).then((exit) => ({ exit, logging }))
 }
 
 const expectNoSecret = (lines: ReadonlyArray<string>) => {
@@ -207,9 +208,7 @@ describe("redaction helpers", () => {
 
 describe("LOG_LEVEL", () => {
   const level = (env: Record<string, string>) =>
-    Effect.runPromise(
-      Effect.either(LogLevelConfig).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
-    )
+    runScoped(Effect.either(LogLevelConfig).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))))
 
   test("defaults to info, accepts any case, rejects nonsense", async () => {
     expect(await level({})).toEqual(expect.objectContaining({ _tag: "Right", right: LogLevel.Info }))

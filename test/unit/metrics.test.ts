@@ -1,14 +1,15 @@
 import { describe, expect, test } from "../support/test.ts"
-import { Effect, Fiber, Layer, TestClock, TestContext } from "effect"
+import { Effect, Fiber, Layer, TestClock } from "effect"
 import { Metrics, PROMETHEUS_CONTENT_TYPE } from "../../src/observability/Metrics.ts"
+import { type RunOptions, runWith } from "../support/effect.ts"
 import { findPromtool, promtoolCheck, samples } from "../support/prometheus.ts"
 
 /** Found (or unpacked) once, before the tests are declared, so its checks can be skipped where it cannot run. */
 const promtool = findPromtool()
 
 /** Runs `f` against a fresh `Metrics.Test` instance (its own registry) and returns what it returns. */
-const withMetrics = <A>(f: (metrics: Metrics) => Effect.Effect<A>, layer: Layer.Layer<Metrics> = Metrics.Test) =>
-  Effect.runPromise(Effect.flatMap(Metrics, f).pipe(Effect.provide(layer)))
+const withMetrics = <A>(f: (metrics: Metrics) => Effect.Effect<A>, layer: Layer.Layer<Metrics> = Metrics.Test, options?: RunOptions) =>
+  runWith(Effect.flatMap(Metrics, f), layer, options)
 
 const CALL_SID = "CA0123456789abcdef0123456789abcdef"
 const PHONE = "+33612345678"
@@ -176,7 +177,9 @@ describe("Metrics", () => {
         yield* Fiber.await(ok)
         yield* Fiber.await(failing)
         return yield* metrics.render()
-      }).pipe(Effect.provide(TestContext.TestContext))
+      }),
+      Metrics.Test,
+      { testClock: true }
     )
     const s = samples(text)
     expect(s.get(`coccinelle_tool_duration_seconds_sum{tool="search_knowledge"}`)).toBeCloseTo(0.25, 9)

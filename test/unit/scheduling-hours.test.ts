@@ -1,11 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "../support/test.ts"
-import { Cause, Effect, Either, Exit, Layer, Logger, ParseResult, Schema, TestClock, TestContext } from "effect"
+import { Effect, Either, Layer, ParseResult, Schema, TestClock } from "effect"
 import { Scheduling } from "../../src/scheduling/Scheduling.ts"
 import { freeSlots, localBoundary } from "../../src/scheduling/slots.ts"
-import { sqliteLayer } from "../../src/storage/Database.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { decodeTenantConfig, TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
+import { testDatabase } from "../support/db.ts"
+import { runWith } from "../support/effect.ts"
+import { insertTenant } from "../support/rows.ts"
 import { SALON, salonConfig } from "../support/salon.ts"
 
 /** Opening hours are normalised when a tenant is validated, and slots follow the normalised ranges. */
@@ -93,22 +95,13 @@ describe("slots from normalised hours", () => {
 })
 
 describe("a requested time inside the spring-forward gap", () => {
-  const run = async <A, E>(effect: Effect.Effect<A, E, Scheduling | SqlClient.SqlClient>): Promise<A> => {
-    const layer = Scheduling.Default.pipe(Layer.provideMerge(sqliteLayer(":memory:")))
-    const exit = await Effect.runPromiseExit(
-      effect.pipe(Effect.provide(layer), Effect.provide(TestContext.TestContext), Effect.provide(Logger.remove(Logger.defaultLogger)))
-    )
-    if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
-    return exit.value
-  }
+  const run = <A, E>(effect: Effect.Effect<A, E, Scheduling | SqlClient.SqlClient>): Promise<A> =>
+    runWith(effect, Scheduling.Default.pipe(Layer.provideMerge(testDatabase())), { testClock: true })
 
   test("is explained as such, with the times the clocks jump between", async () => {
     const result = await run(Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
       const config = salonConfig({ openingHours: { sunday: [["00:00", "06:00"]] } })
-      const now = "2026-01-01T00:00:00.000Z"
-      yield* sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
-        VALUES ('t1', ${config.name}, ${JSON.stringify(Schema.encodeSync(TenantConfig)(config))}, ${now}, ${now})`
+      yield* insertTenant("t1", { name: config.name, config: Schema.encodeSync(TenantConfig)(config) })
       const tenant: Tenant = { id: "t1", config }
       yield* TestClock.setTime(Date.parse("2026-03-20T10:00:00Z"))
       const scheduling = yield* Scheduling

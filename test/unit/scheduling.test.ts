@@ -1,6 +1,6 @@
 import { SqlClient, Statement } from "@effect/sql"
 import { describe, expect, test } from "../support/test.ts"
-import { Cause, Context, Deferred, Effect, Exit, Layer, Logger, Option, Ref, Schema, type Scope, TestClock, TestContext } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Layer, Option, Ref, Schema, TestClock } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -8,29 +8,17 @@ import { type Appointment, type BookAppointmentResult, Scheduling } from "../../
 import { constraintOf } from "../../src/scheduling/AppointmentsRepo.ts"
 import type { BookAppointmentInput } from "../../src/scheduling/toolInputs.ts"
 import { testDatabase } from "../support/db.ts"
+import { runScoped, runWith } from "../support/effect.ts"
+import { insertTenant } from "../support/rows.ts"
 import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { TenantConfig, type TenantConfigInput } from "../../src/tenants/TenantConfig.ts"
 import { FULL_DAY, SALON, salonConfig } from "../support/salon.ts"
 
 // --- harness: a fresh in-memory database with the real migrations per test, TestClock for "now" ---
 
-const run = async <A, E>(effect: Effect.Effect<A, E, Scheduling | SqlClient.SqlClient>): Promise<A> => {
-  const layer = Scheduling.Default.pipe(Layer.provideMerge(testDatabase()))
-  const exit = await Effect.runPromiseExit(
-    effect.pipe(Effect.provide(layer), Effect.provide(TestContext.TestContext), Effect.provide(Logger.remove(Logger.defaultLogger)))
-  )
-  if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
-  return exit.value
-}
+const run = <A, E>(effect: Effect.Effect<A, E, Scheduling | SqlClient.SqlClient>): Promise<A> =>
+  runWith(effect, Scheduling.Default.pipe(Layer.provideMerge(testDatabase())), { testClock: true })
 
-/** The same without the in-memory database: for tests that build their own connections (scoped to the test). */
-const runScoped = async <A, E>(effect: Effect.Effect<A, E, Scope.Scope>): Promise<A> => {
-  const exit = await Effect.runPromiseExit(
-    effect.pipe(Effect.scoped, Effect.provide(TestContext.TestContext), Effect.provide(Logger.remove(Logger.defaultLogger)))
-  )
-  if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
-  return exit.value
-}
 
 /** The salon, open Tuesday to Saturday and closed on Christmas Day, with a 30-minute brushing as well. */
 const configOf = (overrides: Partial<TenantConfigInput> = {}) =>
@@ -43,11 +31,8 @@ const configOf = (overrides: Partial<TenantConfigInput> = {}) =>
 
 const addTenant = (id: string, overrides: Partial<TenantConfigInput> = {}) =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
     const config = configOf(overrides)
-    const now = "2026-01-01T00:00:00.000Z"
-    yield* sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
-      VALUES (${id}, ${config.name}, ${JSON.stringify(Schema.encodeSync(TenantConfig)(config))}, ${now}, ${now})`
+    yield* insertTenant(id, { name: config.name, config: Schema.encodeSync(TenantConfig)(config) })
     return { id, config } satisfies Tenant as Tenant
   })
 
@@ -547,7 +532,7 @@ describe("booking races between connections (two server processes on one databas
       )
       return { results, held, ids, booked: rows.filter((r) => r.status === "booked"), rows }
     })
-    return runScoped(program).finally(() => rmSync(dir, { recursive: true, force: true }))
+    return runScoped(program, { testClock: true }).finally(() => rmSync(dir, { recursive: true, force: true }))
   }
 
   const racer = (callId: string, callerNumber: string, input: Racer["input"]): Racer => ({ callId, callerNumber, input })

@@ -1,12 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "../support/test.ts"
-import { runWith } from "../support/effect.ts"
-import { Cause, ConfigProvider, Context, Deferred, Effect, Exit, Layer, Logger, Stream, TestClock, TestContext } from "effect"
+import { type RunOptions, runWith } from "../support/effect.ts"
+import { ConfigProvider, Context, Deferred, Effect, Layer, Stream, TestClock } from "effect"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Summaries, SUMMARY_TOOL } from "../../src/llm/Summaries.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { CallsRepo } from "../../src/storage/CallsRepo.ts"
 import { testDatabase } from "../support/db.ts"
+import { callRow, insertTenant } from "../support/rows.ts"
 
 /**
  * The summary worker against a real SQLite database (real migrations) and a scripted Claude: what it asks,
@@ -62,18 +63,12 @@ const startSummaries = (claude: Layer.Layer<Claude>, env: Record<string, string>
     (context) => Context.get(context, Summaries)
   )
 
-const run = async <A, E>(
-  effect: Effect.Effect<A, E, SqlClient.SqlClient | CallsRepo | Metrics>,
-  options: { readonly testClock?: boolean } = {}
-): Promise<A> => {
-  return runWith(effect, base, options)
-}
+const run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | CallsRepo | Metrics>, options?: RunOptions): Promise<A> =>
+  runWith(effect, base, options)
 
 const TENANT = "tenant-1"
 
-const seedTenant = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
-      VALUES (${TENANT}, 'Salon', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`)
+const seedTenant = insertTenant(TENANT, { name: "Salon", config: {} })
 
 interface Message {
   readonly role: "user" | "assistant" | "tool_use" | "tool_result"
@@ -88,20 +83,16 @@ const seedCall = (id: string, messages: ReadonlyArray<Message>, options: { reado
     const sql = yield* SqlClient.SqlClient
     const ended = options.ended ?? true
     yield* sql`INSERT INTO calls ${
-      sql.insert({
+      sql.insert(callRow({
         id,
         tenant_id: TENANT,
+        created_at: "2026-11-20T10:00:00.000Z",
         twilio_call_sid: `CA${id}`,
-        from_number: "+33612345678",
-        to_number: "+33939035760",
-        direction: "inbound",
-        status: "completed",
-        started_at: "2026-11-20T10:00:00.000Z",
+        duration: null,
         ended_at: ended ? "2026-11-20T10:03:00.000Z" : null,
         end_reason: ended ? "caller_hangup" : null,
-        outcome: options.outcome === undefined ? (ended ? "abandoned" : null) : options.outcome,
-        created_at: "2026-11-20T10:00:00.000Z"
-      })
+        outcome: options.outcome === undefined ? (ended ? "abandoned" : null) : options.outcome
+      }))
     }`
     yield* Effect.forEach(messages, (m, seq) =>
       sql`INSERT INTO call_messages ${

@@ -6,6 +6,7 @@ import { Metrics } from "../../src/observability/Metrics.ts"
 import { Scheduling } from "../../src/scheduling/Scheduling.ts"
 import { decodeTenantConfig } from "../../src/tenants/TenantConfig.ts"
 import { type ToolContext, Tools } from "../../src/tools/Tools.ts"
+import { runWith } from "../support/effect.ts"
 
 /** Tools with the services they call replaced: any method a test did not script dies with "unimplemented". */
 const unimplemented = (name: string) => () => Effect.dieMessage(`unimplemented: ${name}`)
@@ -40,7 +41,7 @@ const messages = Layer.succeed(Messages, Messages.make({
 } as never))
 const layer = Tools.Default.pipe(Layer.provide(Layer.mergeAll(knowledge, scheduling, messages, Metrics.Test)))
 
-const run = <A>(effect: Effect.Effect<A, never, Tools>) => Effect.runPromise(Effect.provide(effect, layer))
+const run = <A>(effect: Effect.Effect<A, never, Tools>) => runWith(effect, layer)
 
 const tenant = (transferNumber?: string): ToolContext["tenant"] => ({
   id: "tenant-a",
