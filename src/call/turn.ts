@@ -92,16 +92,17 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
       speakNow(said, false)
     }
     /** Fills a silence: said once per turn when nothing has been spoken yet (never in the transcript). */
+    const filler = Effect.suspend(() => {
+      if (spokeThisTurn) return Effect.void
+      spokeThisTurn = true
+      return Effect.asVoid(sayWhole(SAY.filler, false))
+    })
     const withFiller = <A, E>(effect: Effect.Effect<A, E>) =>
       Effect.scoped(
         Effect.zipRight(
           Effect.forkScoped(
             Effect.sleep(Duration.millis(config.fillerAfterMs)).pipe(
-              Effect.zipRight(Effect.suspend(() => {
-                if (spokeThisTurn) return Effect.void
-                spokeThisTurn = true
-                return Effect.asVoid(sayWhole(SAY.filler, false))
-              })),
+              Effect.zipRight(filler),
               // Also around an uninterruptible tool: the filler timer itself must stay cancellable.
               Effect.interruptible
             )
@@ -109,6 +110,22 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
           effect
         )
       )
+    /**
+     * A Claude round's one timer (one fiber, raced against the reply): the filler at FILLER_AFTER_MS if
+     * nothing was said, and the first-token deadline at FIRST_TOKEN_TIMEOUT_MS, whichever comes first first.
+     */
+    const roundWatch = (noEventYet: () => boolean) => {
+      const deadline = Effect.suspend(() => (noEventYet() ? Effect.fail(new FirstTokenTimeout()) : Effect.void))
+      const fillerMs = config.fillerAfterMs
+      const limitMs = config.firstTokenTimeoutMs
+      const [first, second] = fillerMs < limitMs ? [filler, deadline] : [deadline, filler]
+      return Effect.sleep(Duration.millis(Math.min(fillerMs, limitMs))).pipe(
+        Effect.zipRight(first),
+        Effect.zipRight(Effect.sleep(Duration.millis(Math.abs(limitMs - fillerMs)))),
+        Effect.zipRight(second),
+        Effect.zipRight(Effect.never)
+      )
+    }
 
     /** One request to Claude; its events are handled synchronously as they arrive. */
     const streamRound = (startedAt: number) =>
@@ -130,15 +147,12 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
           messages: toMessageParams(transcript.lines),
           tools: tools.definitions
         }, onEvent)
-        const firstTokenWatch = Effect.sleep(Duration.millis(config.firstTokenTimeoutMs)).pipe(
-          Effect.zipRight(Effect.suspend(() => (firstEvent ? Effect.fail(new FirstTokenTimeout()) : Effect.never)))
-        )
-        return Effect.as(Effect.raceFirst(reply, firstTokenWatch), toolUses)
+        return Effect.as(Effect.raceFirst(reply, roundWatch(() => firstEvent)), toolUses)
       })
 
     for (let round = 0; round <= config.maxToolRounds; round++) {
       const startedAt = yield* Clock.currentTimeMillis
-      const toolUses = yield* withFiller(streamRound(startedAt))
+      const toolUses = yield* streamRound(startedAt)
       if (toolUses.length === 0) {
         yield* flushSpeech(true)
         yield* commitPending
