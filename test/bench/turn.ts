@@ -12,7 +12,8 @@
  *
  * - server CPU per turn: (CPU of N calls × 3 turns − CPU of N calls with no turn) / 3N, from /proc/<pid>/stat
  * - CPU per call apart from its turns: CPU of the N zero-turn calls / N (post-call summaries held back)
- * - RSS per live call: (RSS with N calls live after their turns − RSS before they opened) / N
+ * - RSS per live call: (RSS with N calls live after their turns − RSS before they opened) / N; and the same
+ *   once the server has gone idle with the calls still live (garbage of the turns collected, or not)
  * - first-token overhead: prompt sent → first model text frame received, minus the SSE server's 50 ms
  */
 import { readFileSync } from "node:fs"
@@ -66,9 +67,12 @@ const batch = async (system: System, calls: number, turns: number) => {
   const overheads: Array<number> = []
   for (let t = 0; t < turns; t++) overheads.push(...await Promise.all(live.map(turn)))
   const rssLive = rssBytes(system.pid)
+  // The same calls, still live, once the server has gone idle (its collector has had the chance to run).
+  await settle(system.pid)
+  const rssIdle = rssBytes(system.pid)
   await Promise.all(live.map(system.hangUp))
   await settle(system.pid)
-  return { overheads, cpu: cpuMs(system.pid) - cpuBefore, rssPerCall: (rssLive - rssBefore) / calls }
+  return { overheads, cpu: cpuMs(system.pid) - cpuBefore, rssPerCall: (rssLive - rssBefore) / calls, rssIdlePerCall: (rssIdle - rssBefore) / calls }
 }
 
 const percentile = (values: Array<number>, p: number) => {
@@ -80,6 +84,7 @@ interface Result {
   readonly cpuPerTurn: number
   readonly cpuPerCall: number
   readonly rssPerCall: number
+  readonly rssIdlePerCall: number
   readonly overheads: Map<number, Array<number>>
 }
 
@@ -92,6 +97,7 @@ const measure = async (system: System, phase: string): Promise<Result> => {
   const overheads = new Map<number, Array<number>>()
   let cpuPerTurn = 0
   let rssPerCall = 0
+  let rssIdlePerCall = 0
   for (const level of LEVELS) {
     if (level === 1) {
       progress(`${phase} ${system.name}: ${SEQUENTIAL_CALLS} calls one after another × ${TURNS} turns`)
@@ -106,9 +112,10 @@ const measure = async (system: System, phase: string): Promise<Result> => {
     if (level === top) {
       cpuPerTurn = (result.cpu - zero.cpu) / (level * TURNS)
       rssPerCall = result.rssPerCall
+      rssIdlePerCall = result.rssIdlePerCall
     }
   }
-  return { cpuPerTurn, cpuPerCall: zero.cpu / top, rssPerCall, overheads }
+  return { cpuPerTurn, cpuPerCall: zero.cpu / top, rssPerCall, rssIdlePerCall, overheads }
 }
 
 // The backend our server runs on.
@@ -165,14 +172,14 @@ try {
 const ms = (n: number) => `${n.toFixed(2)} ms`
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`
 console.log(`\nturn benchmark, ${backend}, ${TURNS} turns per call, loopback Claude answering after ${ANSWER_AFTER_MS} ms; took ${elapsed()}; load average at the end ${load()}`)
-console.log(`| | server CPU per turn | CPU per call apart from turns | RSS per live call | ${LEVELS.map((l) => `first-token overhead p50 / p95 / p99 at ${l}`).join(" | ")} |`)
+console.log(`| | server CPU per turn | CPU per call apart from turns | RSS per live call (after its turns / once idle) | ${LEVELS.map((l) => `first-token overhead p50 / p95 / p99 at ${l}`).join(" | ")} |`)
 console.log(`|---|---|---|---|${LEVELS.map(() => "---").join("|")}|`)
 for (const [name, r] of results) {
   const cells = LEVELS.map((level) => {
     const values = r.overheads.get(level) ?? []
     return `${ms(percentile(values, 50))} / ${ms(percentile(values, 95))} / ${ms(percentile(values, 99))}`
   })
-  console.log(`| ${name} | ${ms(r.cpuPerTurn)} | ${ms(r.cpuPerCall)} | ${kib(r.rssPerCall)} | ${cells.join(" | ")} |`)
+  console.log(`| ${name} | ${ms(r.cpuPerTurn)} | ${ms(r.cpuPerCall)} | ${kib(r.rssPerCall)} / ${kib(r.rssIdlePerCall)} | ${cells.join(" | ")} |`)
 }
 const bare = results[0]![1]
 const top = LEVELS[LEVELS.length - 1]!
