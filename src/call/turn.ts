@@ -46,6 +46,8 @@ export interface TurnContext {
   readonly countTextFrames: () => void
 }
 
+const promptCache = new WeakMap<TurnContext, { readonly minute: number; readonly blocks: ReturnType<typeof systemPrompt> }>()
+
 export const takeTurn = (context: TurnContext, utterance: string, promptAt: number) => {
   const { callId, calls, claude, clock, config, journal, metrics, state, tenant, toolContext, tools, transcript } = context
   const { countTextFrames, failedTurn, noteOutcome, sayWhole, speakNow, transfer } = context
@@ -73,6 +75,15 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
       transcript.lastReply.push(...added)
     })
   })
+  /** The system prompt changes with the minute it states: rebuilt once a minute per call, not per request. */
+  const systemPromptAt = (nowMs: number) => {
+    const minute = Math.floor(nowMs / 60_000)
+    const cached = promptCache.get(context)
+    if (cached !== undefined && cached.minute === minute) return cached.blocks
+    const blocks = systemPrompt(tenant, nowMs)
+    promptCache.set(context, { minute, blocks })
+    return blocks
+  }
   return Effect.gen(function*() {
     yield* addLines([{ role: "user", content: utterance, turn }])
     transcript.lastReply = []
@@ -143,7 +154,7 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
         // Computed at every request with the current time (a call past midnight gets today's date);
         // the stable block stays byte-identical, so the prompt cache keeps serving it.
         const reply = claude.respond({
-          system: systemPrompt(tenant, startedAt),
+          system: systemPromptAt(startedAt),
           messages: toMessageParams(transcript.lines),
           tools: tools.definitions
         }, onEvent)
