@@ -11,7 +11,8 @@
  * `--postgres` starts a throwaway cluster (test/support/postgres.ts) and stops it at the end.
  *
  * - server CPU per turn: (CPU of N calls × 3 turns − CPU of N calls with no turn) / 3N, from /proc/<pid>/stat
- * - CPU per call apart from its turns: CPU of the N zero-turn calls / N (post-call summaries held back)
+ * - CPU per call apart from its turns: CPU of the N zero-turn calls / N (post-call summaries held back), measured
+ *   last so that the calls run warm (JIT-compiled) like the calls with turns they are subtracted from
  * - RSS per live call: (RSS with N calls live after their turns − RSS before they opened) / N; and the same
  *   once the server has gone idle with the calls still live (garbage of the turns collected, or not)
  * - first-token overhead: prompt sent → first model text frame received, minus the SSE server's 50 ms
@@ -92,10 +93,9 @@ const measure = async (system: System, phase: string): Promise<Result> => {
   const top = LEVELS[LEVELS.length - 1]!
   progress(`${phase} ${system.name}: warm-up (20 calls × 1 turn)`)
   await batch(system, 20, 1)
-  progress(`${phase} ${system.name}: ${top} calls with no turn (CPU per call)`)
-  const zero = await batch(system, top, 0)
   const overheads = new Map<number, Array<number>>()
   let cpuPerTurn = 0
+  let cpuPerCall = 0
   let rssPerCall = 0
   let rssIdlePerCall = 0
   for (const level of LEVELS) {
@@ -110,12 +110,16 @@ const measure = async (system: System, phase: string): Promise<Result> => {
     const result = await batch(system, level, TURNS)
     overheads.set(level, result.overheads)
     if (level === top) {
-      cpuPerTurn = (result.cpu - zero.cpu) / (level * TURNS)
       rssPerCall = result.rssPerCall
       rssIdlePerCall = result.rssIdlePerCall
+      // Measured after every level: the zero-turn calls then run warm, like the calls they are subtracted from.
+      progress(`${phase} ${system.name}: ${top} calls with no turn (CPU per call)`)
+      const zero = await batch(system, top, 0)
+      cpuPerTurn = (result.cpu - zero.cpu) / (level * TURNS)
+      cpuPerCall = zero.cpu / top
     }
   }
-  return { cpuPerTurn, cpuPerCall: zero.cpu / top, rssPerCall, rssIdlePerCall, overheads }
+  return { cpuPerTurn, cpuPerCall, rssPerCall, rssIdlePerCall, overheads }
 }
 
 // The backend our server runs on.
