@@ -1,18 +1,17 @@
-import { Chunk, Effect, Fiber, Queue, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import type { Metrics } from "../observability/Metrics.ts"
 import type { CallsRepo, NewMessage } from "../storage/CallsRepo.ts"
 import type { Line } from "./history.ts"
 
 /**
  * A call's transcript in memory and its write journal: every write of a call (lines, events, the outcome)
- * goes through the journal, in order and off the latency path; what piles up while a batch is written is
- * written next, in one transaction. Closing the journal makes every queued write durable.
+ * goes through the journal, in order and off the latency path, to the repository's one journal writer, which
+ * commits what all live calls queued meanwhile in one transaction. Closing the journal makes every write the
+ * call queued durable.
  */
 
 /** Frame-driven events stored per kind and call; past it they are only counted (a burst cannot bloat a call). */
 export const FRAME_EVENTS_STORED = 20
-
-const CLOSE_JOURNAL = Symbol("CLOSE_JOURNAL")
 
 export interface Journal {
   readonly write: (effect: Effect.Effect<void>) => Effect.Effect<void>
@@ -33,25 +32,15 @@ export const makeJournal = (
   callId: string
 ): Effect.Effect<Journal, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const queue = yield* Queue.unbounded<Effect.Effect<void> | typeof CLOSE_JOURNAL>()
-    // Never interrupted (an interrupted take can lose what it took): CLOSE_JOURNAL ends it.
-    const fiber = yield* Effect.gen(function*() {
-      while (true) {
-        const writes = Chunk.toReadonlyArray(yield* Queue.takeBetween(queue, 1, 256))
-        const closeAt = writes.indexOf(CLOSE_JOURNAL)
-        yield* calls.inTransaction(Effect.forEach(closeAt === -1 ? writes : writes.slice(0, closeAt), (write) =>
-          write === CLOSE_JOURNAL ? Effect.void : write.pipe(
-            Effect.catchAllCause((cause) =>
-              Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause))
-            )
-          ), { discard: true }))
-        if (closeAt !== -1) return
-      }
-    }).pipe(Effect.uninterruptible, Effect.forkScoped)
-    // However the call's scope closes, the journal is told to finish.
-    yield* Effect.addFinalizer(() => Queue.offer(queue, CLOSE_JOURNAL))
-
-    const write = (effect: Effect.Effect<void>) => Effect.asVoid(Queue.offer(queue, effect))
+    // The writes run on the repository's journal fiber: they keep the call's log annotations (its SID).
+    const annotations = yield* Effect.logAnnotations
+    const guarded = (effect: Effect.Effect<void>) =>
+      effect.pipe(
+        Effect.catchAllCause((cause) => Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause))),
+        Effect.annotateLogs(Object.fromEntries(annotations))
+      )
+    const writeNow = (effect: Effect.Effect<void>) => calls.journalWrite(guarded(effect))
+    const write = (effect: Effect.Effect<void>) => Effect.sync(() => writeNow(effect))
     const event = (type: string, data: Record<string, unknown> = {}) => write(calls.appendEvent(callId, type, data))
     const counts = new Map<string, number>()
     const frameEvent = (type: string, data: Record<string, unknown>) =>
@@ -68,15 +57,11 @@ export const makeJournal = (
     })
     return {
       write,
-      writeNow: (effect) => Queue.unsafeOffer(queue, effect),
+      writeNow,
       event,
       frameEvent,
       seen: (type) => counts.get(type) ?? 0,
-      close: Effect.gen(function*() {
-        yield* storeCounts
-        yield* Queue.offer(queue, CLOSE_JOURNAL)
-        yield* Fiber.join(fiber)
-      })
+      close: Effect.zipRight(storeCounts, calls.journalFlush)
     }
   })
 

@@ -46,6 +46,8 @@ export interface TurnContext {
   readonly countTextFrames: () => void
 }
 
+const promptCache = new WeakMap<TurnContext, { readonly minute: number; readonly blocks: ReturnType<typeof systemPrompt> }>()
+
 export const takeTurn = (context: TurnContext, utterance: string, promptAt: number) => {
   const { callId, calls, claude, clock, config, journal, metrics, state, tenant, toolContext, tools, transcript } = context
   const { countTextFrames, failedTurn, noteOutcome, sayWhole, speakNow, transfer } = context
@@ -73,6 +75,15 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
       transcript.lastReply.push(...added)
     })
   })
+  /** The system prompt changes with the minute it states: rebuilt once a minute per call, not per request. */
+  const systemPromptAt = (nowMs: number) => {
+    const minute = Math.floor(nowMs / 60_000)
+    const cached = promptCache.get(context)
+    if (cached !== undefined && cached.minute === minute) return cached.blocks
+    const blocks = systemPrompt(tenant, nowMs)
+    promptCache.set(context, { minute, blocks })
+    return blocks
+  }
   return Effect.gen(function*() {
     yield* addLines([{ role: "user", content: utterance, turn }])
     transcript.lastReply = []
@@ -92,16 +103,17 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
       speakNow(said, false)
     }
     /** Fills a silence: said once per turn when nothing has been spoken yet (never in the transcript). */
+    const filler = Effect.suspend(() => {
+      if (spokeThisTurn) return Effect.void
+      spokeThisTurn = true
+      return Effect.asVoid(sayWhole(SAY.filler, false))
+    })
     const withFiller = <A, E>(effect: Effect.Effect<A, E>) =>
       Effect.scoped(
         Effect.zipRight(
           Effect.forkScoped(
             Effect.sleep(Duration.millis(config.fillerAfterMs)).pipe(
-              Effect.zipRight(Effect.suspend(() => {
-                if (spokeThisTurn) return Effect.void
-                spokeThisTurn = true
-                return Effect.asVoid(sayWhole(SAY.filler, false))
-              })),
+              Effect.zipRight(filler),
               // Also around an uninterruptible tool: the filler timer itself must stay cancellable.
               Effect.interruptible
             )
@@ -109,6 +121,22 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
           effect
         )
       )
+    /**
+     * A Claude round's one timer (one fiber, raced against the reply): the filler at FILLER_AFTER_MS if
+     * nothing was said, and the first-token deadline at FIRST_TOKEN_TIMEOUT_MS, whichever comes first first.
+     */
+    const roundWatch = (noEventYet: () => boolean) => {
+      const deadline = Effect.suspend(() => (noEventYet() ? Effect.fail(new FirstTokenTimeout()) : Effect.void))
+      const fillerMs = config.fillerAfterMs
+      const limitMs = config.firstTokenTimeoutMs
+      const [first, second] = fillerMs < limitMs ? [filler, deadline] : [deadline, filler]
+      return Effect.sleep(Duration.millis(Math.min(fillerMs, limitMs))).pipe(
+        Effect.zipRight(first),
+        Effect.zipRight(Effect.sleep(Duration.millis(Math.abs(limitMs - fillerMs)))),
+        Effect.zipRight(second),
+        Effect.zipRight(Effect.never)
+      )
+    }
 
     /** One request to Claude; its events are handled synchronously as they arrive. */
     const streamRound = (startedAt: number) =>
@@ -126,19 +154,16 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
         // Computed at every request with the current time (a call past midnight gets today's date);
         // the stable block stays byte-identical, so the prompt cache keeps serving it.
         const reply = claude.respond({
-          system: systemPrompt(tenant, startedAt),
+          system: systemPromptAt(startedAt),
           messages: toMessageParams(transcript.lines),
           tools: tools.definitions
         }, onEvent)
-        const firstTokenWatch = Effect.sleep(Duration.millis(config.firstTokenTimeoutMs)).pipe(
-          Effect.zipRight(Effect.suspend(() => (firstEvent ? Effect.fail(new FirstTokenTimeout()) : Effect.never)))
-        )
-        return Effect.as(Effect.raceFirst(reply, firstTokenWatch), toolUses)
+        return Effect.as(Effect.raceFirst(reply, roundWatch(() => firstEvent)), toolUses)
       })
 
     for (let round = 0; round <= config.maxToolRounds; round++) {
       const startedAt = yield* Clock.currentTimeMillis
-      const toolUses = yield* withFiller(streamRound(startedAt))
+      const toolUses = yield* streamRound(startedAt)
       if (toolUses.length === 0) {
         yield* flushSpeech(true)
         yield* commitPending

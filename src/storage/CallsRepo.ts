@@ -1,5 +1,5 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
-import { Clock, Effect, Option, Schema } from "effect"
+import { Chunk, Clock, Deferred, Effect, Fiber, Option, Queue, Schema } from "effect"
 
 /** Calls, their messages and events. SQL errors are defects here: no caller can act on them. */
 
@@ -49,8 +49,17 @@ export interface NewMessage {
 
 export const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
+/** A journaled write; a marker completed once every write queued before it is committed; the writer's end. */
+type JournalItem =
+  | { readonly _tag: "Write"; readonly write: Effect.Effect<void> }
+  | { readonly _tag: "Flushed"; readonly marker: Deferred.Deferred<void> }
+  | { readonly _tag: "Stop" }
+
+/** The most writes one journal transaction takes (what piled up while the previous one ran). */
+const JOURNAL_BATCH = 1024
+
 export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const callBySid = SqlSchema.findOne({
       Request: Schema.String,
@@ -108,10 +117,8 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
 
     const messages = Effect.fn("CallsRepo.messages")((callId: string) => messagesOf(callId), Effect.orDie)
 
-    const appendMessages = Effect.fn("CallsRepo.appendMessages")(function*(
-      callId: string,
-      rows: ReadonlyArray<NewMessage>
-    ) {
+    // The hot writes (every turn, through the journal) have no span of their own: the journal's batch has one.
+    const appendMessages = (callId: string, rows: ReadonlyArray<NewMessage>) => Effect.gen(function*() {
       if (rows.length === 0) return
       const now = yield* nowIso
       yield* sql`INSERT INTO call_messages ${
@@ -126,7 +133,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
           created_at: now
         })))
       }`
-    }, Effect.orDie)
+    }).pipe(Effect.orDie)
 
     /** The caller barged in: what is stored becomes what was heard. */
     const markInterrupted = Effect.fn("CallsRepo.markInterrupted")(function*(
@@ -142,16 +149,12 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       )
     }, Effect.orDie)
 
-    const appendEvent = Effect.fn("CallsRepo.appendEvent")(function*(
-      callId: string,
-      type: string,
-      data: Record<string, unknown> = {}
-    ) {
+    const appendEvent = (callId: string, type: string, data: Record<string, unknown> = {}) => Effect.gen(function*() {
       const now = yield* nowIso
       yield* sql`INSERT INTO call_events ${
         sql.insert({ call_id: callId, type, data: JSON.stringify(data), created_at: now })
       }`
-    }, Effect.orDie)
+    }).pipe(Effect.orDie)
 
     /** The outcome so far of a live call, stored as it happens: a crash then loses nothing of it. */
     const recordOutcome = Effect.fn("CallsRepo.recordOutcome")(function*(callId: string, outcome: string) {
@@ -211,7 +214,60 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     const inTransaction = <A, E>(effect: Effect.Effect<A, E>) =>
       sql.withTransaction(effect).pipe(Effect.catchTag("SqlError", (error) => Effect.die(error)))
 
+    /**
+     * The journal of every live call, written by one fiber: whatever all calls queued while a transaction ran
+     * goes in the next one (200 live calls cost a few commits per turn, not 200). Queue order is kept, so a
+     * call's writes land in the order it made them. Each write brings its own error handling; a failed batch
+     * is logged and the journal goes on.
+     */
+    const journal = yield* Queue.unbounded<JournalItem>()
+    let writerStopped = false
+    const writeBatch = (items: ReadonlyArray<JournalItem>) => {
+      const writes = items.flatMap((item) => (item._tag === "Write" ? [item.write] : []))
+      return Effect.ensuring(
+        writes.length === 0 ? Effect.void : inTransaction(Effect.forEach(writes, (write) => write, { discard: true })).pipe(
+          Effect.withSpan("CallsRepo.journalBatch", { attributes: { writes: writes.length } }),
+          Effect.catchAllCause((cause) => Effect.logError("journal batch failed", cause))
+        ),
+        Effect.forEach(items, (item) => (item._tag === "Flushed" ? Deferred.succeed(item.marker, undefined) : Effect.void), {
+          discard: true
+        })
+      )
+    }
+    // Never interrupted (an interrupted take can lose what it took, an interrupted batch is rolled back): "Stop" ends it.
+    const journalWriter = yield* Effect.gen(function*() {
+      while (true) {
+        const items = Chunk.toReadonlyArray(yield* Queue.takeBetween(journal, 1, JOURNAL_BATCH))
+        const stopAt = items.findIndex((item) => item._tag === "Stop")
+        yield* writeBatch(stopAt === -1 ? items : items.slice(0, stopAt))
+        if (stopAt !== -1) {
+          // A flush asked for after this point sees the flag; one queued before it is released here.
+          writerStopped = true
+          const late = [...items.slice(stopAt), ...Chunk.toReadonlyArray(yield* Queue.takeAll(journal))]
+          yield* Effect.forEach(late, (item) => (item._tag === "Flushed" ? Deferred.succeed(item.marker, undefined) : Effect.void), {
+            discard: true
+          })
+          return
+        }
+      }
+    }).pipe(Effect.uninterruptible, Effect.forkScoped)
+    // At shutdown (live calls are drained before), what is queued is written, then the writer stops.
+    yield* Effect.addFinalizer(() => Effect.zipRight(Queue.offer(journal, { _tag: "Stop" }), Fiber.join(journalWriter)))
+    /** Queues a write (synchronously: the hot path calls it from plain code). */
+    const journalWrite = (write: Effect.Effect<void>): void => {
+      Queue.unsafeOffer(journal, { _tag: "Write", write })
+    }
+    /** Waits until every write queued so far is committed (or failed and logged). */
+    const journalFlush = Effect.flatMap(Deferred.make<void>(), (marker) =>
+      Effect.zipRight(
+        Queue.offer(journal, { _tag: "Flushed", marker }),
+        // Once the writer has stopped (shutdown), nothing is left to wait for.
+        Effect.suspend(() => (writerStopped ? Effect.void : Deferred.await(marker)))
+      ))
+
     return {
+      journalWrite,
+      journalFlush,
       inTransaction,
       createInbound,
       findBySid,

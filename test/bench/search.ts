@@ -154,8 +154,9 @@ const scenario = async (name: string, embeddings: Layer.Layer<Embeddings>) => {
       const now = new Date().toISOString()
       for (let t = 0; t < TENANTS; t++) {
         const id = `tenant-${t}`
+        // A DATABASE_URL outlives a scenario (each one gets a fresh SQLite file): the second finds the tenants.
         yield* sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
-                   VALUES (${id}, ${id}, '{}', ${now}, ${now})`
+                   VALUES (${id}, ${id}, '{}', ${now}, ${now}) ON CONFLICT (id) DO NOTHING`
         const docs = t === 0 ? big : Array.from({ length: SMALL_TENANT_DOCS }, (_, i) => document(i))
         chunks += (yield* k.replaceAll(id, docs)).chunks
       }

@@ -155,6 +155,20 @@ describe("the hot path's plain code agrees with the Schema", () => {
       expect(decoded(frame)).toEqual(reference.right)
     }
   })
+  test("setup frames decode by the plain code exactly as by the Schema, defaults included", () => {
+    const setups: Array<Record<string, unknown>> = [
+      { type: "setup", sessionId: "VX1", callSid: "CA1" },
+      { type: "setup", sessionId: "VX1", callSid: "CA1", from: "+33611111111", to: "+33100000000", direction: "inbound", extra: 1 },
+      { type: "setup", sessionId: "VX1", callSid: "CA1", customParameters: { callId: "c1", tenant: "t" }, callStatus: "IN-PROGRESS" }
+    ]
+    for (const frame of setups) {
+      const reference = bySchema(frame)
+      if (Either.isLeft(reference)) throw new Error(`the Schema refuses ${JSON.stringify(frame)}`)
+      expect(decodeHotFrame(frame)).toEqual(reference.right)
+    }
+    expect(decodeHotFrame({ type: "setup", sessionId: "VX1", callSid: "CA1", customParameters: { n: 1 } })).toBeUndefined()
+    expect(decodeHotFrame({ type: "setup", sessionId: "VX1", callSid: "CA1", from: 33 })).toBeUndefined()
+  })
   test("what the plain code does not handle is left to the Schema, never guessed", () => {
     expect(decodeHotFrame({ type: "prompt", voicePrompt: 42 })).toBeUndefined()
     expect(decodeHotFrame({ type: "prompt", voicePrompt: "a", last: "yes" })).toBeUndefined()
@@ -203,8 +217,9 @@ describeWithFixtures("recorded ConversationRelay calls", () => {
     for (const frame of sent) expect(JSON.parse(encodeOutbound(frame as OutboundFrame))).toEqual(frame)
   })
 
-  test("every recorded prompt and interrupt decodes by the plain code exactly as by the Schema", () => {
-    const frames = fixtureNames().flatMap((name) => freshInboundFrames(name)).filter((f) => f.type === "prompt" || f.type === "interrupt")
+  test("every recorded setup, prompt and interrupt decodes by the plain code exactly as by the Schema", () => {
+    const frames = fixtureNames().flatMap((name) => freshInboundFrames(name))
+      .filter((f) => f.type === "prompt" || f.type === "interrupt" || f.type === "setup")
     expect(frames.length).toBeGreaterThan(5)
     for (const frame of frames) {
       const reference = bySchema(frame)

@@ -66,7 +66,7 @@ const decodeInboundEither = Schema.decodeUnknownEither(InboundJson, { onExcessPr
 const parseJsonEither = Schema.decodeUnknownEither(Schema.parseJson())
 
 /**
- * The frames of every turn (`prompt`, `interrupt`) decoded with plain code: the same result as the Schema
+ * The frames of every turn (`prompt`, `interrupt`) and the call's `setup` decoded with plain code: the same result as the Schema
  * (test/unit/relay.frames.test.ts checks both agree), without its cost on the hot path. Anything unusual —
  * a field of the wrong type, another frame type — returns undefined and goes through the Schema.
  */
@@ -90,7 +90,34 @@ export const decodeHotFrame = (parsed: unknown): InboundFrame | undefined => {
       ? { type: "interrupt", utteranceUntilInterrupt: utteranceUntilInterrupt ?? "" }
       : { type: "interrupt", utteranceUntilInterrupt: utteranceUntilInterrupt ?? "", durationUntilInterruptMs: duration }
   }
+  if (frame.type === "setup") return decodeSetup(frame)
   return undefined
+}
+
+const SETUP_TEXT_FIELDS = [
+  "accountSid", "parentCallSid", "from", "to", "forwardedFrom", "callerName", "direction", "callType", "callStatus"
+] as const
+
+/** A call's one `setup`, in plain code like the turn frames (the Schema's result, its defaults included). */
+const decodeSetup = (frame: Record<string, unknown>): SetupFrame | undefined => {
+  const { callSid, customParameters, sessionId } = frame
+  if (typeof sessionId !== "string" || typeof callSid !== "string") return undefined
+  const texts: Record<string, string> = {}
+  for (const field of SETUP_TEXT_FIELDS) {
+    const value = frame[field]
+    if (value === undefined) texts[field] = ""
+    else if (typeof value === "string") texts[field] = value
+    else return undefined
+  }
+  let parameters: Record<string, string> = {}
+  if (customParameters !== undefined) {
+    if (typeof customParameters !== "object" || customParameters === null || Array.isArray(customParameters)) return undefined
+    const entries = Object.entries(customParameters)
+    if (!entries.every(([, value]) => typeof value === "string")) return undefined
+    // fromEntries defines own keys (a caller-chosen "__proto__" stays a plain key).
+    parameters = Object.fromEntries(entries)
+  }
+  return { ...(texts as Omit<SetupFrame, "type" | "sessionId" | "callSid" | "customParameters">), type: "setup", sessionId, callSid, customParameters: parameters }
 }
 
 /** A ConversationRelay frame as the carrier-neutral event the call core reads. */

@@ -1,0 +1,162 @@
+/**
+ * The systems the turn benchmark drives, each in its own process: the bare relay, and our server on Bun
+ * (`bun src/main.ts`) or on Deno (deno.json's `start` task, run with the Deno binary itself so that the
+ * pid we read CPU and RSS from is the server's, not a wrapper's).
+ */
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL } from "../../support/appServer.ts"
+import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../../support/twilioClient.ts"
+
+export interface Call {
+  readonly ws: RelayClient
+  readonly sid: string
+}
+export interface System {
+  readonly name: string
+  readonly pid: number
+  readonly open: (n: number) => Promise<Call>
+  readonly hangUp: (call: Call) => Promise<void>
+  readonly stop: () => Promise<void>
+}
+export type Runtime = "Bun" | "Deno"
+
+const ROOT = new URL("../../../", import.meta.url).pathname
+const DENO_VERSION = "2.9.6"
+
+/** Starts a helper process that prints "listening <port>" on its first line. */
+export const spawnListening = async (script: string, env: Record<string, string>) => {
+  const child = Bun.spawn(["bun", new URL(script, import.meta.url).pathname], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" })
+  const reader = child.stdout.getReader()
+  let text = ""
+  while (!/listening (\d+)/.test(text)) {
+    const { done, value } = await reader.read()
+    if (done) throw new Error(`${script} exited before listening`)
+    text += new TextDecoder().decode(value)
+  }
+  return { child, port: Number(/listening (\d+)/.exec(text)![1]) }
+}
+
+const freePort = () => {
+  const probe = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() })
+  const port = probe.port as number
+  probe.stop(true)
+  return port
+}
+
+/**
+ * The Deno binary: `$DENO`, the repo's `.tools/deno-<version>`, `deno` on the PATH, or the one
+ * `npx deno@<version>` installs (asked for its own path). Undefined when none can be found.
+ */
+export const findDeno = (): string | undefined => {
+  const candidates = [process.env.DENO, join(ROOT, `.tools/deno-${DENO_VERSION}/node_modules/.bin/deno`), Bun.which("deno") ?? undefined]
+  for (const candidate of candidates) if (candidate && existsSync(candidate)) return candidate
+  const viaNpx = spawnSync("npx", ["--yes", `deno@${DENO_VERSION}`, "eval", "console.log(Deno.execPath())"], { encoding: "utf8", timeout: 120_000 })
+  const path = viaNpx.status === 0 ? viaNpx.stdout.trim().split("\n").pop() : undefined
+  return path && existsSync(path) ? path : undefined
+}
+
+/** deno.json's `start` task as an argument list, with `deno` replaced by the binary found. */
+const denoStart = (deno: string): Array<string> => {
+  const task = (JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as { tasks: { start: string } }).tasks.start
+  const [, ...args] = task.split(/\s+/)
+  return [deno, ...args]
+}
+
+export const startBareRelay = async (claudeUrl: string): Promise<System> => {
+  const relay = await spawnListening("./bareRelay.ts", { PORT: "0", CLAUDE_URL: claudeUrl })
+  const wsUrl = `ws://127.0.0.1:${relay.port}/`
+  return {
+    name: "bare relay",
+    pid: relay.child.pid,
+    open: async (n) => {
+      const sid = `CA_BARE_${n}`
+      const ws = await RelayClient.connect(wsUrl)
+      ws.setup({ callSid: sid, from: "+33611111111", to: BUSINESS_NUMBER })
+      return { ws, sid }
+    },
+    hangUp: async (call) => {
+      await call.ws.close()
+    },
+    stop: async () => {
+      relay.child.kill("SIGTERM")
+      await relay.child.exited
+    }
+  }
+}
+
+export interface OursOptions {
+  readonly runtime: Runtime
+  readonly deno?: string
+  readonly claudeUrl: string
+  /** A `postgres://` URL; a fresh SQLite file otherwise. */
+  readonly postgresUrl?: string
+  readonly backend: string
+}
+
+export const startOurs = async (options: OursOptions): Promise<System> => {
+  const dir = mkdtempSync(join(tmpdir(), "coccinelle-bench-"))
+  const port = freePort()
+  const command = options.runtime === "Bun"
+    ? ["bun", ...(process.env.BENCH_BUN_FLAGS ?? "").split(" ").filter(Boolean), join(ROOT, "src/main.ts")]
+    : denoStart(options.deno!)
+  const server = Bun.spawn(command, {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      PUBLIC_URL,
+      TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+      TWILIO_PHONE_NUMBER: BUSINESS_NUMBER,
+      ANTHROPIC_API_KEY: "sk-ant-bench",
+      ANTHROPIC_BASE_URL: options.claudeUrl,
+      DATABASE_URL: options.postgresUrl ?? join(dir, "bench.db"),
+      // The demo key file lands in the temporary folder, never in the checkout (a postgres:// URL has no folder).
+      DEMO_API_KEY_FILE: join(dir, "demo-key.txt"),
+      // Post-call summaries are not part of a call's cost: held back past the end of the run.
+      SUMMARY_SETTLE_MS: "3600000",
+      LOG_LEVEL: "warn"
+    },
+    stdout: "ignore",
+    stderr: "inherit"
+  })
+  const baseUrl = `http://127.0.0.1:${port}`
+  const wsUrl = `ws://127.0.0.1:${port}/webhooks/twilio/conversation`
+  for (let attempt = 0; !(await fetch(`${baseUrl}/health`).then((r) => r.ok, () => false)); attempt++) {
+    if (attempt > 600 || server.exitCode !== null) throw new Error(`our server on ${options.runtime} did not start`)
+    await Bun.sleep(50)
+  }
+  // Call SIDs unique per run: a Postgres database may outlive the run, or serve the other runtime after us.
+  const run = `${options.runtime.toUpperCase()}_${Date.now().toString(36)}`
+  let sequence = 0
+  return {
+    name: `ours · ${options.runtime} · ${options.backend}`,
+    pid: server.pid,
+    open: async (n) => {
+      const sid = `CA_${run}_${n}`
+      const answer = await signedPost(baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid: sid, from: "+33611111111", to: BUSINESS_NUMBER }), AUTH_TOKEN)
+      const relay = find(parseTwiml(answer.text), "ConversationRelay")
+      if (!relay) throw new Error(`no <ConversationRelay> in ${answer.text}`)
+      const relayUrl = relay.attributes["url"] ?? ""
+      const ws = await RelayClient.connect(wsUrl, { authToken: AUTH_TOKEN, publicUrl: relayUrl })
+      ws.setup({ callSid: sid, from: "+33611111111", to: BUSINESS_NUMBER, customParameters: parametersOf(relay) })
+      return { ws, sid }
+    },
+    hangUp: async (call) => {
+      await call.ws.close()
+      const form = statusForm({ callSid: call.sid, from: "+33611111111", to: BUSINESS_NUMBER, status: "completed", sequence: ++sequence, duration: 30 })
+      await signedPost(baseUrl, PUBLIC_URL, "/webhooks/twilio/status", form, AUTH_TOKEN)
+    },
+    stop: async () => {
+      if (process.env.BENCH_DUMP_METRICS) {
+        const text = await fetch(`${baseUrl}/metrics`).then((r) => r.text())
+        process.stderr.write(text.split("\n").filter((line) => /^coccinelle_.* [1-9][0-9]{2,}/.test(line)).join("\n") + "\n")
+      }
+      server.kill("SIGTERM")
+      await server.exited
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
