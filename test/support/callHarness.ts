@@ -36,6 +36,8 @@ import {
 import { CallEnd } from "../../src/call/CallEnd.ts"
 import { CallSessions } from "../../src/call/CallSession.ts"
 import { LiveCalls } from "../../src/call/LiveCalls.ts"
+import { CallOwners } from "../../src/cluster/CallOwners.ts"
+import { Instance } from "../../src/cluster/Instance.ts"
 import { Summaries } from "../../src/llm/Summaries.ts"
 import { AppConfig } from "../../src/config.ts"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
@@ -248,6 +250,8 @@ export const runCall = async <A>(
   const layer = CallSessions.Default.pipe(
     Layer.provideMerge(Layer.merge(CallEnd.Default, LiveCalls.Default)),
     Layer.provideMerge(Layer.mergeAll(
+      CallOwners.Default,
+      Instance.Default,
       summaries,
       AppConfig.Default.pipe(Layer.provide(configLayer)),
       CallsRepo.Default,
