@@ -19,8 +19,8 @@ export const CONNECT_GRACE = Duration.seconds(60)
 export const RESUME_AGAIN_AFTER = Duration.seconds(60)
 /** How often calls left open by a dead instance are looked for. */
 export const RECOVER_EVERY = Duration.seconds(30)
-/** A claimed post-call summary: long enough for Claude and its retries. */
-export const SUMMARY_CLAIM = Duration.minutes(10)
+/** A claimed post-call summary (renewed at each attempt): one Claude request and the backoff before the next. */
+export const SUMMARY_CLAIM = Duration.minutes(3)
 
 export const isoAfter = (nowMs: number, duration: Duration.Duration) => new Date(nowMs + Duration.toMillis(duration)).toISOString()
 

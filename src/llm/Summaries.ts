@@ -82,6 +82,11 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
           RETURNING call_id`
         return rows.length > 0
       })
+    /** The work is over (written, given up, or stopped): a later start or another instance may take it again. */
+    const releaseClaim = (callId: string) =>
+      sql`DELETE FROM summary_claims WHERE call_id = ${callId} AND instance_id = ${claimant}`.pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning("summary claim not released", cause))
+      )
 
     const transcriptOf = (callId: string) =>
       Effect.map(calls.messages(callId), (messages) =>
@@ -207,7 +212,7 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
             )
           ], { discard: true })
         ),
-        Effect.ensuring(Effect.sync(() => pending.delete(callId)))
+        Effect.ensuring(Effect.zipRight(releaseClaim(callId), Effect.sync(() => pending.delete(callId))))
       )
 
     /** Queue a finished call; returns at once. */

@@ -350,9 +350,10 @@ export const runCall = async <A>(
   })
 
   const exit = await Effect.runPromiseExit(
-    Effect.scoped(program).pipe(
+    // The call runs on the TestClock; the services' own background loops (lease renewal, heartbeats) are built
+    // on the real clock, so moving the TestClock by years does not replay every tick in between.
+    Effect.scoped(program.pipe(Effect.provide(TestContext.TestContext))).pipe(
       Effect.provide(layer),
-      Effect.provide(TestContext.TestContext),
       Effect.provide(Logger.remove(Logger.defaultLogger))
     )
   )
