@@ -12,6 +12,7 @@
  * Skipped with a note without Postgres (a failure under CI=true).
  */
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
+import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { emptyPostgresDatabase, queryDatabase, testPostgresUrl } from "../support/db.ts"
 import { callTool, type FakeAnthropic, lastMessage, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
@@ -42,6 +43,8 @@ const PUBLIC_URL = "https://coccinelle.test"
 const AUTH_TOKEN = "test_auth_token_0123456789abcdef"
 const BUSINESS = "+33939035760"
 const CALLER = "+33611223344"
+const ADMIN_TOKEN = "admin-secret-token"
+const DEMO = JSON.parse(readFileSync(new URL("../../src/tenants/demo-tenant.json", import.meta.url), "utf8")) as Record<string, unknown>
 
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -98,6 +101,7 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
         SUMMARY_SETTLE_MS: "0",
         FILLER_AFTER_MS: "5000",
         LOG_FORMAT: "json",
+        ADMIN_TOKEN,
         ...extra
       }
     })
@@ -189,6 +193,7 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
         }
         const last = lastMessage(body)
         if (last.toolResult) return sayText("C'est noté.")
+        if (last.text.includes("vélo")) return callTool("search_knowledge", { query: "garage à vélos couvert" })
         if (last.text.includes("réserver")) {
           return callTool("book_appointment", { date: bookingDate, time: "10:00", client_name: "Client Concurrent", service_type: "coupe-homme" })
         }
@@ -313,6 +318,48 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
     D.child.kill("SIGTERM")
     expect(await E.exited).toBe(0)
     expect(await D.exited).toBe(0)
+  }, 60_000)
+
+  test("a tenant or knowledge change made through B is seen by another instance at once, without a restart", async () => {
+    const G = await startInstance("G")
+    const admin = (path: string, method: string, body?: unknown) =>
+      fetch(B().baseUrl + path, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) })
+      })
+    const greetingOn = async (instance: Instance) => {
+      const voice = await signedPost(instance.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid: newSid(), from: CALLER, to: BUSINESS }), AUTH_TOKEN)
+      return find(parseTwiml(voice.text), "ConversationRelay")!.attributes.welcomeGreeting
+    }
+    const { tenants } = await (await admin("/api/v1/admin/tenants", "GET")).json() as { tenants: Array<{ id: string }> }
+    const tenantId = tenants[0]!.id
+    // G has the tenant in its cache (it answered a call), then the tenant changes through B.
+    expect(await greetingOn(G)).toBe(DEMO.greeting as string)
+    const { knowledge: _knowledge, ...withoutKnowledge } = DEMO
+    expect((await admin(`/api/v1/admin/tenants/${tenantId}`, "PUT", { ...withoutKnowledge, greeting: "Salon Lumière, nouvelle équipe, bonjour !" })).status).toBe(200)
+    await eventually(() => greetingOn(G), (greeting) => greeting === "Salon Lumière, nouvelle équipe, bonjour !", "G to use the new greeting", 2000)
+
+    // G's knowledge index is loaded (a search ran on it), then a document is added through B. (Full-text matches
+    // come from the database; what the notice drops on G is its cached index: term weights and embeddings.)
+    const searchOnG = async (words: string) => {
+      const { ws } = await liveCall(G, newSid(), words)
+      const request = await conversationRequestWith(words)
+      await ws.close()
+      return request
+    }
+    const before = await searchOnG("Où garer mon vélo, première fois ?")
+    expect(JSON.stringify(before!.body.messages)).not.toContain("arceaux")
+    expect((await admin(`/api/v1/admin/tenants/${tenantId}/knowledge`, "POST", { title: "Vélos", content: "Un garage à vélos couvert avec des arceaux se trouve à côté du salon." })).status).toBeLessThan(300)
+    const after = await eventually(
+      () => searchOnG(`Où garer mon vélo, essai ${Date.now()} ?`),
+      (request) => JSON.stringify(request!.body.messages).includes("arceaux"),
+      "G's search to find the new document",
+      4000
+    )
+    expect(JSON.stringify(after!.body.messages)).toContain("arceaux")
+    G.child.kill("SIGTERM")
+    expect(await G.exited).toBe(0)
   }, 60_000)
 
   test("20 concurrent bookings of one slot across two instances: exactly one appointment", async () => {
