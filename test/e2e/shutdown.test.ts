@@ -136,6 +136,25 @@ describe("graceful shutdown", () => {
 
   // The drain runs in a scope finaliser (uninterruptible): its wait must opt back in to interruption for the
   // limit to fire, and a cancelled Claude stream must abort at once, or the cut would wait for Claude.
+  test("behind Fly's proxy (FLY_MACHINE_ID), a draining machine hands new calls and sockets to another machine with fly-replay", async () => {
+    const databaseUrl = await testDatabaseUrl(join(dir, "fly.db"))
+    const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: "8000", FLY_MACHINE_ID: "148e21ea7e9689" })
+    const ws = await liveCall(app, newSid(), false)
+    const stopping = app.stop()
+    try {
+      await waitUntil(() => draining(app), "/health to answer 503", 5_000)
+      const voice = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid: newSid(), from: CALLER, to: BUSINESS_NUMBER }), AUTH_TOKEN)
+      expect(voice.headers.get("fly-replay")).toBe("elsewhere=true")
+      const upgrade = await fetch(app.wsUrl.replace("ws://", "http://"), {
+        headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" }
+      })
+      expect(upgrade.headers.get("fly-replay")).toBe("elsewhere=true")
+    } finally {
+      await ws.close()
+      await stopping
+    }
+  }, 20_000)
+
   test("calls still live at the drain limit are told, handed over together, and finalised with reason shutdown", async () => {
     const databaseUrl = await testDatabaseUrl(join(dir, "limit.db"))
     const drainMs = 1200
