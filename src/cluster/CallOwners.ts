@@ -1,6 +1,6 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Duration, Effect, Option, Schema } from "effect"
-import { CONNECT_GRACE, isoAfter, LEASE, MOVE_GRACE } from "./decisions.ts"
+import { CONNECT_GRACE, INSTANCE_GONE_AFTER, isoAfter, LEASE, MOVE_GRACE } from "./decisions.ts"
 import { CallRow } from "../storage/CallsRepo.ts"
 
 /**
@@ -39,6 +39,16 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
         WHERE call_owners.moving = 1 OR call_owners.instance_id IS NULL OR call_owners.lease_until <= ${nowIso}
         RETURNING call_id`
       return rows.length > 0
+    }, Effect.orDie)
+
+    /**
+     * The call was just answered here: its first socket may land on any instance (claimable), and until it does
+     * the call is this instance's — recovery leaves it alone while this instance is up, for CONNECT_GRACE at most.
+     */
+    const answered = Effect.fn("CallOwners.answered")(function*(callId: string, instanceId: string) {
+      const at = yield* now
+      yield* sql`INSERT INTO call_owners (call_id, instance_id, lease_until, moving)
+        VALUES (${callId}, ${instanceId}, ${isoAfter(at, CONNECT_GRACE)}, 1) ON CONFLICT (call_id) DO NOTHING`
     }, Effect.orDie)
 
     /** Renews every lease this instance holds (its calls are still live). */
@@ -88,26 +98,30 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
     }, Effect.orDie)
 
     const orphans = SqlSchema.findAll({
-      Request: Schema.Struct({ now: Schema.String, answeredBefore: Schema.String }),
+      Request: Schema.Struct({ now: Schema.String, answeredBefore: Schema.String, goneBefore: Schema.String }),
       Result: CallRow,
-      execute: ({ answeredBefore, now }) =>
+      execute: ({ answeredBefore, goneBefore, now }) =>
         sql`SELECT c.* FROM calls c LEFT JOIN call_owners o ON o.call_id = c.id
-          WHERE c.ended_at IS NULL
-            AND ((o.call_id IS NULL AND c.created_at < ${answeredBefore}) OR (o.call_id IS NOT NULL AND o.lease_until <= ${now}))`
+          WHERE c.ended_at IS NULL AND (
+            (o.call_id IS NULL AND c.created_at < ${answeredBefore})
+            OR o.lease_until <= ${now}
+            OR (o.instance_id IS NOT NULL AND NOT EXISTS (
+              SELECT 1 FROM instances i WHERE i.id = o.instance_id AND i.heartbeat_at > ${goneBefore})))`
     })
 
     /**
-     * Open calls nobody serves any more: their owner's lease expired (its instance died), or they were answered
-     * long ago and never connected. Another instance's live calls are never in it.
+     * Open calls nobody serves any more: their owner's lease expired, or their owner instance is gone (stopped, or
+     * silent for INSTANCE_GONE_AFTER). Another instance's live calls are never in it.
      */
     const abandoned = Effect.fn("CallOwners.abandoned")(function*() {
       const at = yield* now
       return yield* orphans({
         now: new Date(at).toISOString(),
-        answeredBefore: new Date(at - Duration.toMillis(CONNECT_GRACE)).toISOString()
+        answeredBefore: new Date(at - Duration.toMillis(CONNECT_GRACE)).toISOString(),
+        goneBefore: new Date(at - Duration.toMillis(INSTANCE_GONE_AFTER)).toISOString()
       })
     }, Effect.orDie)
 
-    return { claim, renew, release, handOver, owner, isHeld, abandoned } as const
+    return { answered, claim, renew, release, handOver, owner, isHeld, abandoned } as const
   })
 }) {}

@@ -36,6 +36,9 @@ export const afterDrop = (facts: { readonly lastDropResumedAt: string | null; re
     ? "hand_over"
     : "resume"
 
+/** Twilio's error code when the relay WebSocket it had with us ended without an `end` (our socket dropped). */
+export const SOCKET_DROPPED = "64105"
+
 /** What the connect action does once the relay session is over. */
 export type SessionOver =
   | { readonly _tag: "Resume"; readonly why: "deploy" | "socket_dropped" }
@@ -59,8 +62,10 @@ export const decideSessionOver = (facts: {
   }
   if (facts.sessionStatus === "ended" && facts.handoffReason === "transfer" && facts.hasTransferNumber) return { _tag: "Dial" }
   if (facts.sessionStatus === "failed") {
-    // A call already finalised here (our side took the drop for a hang-up) is not reopened: it is put through.
-    if (facts.callEnded) return { _tag: "DropHandOver" }
+    // Only our socket dropping (64105 "Websocket ended") is resumed: after another failure (39001, Twilio could
+    // not reach us at all; 64107, a frame it refused) a new session would most likely fail the same way. A call
+    // already finalised here (our side took the drop for a hang-up) is not reopened either: it is put through.
+    if (facts.callEnded || facts.errorCode !== SOCKET_DROPPED) return { _tag: "DropHandOver" }
     return afterDrop(facts) === "resume" ? { _tag: "Resume", why: "socket_dropped" } : { _tag: "DropHandOver" }
   }
   return { _tag: "Hangup" }

@@ -1,4 +1,4 @@
-import { Duration, Effect, Layer, Option, Schema } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
 import { CallOwners } from "../cluster/CallOwners.ts"
 import { RECOVER_EVERY } from "../cluster/decisions.ts"
 import { Instance } from "../cluster/Instance.ts"
@@ -89,7 +89,7 @@ const RecoverUnfinishedCalls = Layer.scopedDiscard(
   Effect.gen(function*() {
     yield* recoverUnfinished(true)
     yield* Effect.forkScoped(
-      Effect.sleep(Duration.toMillis(RECOVER_EVERY)).pipe(
+      Effect.sleep(RECOVER_EVERY).pipe(
         Effect.zipRight(recoverUnfinished(false)),
         Effect.catchAllCause((cause) => Effect.logWarning("recovery of open calls failed", cause)),
         Effect.forever

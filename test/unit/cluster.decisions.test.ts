@@ -36,6 +36,8 @@ describe("resume or transfer after our socket dropped", () => {
     expect(decideSessionOver(facts)).toEqual({ _tag: "Resume", why: "socket_dropped" })
     expect(decideSessionOver({ ...facts, lastDropResumedAt: ago(1_000) })).toEqual({ _tag: "DropHandOver" })
     expect(decideSessionOver({ ...facts, callEnded: true })).toEqual({ _tag: "DropHandOver" })
+    // Twilio could not reach us at all (39001): a new session would fail the same way.
+    expect(decideSessionOver({ ...facts, errorCode: "39001" })).toEqual({ _tag: "DropHandOver" })
   })
 
   test("a resume handoff (deploy) is resumed even right after a drop; a transfer dials; the caller gone hangs up", () => {

@@ -118,6 +118,7 @@ const voice = withSignedForm("voice", (form) =>
       direction: form.Direction ?? "inbound",
       status: form.CallStatus ?? "ringing"
     })
+    yield* (yield* CallOwners).answered(call.id, registry.instanceId)
     yield* Effect.logInfo("incoming call answered").pipe(Effect.annotateLogs({ callSid, tenantId: tenant.value.id }))
     return twiml(relayTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: tenant.value, callId: call.id }))
   }))
