@@ -138,7 +138,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const addLines = transcript.add
         const state = initialState()
         // A resumed call goes on with what it already achieved (a booking made before the move).
-        Option.map(decodeOutcome(call.outcome), (stored) => stored !== "abandoned" && noteOutcomeIn(state, stored))
+        const achieved = decodeOutcome(call.outcome)
+        if (Option.isSome(achieved) && achieved.value !== "abandoned") noteOutcomeIn(state, achieved.value)
         const agentSpeaking = yield* SubscriptionRef.make(false)
 
         /** An outcome noted during the call, stored at once (a crash after a booking still shows it). */

@@ -194,6 +194,9 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
         const last = lastMessage(body)
         if (last.toolResult) return sayText("C'est noté.")
         if (last.text.includes("vélo")) return callTool("search_knowledge", { query: "garage à vélos couvert" })
+        if (last.text.includes("réserver à 15 heures")) {
+          return callTool("book_appointment", { date: bookingDate, time: "15:00", client_name: "Madame Déménage", service_type: "coupe-femme" })
+        }
         if (last.text.includes("réserver")) {
           return callTool("book_appointment", { date: bookingDate, time: "10:00", client_name: "Client Concurrent", service_type: "coupe-homme" })
         }
@@ -214,7 +217,7 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
 
   test("SIGTERM on A: the call moves at its pause, B answers the connect action with a new <Connect>, and the conversation goes on with its history", async () => {
     const callSid = newSid()
-    const first = "Bonjour, ici Madame Déménage, je voudrais un renseignement."
+    const first = "Bonjour, ici Madame Déménage, je voudrais réserver à 15 heures vendredi."
     const { params, ws } = await liveCall(A(), callSid, first)
     const [before] = await callRow(callSid)
 
@@ -236,8 +239,9 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
     // The earlier turns are in Claude's request: nothing said was lost, nothing repeated.
     const request = await conversationRequestWith(second)
     const history = JSON.stringify(request!.body.messages)
-    expect(history).toContain("Madame Déménage")
-    expect(history.split("Madame Déménage").length - 1).toBe(1)
+    expect(history.split(first).length - 1).toBe(1)
+    expect(history).toContain("book_appointment")
+    expect(history).toContain("C'est noté.")
     expect(resumed.ws.texts().map((t) => t.token).join("")).not.toContain("Salon Lumière")
 
     // A had nothing else to wait for: it stops cleanly well before its drain limit.
@@ -248,6 +252,10 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
     expect(after!.id).toBe(before!.id)
     expect(after!.started_at).toBe(before!.started_at)
     expect(after!.end_reason).toBe("caller_hangup")
+    // The booking made before the move is the call's outcome, made once.
+    expect(after!.outcome).toBe("booked")
+    const booked = await query<Array<{ n: number }>>((sql) => sql`SELECT COUNT(*) AS n FROM appointments WHERE client_name = 'Madame Déménage'`)
+    expect(booked[0]!.n).toBe(1)
     const events = await query<Array<{ type: string; data: string }>>((sql) =>
       sql`SELECT type, data FROM call_events WHERE call_id = ${before!.id} ORDER BY id`
     )
