@@ -13,6 +13,9 @@ const CallEndNotice = Schema.Struct({
     Schema.Struct({ endReason: Schema.Literal("resumed") })
   )
 })
+/** Closes that are someone's decision: a hang-up or our `end` (1000), ours (1001 stopping, 1008 refused, 1009 too large). */
+const DELIBERATE_CLOSE_CODES = new Set([1000, 1001, 1005, 1008, 1009])
+
 const decodeNotice = Schema.decodeUnknownOption(Schema.parseJson(CallEndNotice))
 const encodeNotice = Schema.encodeSync(Schema.parseJson(CallEndNotice))
 
@@ -61,8 +64,12 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
       if (inbox) Queue.unsafeOffer(inbox, frame)
     }
 
-    /** Called from the socket's `close`: the hang-up cancels everything the call started. */
-    const close = (connectionId: string): void => {
+    /**
+     * Called from the socket's `close`: the hang-up cancels everything the call started. Twilio closes with 1000
+     * (a hang-up, or after our `end`); a code outside DELIBERATE_CLOSE_CODES means the connection dropped.
+     */
+    const close = (connectionId: string, code?: number): void => {
+      if (code !== undefined && !DELIBERATE_CLOSE_CODES.has(code)) live.socketDropped(connectionId, code)
       live.socketGone(connectionId)
       runFork(FiberMap.remove(fibers, connectionId))
     }

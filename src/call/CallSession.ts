@@ -372,8 +372,12 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             yield* FiberHandle.clear(turns)
             countTextFrames()
             const reported = live.reportedEnd(callId)
-            if (state.phase._tag === "Moving" || reported?.endReason === "resumed") {
-              // Not the end of the call: every write is durable, then any instance may take its next session.
+            const droppedWith = live.droppedWith(connectionId)
+            const dropped = droppedWith !== undefined && reported === undefined && isLive(state)
+            if (state.phase._tag === "Moving" || reported?.endReason === "resumed" || dropped) {
+              // Not the end of the call: every write is durable, then any instance may take its next session. A
+              // dropped socket waits for Twilio's connect action, which resumes it (or puts the caller through).
+              if (dropped) yield* event("socket_dropped", { code: droppedWith })
               yield* journal.close
               yield* live.handOver(callId, connectionId)
               yield* Effect.logInfo("relay session ended; the call is resumed on a new one")

@@ -26,6 +26,8 @@ export class LiveCalls extends Effect.Service<LiveCalls>()("app/LiveCalls", {
     const instance = yield* Instance
     const local = new Map<string, string>()
     const goneSockets = new Set<string>()
+    /** Sockets that closed without a normal close code (the network dropped them): close code by connection. */
+    const droppedSockets = new Map<string, number>()
     const reported = new Map<string, ReportedEnd>()
     const moveRequested = yield* Deferred.make<void>()
     let cutting = false
@@ -69,8 +71,14 @@ export class LiveCalls extends Effect.Service<LiveCalls>()("app/LiveCalls", {
         goneSockets.add(connectionId)
       },
       isSocketGone: (connectionId: string) => goneSockets.has(connectionId),
+      /** The socket closed abnormally (not a hang-up): the call waits for Twilio's connect action to resume it. */
+      socketDropped: (connectionId: string, code: number) => {
+        droppedSockets.set(connectionId, code)
+      },
+      droppedWith: (connectionId: string): number | undefined => droppedSockets.get(connectionId),
       forgetConnection: (connectionId: string) => {
         goneSockets.delete(connectionId)
+        droppedSockets.delete(connectionId)
       },
       report: (callId: string, end: ReportedEnd) => {
         reported.set(callId, end)

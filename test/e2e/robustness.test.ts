@@ -214,28 +214,40 @@ describe("telephony edge cases", () => {
     expect(events.filter((e) => e.type === "resume").map((e) => JSON.parse(e.data).why)).toEqual(["socket_dropped"])
   })
 
-  test("when our socket drops mid-call, the caller is put through to the business and the call says so", async () => {
+  test("when our socket drops mid-call, the call is not taken for a hang-up: Twilio's 64105 connect action resumes it with its history", async () => {
     const callSid = newSid()
     const params = parametersOf(find(await answerCall(callSid), "ConversationRelay")!)
     const ws = await openSession(callSid, params)
     const words = "Bonjour, ici Madame Coupure"
     ws.prompt(words)
     await ws.textUntilLast()
-    await ws.close(1011, "gone")
-    await eventually(() => app.query((sql) => sql<{ ended_at: string | null }>`SELECT ended_at FROM calls WHERE twilio_call_sid = ${callSid}`), (rows) => rows[0]?.ended_at != null, "the session to close")
-    const action = await sessionFailed(callSid)
-    const twiml = parseTwiml(action.text)
-    expect(find(twiml, "Say")).toBeDefined()
-    expect(find(twiml, "Dial")).toBeDefined()
-    const rows = await app.query((sql) => sql<{ end_reason: string; outcome: string }>`SELECT end_reason, outcome FROM calls WHERE twilio_call_sid = ${callSid}`)
-    expect(rows[0]).toEqual({ end_reason: "socket_failed", outcome: "transferred" })
-    // The summary is written from the settled call, not from the hang-up our side saw first.
-    const summaryRequest = await eventually(
-      async () => fake.requests.find((r) => String(r.body.system ?? "").includes("Vous résumez") && JSON.stringify(r.body.messages).includes(words)),
-      (found) => found !== undefined,
+    await ws.close(1011, "gone") // not a hang-up (Twilio closes those with 1000)
+    const [call] = await eventually(
+      () => app.query((sql) => sql<{ id: string; ended_at: string | null }>`SELECT c.id, c.ended_at FROM calls c
+        JOIN call_events e ON e.call_id = c.id WHERE c.twilio_call_sid = ${callSid} AND e.type = 'socket_dropped'`),
+      (rows) => rows.length === 1,
+      "the drop recorded"
+    )
+    expect(call!.ended_at).toBeNull()
+    const relay = find(parseTwiml((await sessionFailed(callSid)).text), "ConversationRelay")!
+    expect(relay.attributes.welcomeGreeting).toBe("Je vous écoute.")
+    const resumed = await openSession(callSid, parametersOf(relay))
+    resumed.prompt("Vous m'entendez ?")
+    await resumed.textUntilLast()
+    expect(JSON.stringify(fake.requests[fake.requests.length - 1]!.body.messages)).toContain(words)
+    await resumed.close()
+    const ended = await eventually(
+      () => app.query((sql) => sql<{ end_reason: string | null }>`SELECT end_reason FROM calls WHERE id = ${call!.id}`),
+      (rows) => rows[0]?.end_reason != null,
+      "the call to end"
+    )
+    expect(ended[0]!.end_reason).toBe("caller_hangup")
+    // One summary, from the whole call.
+    await eventually(
+      async () => fake.requests.filter((r) => String(r.body.system ?? "").includes("Vous résumez") && JSON.stringify(r.body.messages).includes(words)),
+      (found) => found.length === 1,
       "the summary request",
       5000
     )
-    expect(JSON.stringify(summaryRequest!.body.messages)).toContain("fin : socket_failed")
   })
 })
