@@ -306,10 +306,14 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
     expect(resumes.map((e) => JSON.parse(e.data).why)).toEqual(["socket_dropped"])
   }, 60_000)
 
-  test("a status callback on B while another instance holds the call leaves it live; a new instance's recovery leaves it alone", async () => {
+  test("while another instance holds a call: a second socket on B is refused, a status callback on B leaves it live, a new instance's recovery leaves it alone", async () => {
     const D = await startInstance("D")
     const callSid = newSid()
-    const { ws } = await liveCall(D, callSid, "Bonjour, ici Madame Reste.")
+    const { params, ws } = await liveCall(D, callSid, "Bonjour, ici Madame Reste.")
+    // A second socket for the live call is refused on another instance too (the lease is in the database).
+    const second = await RelayClient.connect(B().wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
+    second.setup({ callSid, from: CALLER, to: BUSINESS, customParameters: params })
+    expect((await second.closed).code).toBe(1008)
     // A terminal status landing on B (out of order) must not finalise D's live call.
     const status = await signedPost(B().baseUrl, PUBLIC_URL, "/webhooks/twilio/status", statusForm({ callSid, status: "completed", duration: 12, sequence: 3 }), AUTH_TOKEN)
     expect(status.status).toBe(200)
