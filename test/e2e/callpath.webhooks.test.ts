@@ -304,7 +304,7 @@ describe("end of the relay session: <Connect action> and the dial result", () =>
     expect(verbs(resumed)).toEqual(["Connect"])
     const relay = find(resumed, "ConversationRelay")!
     expect(relay.attributes.welcomeGreeting).toBe("Je vous écoute.")
-    expect(parametersOf(relay).callId).toBeString()
+    expect(typeof parametersOf(relay).callId).toBe("string")
     // It can never loop: the second drop within a short time is handed over.
     const again = parseTwiml((await action("CA_ACTION", { sessionStatus: "failed" })).text)
     expect(verbs(again)).toEqual(["Say", "Dial"])
