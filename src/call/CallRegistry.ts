@@ -1,6 +1,23 @@
-import { Duration, Effect, Fiber, FiberMap, Queue, Runtime } from "effect"
+import { Duration, Effect, Fiber, FiberMap, Option, Queue, Runtime, Schema, Stream } from "effect"
+import { Instance } from "../cluster/Instance.ts"
+import { DatabaseBackend } from "../storage/DatabaseBackend.ts"
 import { CallSessions, type CallChannel } from "./CallSession.ts"
 import { LiveCalls, type ReportedEnd } from "./LiveCalls.ts"
+
+/** Instances tell each other "end your session of this call" here (Postgres LISTEN/NOTIFY; SQLite in-process). */
+export const CALL_END_CHANNEL = "coccinelle_call_end"
+const CallEndNotice = Schema.Struct({
+  callId: Schema.String,
+  end: Schema.Union(
+    Schema.Struct({ endReason: Schema.Literal("socket_failed"), outcome: Schema.Literal("transferred", "abandoned") }),
+    Schema.Struct({ endReason: Schema.Literal("resumed") })
+  )
+})
+/** Closes that are someone's decision: a hang-up or our `end` (1000), ours (1001 stopping, 1008 refused, 1009 too large). */
+const DELIBERATE_CLOSE_CODES = new Set([1000, 1001, 1005, 1008, 1009])
+
+const decodeNotice = Schema.decodeUnknownOption(Schema.parseJson(CallEndNotice))
+const encodeNotice = Schema.encodeSync(Schema.parseJson(CallEndNotice))
 
 /**
  * The live relay sockets of this process, one call fiber each. The server adapter opens, feeds
@@ -14,6 +31,8 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
     const sockets = new Map<string, CallChannel>()
     /** Connections whose socket is gone: their session must not try to speak any more. */
     const live = yield* LiveCalls
+    const instance = yield* Instance
+    const backend = yield* DatabaseBackend
     let draining = false
     const runtime = yield* Effect.runtime<never>()
     const runSync = Runtime.runSync(runtime)
@@ -45,8 +64,12 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
       if (inbox) Queue.unsafeOffer(inbox, frame)
     }
 
-    /** Called from the socket's `close`: the hang-up cancels everything the call started. */
-    const close = (connectionId: string): void => {
+    /**
+     * Called from the socket's `close`: the hang-up cancels everything the call started. Twilio closes with 1000
+     * (a hang-up, or after our `end`); a code outside DELIBERATE_CLOSE_CODES means the connection dropped.
+     */
+    const close = (connectionId: string, code?: number): void => {
+      if (code !== undefined && !DELIBERATE_CLOSE_CODES.has(code)) live.socketDropped(connectionId, code)
       live.socketGone(connectionId)
       runFork(FiberMap.remove(fibers, connectionId))
     }
@@ -67,6 +90,27 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
         )
       })
 
+    /**
+     * Ends the call's session wherever it runs: here, or on the instance holding it (told through the database),
+     * which then finalises it — or hands it over, for a resume — as `how` says. Does not wait for another instance.
+     */
+    const endCallAnywhere = (callId: string, how: ReportedEnd) =>
+      live.ownerOf(callId) !== undefined
+        ? endCall(callId, how)
+        : backend.notify(CALL_END_CHANNEL, encodeNotice({ callId, end: how }))
+
+    yield* Effect.forkScoped(
+      backend.listen(CALL_END_CHANNEL).pipe(
+        Stream.runForEach((payload) =>
+          Option.match(decodeNotice(payload), {
+            onNone: () => Effect.logWarning("undecodable call-end notice"),
+            onSome: (notice) => endCall(notice.callId, notice.end)
+          })
+        ),
+        Effect.catchAllCause((cause) => Effect.logError("call-end notices no longer heard", cause))
+      )
+    )
+
     const activeCount = Effect.suspend(() => FiberMap.size(fibers))
 
     /**
@@ -76,8 +120,16 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
     const drain = (limit: Duration.DurationInput) =>
       Effect.gen(function*() {
         draining = true
+        yield* instance.startDraining
         const active = yield* FiberMap.size(fibers)
-        if (active > 0) yield* Effect.logInfo("draining live calls").pipe(Effect.annotateLogs({ active }))
+        if (active > 0) {
+          // Another instance is up: each live call moves there at its next pause instead of waiting here.
+          const peers = yield* instance.peersUp
+          if (peers > 0) yield* live.requestMoves
+          yield* Effect.logInfo(peers > 0 ? "moving live calls to another instance" : "draining live calls").pipe(
+            Effect.annotateLogs({ active, peers })
+          )
+        }
         // The drain runs in a release step, which is uninterruptible: the wait must opt back in
         // to interruption or the timeout could never cut it.
         yield* FiberMap.awaitEmpty(fibers).pipe(Effect.interruptible, Effect.timeout(limit), Effect.ignore)
@@ -92,6 +144,18 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
 
     const hasCall = live.isLive
 
-    return { open, deliver, close, endCall, drain, activeCount, hasCall, isAccepting: () => !draining } as const
+    return {
+      open,
+      deliver,
+      close,
+      endCall,
+      endCallAnywhere,
+      drain,
+      activeCount,
+      hasCall,
+      isAccepting: () => !draining,
+      behindFlyProxy: instance.behindFlyProxy,
+      instanceId: instance.id
+    } as const
   })
 }) {}

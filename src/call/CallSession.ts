@@ -1,4 +1,4 @@
-import { Cause, Clock, Duration, Effect, Either, Exit, FiberHandle, Option, Queue, Stream, SubscriptionRef } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Exit, FiberHandle, Option, Queue, Schedule, Schema, Stream, SubscriptionRef } from "effect"
 import { AppConfig } from "../config.ts"
 import { Claude } from "../llm/Claude.ts"
 import { Metrics } from "../observability/Metrics.ts"
@@ -14,16 +14,18 @@ import { SAY, speechEstimate } from "./sentences.ts"
 import { FRAME_EVENTS_STORED, loadTranscript, makeJournal } from "./transcript.ts"
 import { takeTurn, type TurnContext } from "./turn.ts"
 import {
+  atPause,
   decideEndReason,
   endSent as markEndSent,
   initialState,
   isLive,
   noteOutcome as noteOutcomeIn,
   startEnding,
+  startMoving,
   turnFailed
 } from "./state.ts"
 import type { CallChannel, CallEvent, Handoff } from "./events.ts"
-import { decideOutcome, type Outcome } from "./vocabulary.ts"
+import { decideOutcome, Outcome } from "./vocabulary.ts"
 
 /**
  * The whole life of one phone call, in the order it happens: setup (`run`: the call, its tenant, the checks)
@@ -38,6 +40,10 @@ import { decideOutcome, type Outcome } from "./vocabulary.ts"
 export type { CallChannel }
 
 const SETUP_TIMEOUT = Duration.seconds(10)
+/** After its last token a reply is still being said; TTS reports it (agentSpeaking) within this time. */
+const SPEECH_REPORTED_WITHIN_MS = 1_000
+const PAUSE_POLL = Schedule.spaced(Duration.millis(50))
+const decodeOutcome = Schema.decodeUnknownOption(Outcome)
 /** Far above any utterance (a minute of speech is ~1,000 characters); longer prompts are cut, not refused. */
 export const MAX_PROMPT_CHARS = 4_000
 
@@ -131,6 +137,9 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const { lines } = transcript
         const addLines = transcript.add
         const state = initialState()
+        // A resumed call goes on with what it already achieved (a booking made before the move).
+        const achieved = decodeOutcome(call.outcome)
+        if (Option.isSome(achieved) && achieved.value !== "abandoned") noteOutcomeIn(state, achieved.value)
         const agentSpeaking = yield* SubscriptionRef.make(false)
 
         /** An outcome noted during the call, stored at once (a crash after a booking still shows it). */
@@ -141,6 +150,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           })
         /** The hot path: a token to the carrier, no effect per token. */
         let textFramesUncounted = 0
+        /** When the last token went out (a move waits until TTS has had time to report it is speaking). */
+        let lastTokenAt = 0
         /** Text frames are counted once per reply, not once per token (a labelled counter costs a hash). */
         const countTextFrames = () => {
           if (textFramesUncounted > 0) metrics.unsafe.frameOut("text", textFramesUncounted)
@@ -148,6 +159,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         }
         const speakNow = (token: string, last: boolean) => {
           textFramesUncounted++
+          lastTokenAt = clock.unsafeCurrentTimeMillis()
           socket.speak(token, last)
           if (last) countTextFrames()
         }
@@ -331,14 +343,47 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           }
         }
 
-        // ---- The end, however it comes: hang-up (socket closed), transfer, goodbye, shutdown.
+        // ---- A deploy with another instance up: at its next pause the call ends this session with a `resume`
+        // handoff; the connect action (on any instance) answers a new <Connect>, whose session goes on from the
+        // stored transcript. A session opened while this instance was already draining stays until the drain limit.
+        const moveAtPause = Effect.gen(function*() {
+          yield* live.movesRequested
+          const paused = Effect.gen(function*() {
+            return atPause({
+              phase: state.phase,
+              turnRunning: Option.isSome(FiberHandle.unsafeGet(turns)),
+              agentSpeaking: (yield* SubscriptionRef.get(agentSpeaking)) ||
+                clock.unsafeCurrentTimeMillis() - lastTokenAt < SPEECH_REPORTED_WITHIN_MS
+            })
+          })
+          yield* Effect.repeat(paused, { schedule: PAUSE_POLL, until: (done) => done })
+          startMoving(state)
+          yield* event("moving", { from: live.instanceId, why: "deploy" })
+          yield* Effect.logInfo("moving the call to another instance")
+          yield* sendEnd({ reason: "resume", callId })
+        })
+        if (!live.isMoving()) yield* Effect.forkScoped(moveAtPause)
+
+        // ---- The end, however it comes: hang-up (socket closed), transfer, goodbye, shutdown, a move.
         // Counted live before the finaliser exists, so the finaliser's decrement always has its increment.
         yield* metrics.callStarted()
         yield* Effect.addFinalizer((exit) =>
           Effect.gen(function*() {
             yield* FiberHandle.clear(turns)
             countTextFrames()
-            const override = live.reportedEnd(callId)
+            const reported = live.reportedEnd(callId)
+            const droppedWith = live.droppedWith(connectionId)
+            const dropped = droppedWith !== undefined && reported === undefined && isLive(state)
+            if (state.phase._tag === "Moving" || reported?.endReason === "resumed" || dropped) {
+              // Not the end of the call: every write is durable, then any instance may take its next session. A
+              // dropped socket waits for Twilio's connect action, which resumes it (or puts the caller through).
+              if (dropped) yield* event("socket_dropped", { code: droppedWith })
+              yield* journal.close
+              yield* live.handOver(callId, connectionId)
+              yield* Effect.logInfo("relay session ended; the call is resumed on a new one")
+              return yield* metrics.sessionClosed()
+            }
+            const override = reported?.endReason === "socket_failed" ? reported : undefined
             if (override?.outcome === "transferred") noteOutcomeIn(state, "transferred")
             const reason = decideEndReason({
               phase: state.phase,
@@ -374,7 +419,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         yield* event("setup", {
           sessionId: setup.sessionId,
           callStatus: setup.callStatus,
-          resumed: lines.length > 0
+          resumed: lines.length > 0,
+          instance: live.instanceId
         })
         yield* Effect.logInfo("relay session started")
 

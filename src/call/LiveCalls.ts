@@ -1,47 +1,84 @@
-import { Effect } from "effect"
+import { Deferred, Effect, Schedule } from "effect"
+import { CallOwners } from "../cluster/CallOwners.ts"
+import { RENEW_EVERY } from "../cluster/decisions.ts"
+import { Instance } from "../cluster/Instance.ts"
 import type { EndReason, Outcome } from "./vocabulary.ts"
 
-/** How a call ended when the carrier, not our socket, told us (Twilio's session failed and was put through). */
-export interface ReportedEnd {
-  readonly endReason: Extract<EndReason, "socket_failed">
-  readonly outcome: Extract<Outcome, "transferred" | "abandoned">
-}
+/**
+ * How a call ended when the carrier, not our socket, told us: Twilio's session failed and was put through,
+ * or the call is being resumed on a new relay session (perhaps on another instance).
+ */
+export type ReportedEnd =
+  | {
+    readonly endReason: Extract<EndReason, "socket_failed">
+    readonly outcome: Extract<Outcome, "transferred" | "abandoned">
+  }
+  | { readonly endReason: "resumed" }
 
 /**
- * What the sessions and the registry (and the webhooks) share about live calls: which connection owns a call,
- * which sockets are gone, what the carrier reported, whether a deploy is cutting calls. One small service, so
- * ownership can move into the database (a lease per call, for several instances) without touching either side.
- * This process's implementation: memory, one owner per call.
+ * What the sessions and the registry (and the webhooks) share about live calls: which connection owns a call
+ * (here, and in the database under a lease renewed every RENEW_EVERY, so every instance refuses a second
+ * socket), which sockets are gone, what the carrier reported, whether a deploy moves or cuts calls.
  */
 export class LiveCalls extends Effect.Service<LiveCalls>()("app/LiveCalls", {
-  sync: () => {
-    const owners = new Map<string, string>()
+  scoped: Effect.gen(function*() {
+    const owners = yield* CallOwners
+    const instance = yield* Instance
+    const local = new Map<string, string>()
     const goneSockets = new Set<string>()
+    /** Sockets that closed without a normal close code (the network dropped them): close code by connection. */
+    const droppedSockets = new Map<string, number>()
     const reported = new Map<string, ReportedEnd>()
+    const moveRequested = yield* Deferred.make<void>()
     let cutting = false
+    let moving = false
+
+    yield* Effect.forkScoped(
+      Effect.repeat(
+        owners.renew(instance.id).pipe(Effect.catchAllCause((cause) => Effect.logWarning("call leases not renewed", cause))),
+        Schedule.spaced(RENEW_EVERY)
+      )
+    )
+
     return {
-      /** Takes the call for this connection; false when another session already has it. */
+      instanceId: instance.id,
+      /** Takes the call for this connection; false when another session (on any instance) already has it. */
       claim: (callId: string, connectionId: string) =>
-        Effect.sync(() => {
-          if (owners.has(callId)) return false
-          owners.set(callId, connectionId)
+        Effect.gen(function*() {
+          if (local.has(callId)) return false
+          if (!(yield* owners.claim(callId, instance.id))) return false
+          local.set(callId, connectionId)
           return true
         }),
       /** The session let go of the call (after its finalisation). */
       release: (callId: string, connectionId: string) =>
-        Effect.sync(() => {
-          if (owners.get(callId) === connectionId) owners.delete(callId)
+        Effect.suspend(() => {
+          if (local.get(callId) !== connectionId) return Effect.void
+          local.delete(callId)
+          return owners.release(callId, instance.id)
         }),
-      /** Whether a session serves the call now (a status callback then leaves its end to the session). */
-      isLive: (callId: string) => Effect.sync(() => owners.has(callId)),
-      ownerOf: (callId: string): string | undefined => owners.get(callId),
+      /** The session ended to be resumed elsewhere: any instance may take the call's next socket. */
+      handOver: (callId: string, connectionId: string) =>
+        Effect.suspend(() => {
+          if (local.get(callId) === connectionId) local.delete(callId)
+          return owners.handOver(callId, { from: instance.id })
+        }),
+      /** Whether a session serves the call now, here or on another instance (a status callback then leaves it alone). */
+      isLive: (callId: string) => local.has(callId) ? Effect.succeed(true) : owners.isHeld(callId),
+      ownerOf: (callId: string): string | undefined => local.get(callId),
       /** The connection's socket is gone (hang-up, or the carrier gave up on it): nothing more can be said. */
       socketGone: (connectionId: string) => {
         goneSockets.add(connectionId)
       },
       isSocketGone: (connectionId: string) => goneSockets.has(connectionId),
+      /** The socket closed abnormally (not a hang-up): the call waits for Twilio's connect action to resume it. */
+      socketDropped: (connectionId: string, code: number) => {
+        droppedSockets.set(connectionId, code)
+      },
+      droppedWith: (connectionId: string): number | undefined => droppedSockets.get(connectionId),
       forgetConnection: (connectionId: string) => {
         goneSockets.delete(connectionId)
+        droppedSockets.delete(connectionId)
       },
       report: (callId: string, end: ReportedEnd) => {
         reported.set(callId, end)
@@ -50,11 +87,18 @@ export class LiveCalls extends Effect.Service<LiveCalls>()("app/LiveCalls", {
       forgetReport: (callId: string) => {
         reported.delete(callId)
       },
+      /** A deploy with another instance up: live calls move at their next pause. */
+      requestMoves: Effect.suspend(() => {
+        moving = true
+        return Deferred.succeed(moveRequested, undefined)
+      }),
+      movesRequested: Deferred.await(moveRequested),
+      isMoving: () => moving,
       /** The drain limit was reached: calls cut now end with reason `shutdown`. */
       startCutting: () => {
         cutting = true
       },
       isCutting: () => cutting
     }
-  }
+  })
 }) {}

@@ -49,6 +49,7 @@ export interface CallChannel {
 }
 
 export interface Handoff {
-  readonly reason: "transfer" | "hangup" | "unknown_call"
+  /** `resume`: the call goes on on a new relay session (the connect action answers a new <Connect>). */
+  readonly reason: "transfer" | "hangup" | "unknown_call" | "resume"
   readonly callId?: string
 }

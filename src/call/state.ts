@@ -9,6 +9,8 @@ export type Phase =
   | { readonly _tag: "Live" }
   /** Saying its last sentence before `end` (a transfer or a goodbye): prompts and barge-ins no longer cancel it. */
   | { readonly _tag: "Ending"; readonly reason: "transfer" | "agent_hangup"; readonly endSent: boolean }
+  /** Sent `end` to be resumed on a new relay session (another instance, during a deploy): not finalised here. */
+  | { readonly _tag: "Moving"; readonly why: "deploy" }
 
 export interface CallState {
   phase: Phase
@@ -32,6 +34,15 @@ export const startEnding = (state: CallState, reason: "transfer" | "agent_hangup
 export const endSent = (state: CallState) => {
   if (state.phase._tag === "Ending") state.phase = { ...state.phase, endSent: true }
 }
+
+/** At a pause (nothing said or running), the call leaves this instance; the new session goes on from the transcript. */
+export const startMoving = (state: CallState) => {
+  state.phase = { _tag: "Moving", why: "deploy" }
+}
+
+/** Whether the session may move now: live, no turn running (a booking under way completes first), the agent silent. */
+export const atPause = (facts: { readonly phase: Phase; readonly turnRunning: boolean; readonly agentSpeaking: boolean }) =>
+  facts.phase._tag === "Live" && !facts.turnRunning && !facts.agentSpeaking
 
 /** A turn ended in an apology; returns whether the caller should now be handed over (or said goodbye to). */
 export const turnFailed = (state: CallState): boolean => ++state.failedTurns >= MAX_FAILED_TURNS

@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Stream } from "effect"
+import { DatabaseBackend } from "../storage/DatabaseBackend.ts"
 import type { KnowledgeEntry } from "../tenants/TenantConfig.ts"
 import { Embeddings } from "./Embeddings.ts"
 import { Lru } from "./Lru.ts"
@@ -247,19 +248,37 @@ interface PreparedChunk {
 
 const embeddingInput = (title: string, text: string) => `${title}\n\n${text}`
 
+/** A tenant's knowledge changed (payload: its id): every instance drops its cached index. */
+export const KNOWLEDGE_CHANNEL = "coccinelle_knowledge_changed"
+
 export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const embeddings = yield* Embeddings
+    const backend = yield* DatabaseBackend
 
     const cache = new Lru<string, TenantIndex>(TENANT_CACHE_SIZE)
     /** bumped on every ingestion so a load that raced with it is not cached */
     const generations = new Map<string, number>()
-    const invalidate = (tenantId: string) =>
+    const invalidateHere = (tenantId: string) =>
       Effect.sync(() => {
         generations.set(tenantId, (generations.get(tenantId) ?? 0) + 1)
         cache.delete(tenantId)
       })
+    /** Here at once, and on every other instance (through the database) as soon as the change is committed. */
+    const invalidate = (tenantId: string) =>
+      Effect.zipRight(
+        invalidateHere(tenantId),
+        backend.notify(KNOWLEDGE_CHANNEL, tenantId).pipe(
+          Effect.catchAllCause((cause) => Effect.logWarning("knowledge change not announced", cause))
+        )
+      )
+    yield* Effect.forkScoped(
+      backend.listen(KNOWLEDGE_CHANNEL).pipe(
+        Stream.runForEach(invalidateHere),
+        Effect.catchAllCause((cause) => Effect.logError("knowledge changes no longer heard", cause))
+      )
+    )
 
     const loadIndex = (tenantId: string) =>
       Effect.suspend(() => {

@@ -3,12 +3,15 @@ import type { Tool } from "@anthropic-ai/sdk/resources/messages"
 import { Chunk, Clock, Config, Duration, Effect, JSONSchema, Option, Queue, Schedule, Schema, Stream } from "effect"
 import { Metrics } from "../observability/Metrics.ts"
 import { CallsRepo, nowIso } from "../storage/CallsRepo.ts"
+import { isoAfter, SUMMARY_CLAIM } from "../cluster/decisions.ts"
 import { Claude } from "./Claude.ts"
 
 /**
  * Post-call summaries. A finished call is queued; one background worker writes its French summary
  * with Claude, retrying on failure, and stores it at most once per call (primary key + ON CONFLICT).
  * Nothing here runs on a call's path. At start, calls that ended without a summary are queued again.
+ * Several instances share the database: a summary is claimed there first (`summary_claims`, under a lease),
+ * so one instance writes it and Claude is asked once, even when every instance queued the call.
  */
 
 export const CallSummary = Schema.Struct({
@@ -59,12 +62,31 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
     const retryLimit = yield* Config.integer("SUMMARY_RETRY_LIMIT").pipe(Config.withDefault(5))
     const settleMs = yield* Config.integer("SUMMARY_SETTLE_MS").pipe(Config.withDefault(5000))
 
+    /** Who claims summaries in the database: this process's summary workers. */
+    const claimant = crypto.randomUUID()
     const queue = yield* Queue.unbounded<string>()
     /** Calls queued or being summarised: a call queued twice (socket close and status callback) is summarised once. */
     const pending = new Set<string>()
 
     const hasSummary = (callId: string) =>
       Effect.map(sql<{ n: number }>`SELECT COUNT(*) AS n FROM call_summaries WHERE call_id = ${callId}`, (rows) => (rows[0]?.n ?? 0) > 0)
+
+    /** Takes the call's summary for this process unless another holds a live claim on it. */
+    const claim = (callId: string) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const rows = yield* sql<{ call_id: string }>`INSERT INTO summary_claims (call_id, instance_id, lease_until)
+          VALUES (${callId}, ${claimant}, ${isoAfter(now, SUMMARY_CLAIM)})
+          ON CONFLICT (call_id) DO UPDATE SET instance_id = excluded.instance_id, lease_until = excluded.lease_until
+          WHERE summary_claims.instance_id = excluded.instance_id OR summary_claims.lease_until <= ${new Date(now).toISOString()}
+          RETURNING call_id`
+        return rows.length > 0
+      })
+    /** The work is over (written, given up, or stopped): a later start or another instance may take it again. */
+    const releaseClaim = (callId: string) =>
+      sql`DELETE FROM summary_claims WHERE call_id = ${callId} AND instance_id = ${claimant}`.pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning("summary claim not released", cause))
+      )
 
     const transcriptOf = (callId: string) =>
       Effect.map(calls.messages(callId), (messages) =>
@@ -128,6 +150,7 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
     const summarise = (callId: string) =>
       Effect.gen(function*() {
         if (yield* hasSummary(callId)) return
+        if (!(yield* claim(callId))) return
         const call = yield* settled(callId)
         if (Option.isNone(call)) return
         const transcript = yield* transcriptOf(callId)
@@ -189,7 +212,7 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
             )
           ], { discard: true })
         ),
-        Effect.ensuring(Effect.sync(() => pending.delete(callId)))
+        Effect.ensuring(Effect.zipRight(releaseClaim(callId), Effect.sync(() => pending.delete(callId))))
       )
 
     /** Queue a finished call; returns at once. */

@@ -1,4 +1,8 @@
 import { Effect, Layer, Option, Schema } from "effect"
+import { CallOwners } from "../cluster/CallOwners.ts"
+import { RECOVER_EVERY } from "../cluster/decisions.ts"
+import { Instance } from "../cluster/Instance.ts"
+import { DatabaseBackend } from "../storage/DatabaseBackend.ts"
 import { CallRegistry } from "../call/CallRegistry.ts"
 import { CallEnd } from "../call/CallEnd.ts"
 import { LiveCalls } from "../call/LiveCalls.ts"
@@ -34,7 +38,9 @@ const Storage = Layer.mergeAll(
   OwnerSessions.Default,
   Scheduling.Default,
   Knowledge.Default,
-  Messages.Default
+  Messages.Default,
+  CallOwners.Default,
+  Instance.Default
 ).pipe(
   Layer.provideMerge(Database)
 )
@@ -57,22 +63,38 @@ const storedOutcome = (value: string | null): Outcome =>
 const DemoSeed = Layer.effectDiscard(seedDemoTenant)
 
 /**
- * Calls left open by a process that died (crash, kill) are closed at start with the reason
- * `server_restart` and get their summary. One instance owns the SQLite file, so at this point no
- * call of that database can still be live; the Postgres backend will need an owner per call.
+ * Calls left open by an instance that died (crash, kill) are closed with the reason `server_restart` and get
+ * their summary: at start, then every RECOVER_EVERY. Only calls whose owner's lease has expired (or answered
+ * long ago and never connected) are touched — never another instance's live calls. On SQLite one instance owns
+ * the file, so at start every open call belonged to a process that is gone.
  */
-const RecoverUnfinishedCalls = Layer.effectDiscard(
+const recoverUnfinished = (atStart: boolean) =>
   Effect.gen(function*() {
     const calls = yield* CallsRepo
+    const owners = yield* CallOwners
+    const backend = yield* DatabaseBackend
     const callEnd = yield* CallEnd
-    const unfinished = yield* calls.unfinished()
+    const unfinished = atStart && backend.kind === "sqlite" ? yield* calls.unfinished() : yield* owners.abandoned()
+    let closed = 0
     for (const call of unfinished) {
       // The outcome stored as the call went (a booking) survives the crash.
-      yield* callEnd.finalise(call.id, { reason: "server_restart", outcome: storedOutcome(call.outcome) })
+      if (yield* callEnd.finalise(call.id, { reason: "server_restart", outcome: storedOutcome(call.outcome) })) closed++
     }
-    if (unfinished.length > 0) {
-      yield* Effect.logWarning("closed calls left open by the previous process").pipe(Effect.annotateLogs({ count: unfinished.length }))
+    if (closed > 0) {
+      yield* Effect.logWarning("closed calls left open by an instance that stopped").pipe(Effect.annotateLogs({ count: closed }))
     }
+  })
+
+const RecoverUnfinishedCalls = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    yield* recoverUnfinished(true)
+    yield* Effect.forkScoped(
+      Effect.sleep(RECOVER_EVERY).pipe(
+        Effect.zipRight(recoverUnfinished(false)),
+        Effect.catchAllCause((cause) => Effect.logWarning("recovery of open calls failed", cause)),
+        Effect.forever
+      )
+    )
   })
 )
 

@@ -58,7 +58,11 @@ export const makeEdge = Effect.gen(function*() {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("WebSocket upgrade expected", { status: 426 })
     }
-    if (!registry.isAccepting()) return new Response("shutting down", { status: 503 })
+    // Draining: a moving call's new socket is never refused outright. Behind Fly's proxy another machine takes
+    // it; elsewhere this instance serves it (the drain waits for it, up to its limit).
+    if (!registry.isAccepting() && registry.behindFlyProxy) {
+      return new Response("replayed elsewhere", { status: 409, headers: { "fly-replay": "elsewhere=true" } })
+    }
     if (
       Option.isSome(authToken) &&
       !validHandshakeSignature({

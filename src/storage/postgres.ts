@@ -112,7 +112,8 @@ export const POSTGRES_POOL_SIZE = 10
 export const postgresLayer = (url: string) => {
   const client = PgClient.layer({
     url: Redacted.make(url),
-    maxConnections: POSTGRES_POOL_SIZE,
+    // One more, held for the process's life by LISTEN (notifications between instances): queries keep their ten.
+    maxConnections: POSTGRES_POOL_SIZE + 1,
     types: pgTypes,
     applicationName: "coccinelle"
   })

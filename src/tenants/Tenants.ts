@@ -1,8 +1,9 @@
 import { SqlClient } from "@effect/sql"
-import { Data, Effect, Option, Schema } from "effect"
+import { Data, Effect, Option, Schema, Stream } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { Knowledge } from "../knowledge/Knowledge.ts"
 import { nowIso } from "../storage/CallsRepo.ts"
+import { DatabaseBackend } from "../storage/DatabaseBackend.ts"
 import type { Tenant } from "./Tenant.ts"
 import { TenantConfig } from "./TenantConfig.ts"
 
@@ -26,9 +27,13 @@ const toTenant = (row: TenantRow): Tenant => ({ id: row.id, config: decodeStored
  * Tenants and the numbers they own. A tenant is only ever found from something the server
  * trusts: the called number of a signed webhook, or the hash of an API key.
  */
+/** A tenant was created or changed: every instance drops its cached tenants. */
+export const TENANTS_CHANNEL = "coccinelle_tenants_changed"
+
 export class Tenants extends Effect.Service<Tenants>()("app/Tenants", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const backend = yield* DatabaseBackend
     const knowledge = yield* Knowledge
 
     /**
@@ -45,10 +50,21 @@ export class Tenants extends Effect.Service<Tenants>()("app/Tenants", {
       }
       return tenant
     }
-    const forget = Effect.sync(() => {
+    const forgetHere = Effect.sync(() => {
       cachedById.clear()
       cachedByNumber.clear()
     })
+    /** Here at once, and on every other instance (through the database): a change is seen everywhere, no restart. */
+    const forget = Effect.zipRight(
+      forgetHere,
+      backend.notify(TENANTS_CHANNEL, "changed").pipe(Effect.catchAllCause((cause) => Effect.logWarning("tenant change not announced", cause)))
+    )
+    yield* Effect.forkScoped(
+      backend.listen(TENANTS_CHANNEL).pipe(
+        Stream.runForEach(() => forgetHere),
+        Effect.catchAllCause((cause) => Effect.logError("tenant changes no longer heard", cause))
+      )
+    )
 
     const byId = (id: string) =>
       Effect.suspend(() => {

@@ -298,11 +298,17 @@ describe("end of the relay session: <Connect action> and the dial result", () =>
     expect(res.text).not.toContain("<Dial")
   })
 
-  test("our socket dropped (SessionStatus=failed) while the caller is still there: an apology and the transfer", async () => {
+  test("our socket dropped (SessionStatus=failed, 64105) while the caller is still there: resumed on a new session; dropped again soon after: an apology and the transfer", async () => {
     const res = await action("CA_ACTION", { sessionStatus: "failed" })
-    const twiml = parseTwiml(res.text)
-    expect(verbs(twiml)).toEqual(["Say", "Dial"])
-    expect(find(twiml, "Number")!.text).toBe("+33612345678")
+    const resumed = parseTwiml(res.text)
+    expect(verbs(resumed)).toEqual(["Connect"])
+    const relay = find(resumed, "ConversationRelay")!
+    expect(relay.attributes.welcomeGreeting).toBe("Je vous écoute.")
+    expect(typeof parametersOf(relay).callId).toBe("string")
+    // It can never loop: the second drop within a short time is handed over.
+    const again = parseTwiml((await action("CA_ACTION", { sessionStatus: "failed" })).text)
+    expect(verbs(again)).toEqual(["Say", "Dial"])
+    expect(find(again, "Number")!.text).toBe("+33612345678")
   })
 
   test("an unknown CallSid → <Hangup/>", async () => {

@@ -171,55 +171,83 @@ describe("telephony edge cases", () => {
     expect(relay.attributes.welcomeGreeting).toBe("Cabinet Martin, bonjour.")
   })
 
-  test("when Twilio reports the session failed while our side still holds it open, the session is closed and the call finalised once, with its summary", async () => {
+  test("when Twilio reports the session failed while our side still holds it open, the stale session lets go and the call is resumed; a second drop soon after is put through, finalised once with its summary", async () => {
     const callSid = newSid()
     const ws = await openSession(callSid, parametersOf(find(await answerCall(callSid), "ConversationRelay")!))
     ws.prompt("Bonjour")
     await ws.textUntilLast()
     // No close from our side: a half-open connection. Twilio gives up on it and posts the action.
     const action = await sessionFailed(callSid)
-    expect(find(parseTwiml(action.text), "Dial")).toBeDefined()
+    const relay = find(parseTwiml(action.text), "ConversationRelay")!
+    expect(relay.attributes.welcomeGreeting).toBe("Je vous écoute.")
     expect((await ws.closed).code).toBe(1001) // we let go of the stale session
+    const open = await app.query((sql) => sql<{ id: string; ended_at: string | null }>`SELECT id, ended_at FROM calls WHERE twilio_call_sid = ${callSid}`)
+    expect(open[0]!.ended_at).toBeNull()
+    const callId = open[0]!.id
+
+    // Twilio connects the new session: the call goes on with its transcript.
+    const resumed = await openSession(callSid, parametersOf(relay))
+    resumed.prompt("Vous êtes là ?")
+    expect((await resumed.textUntilLast()).text).toBe("Bonjour, je vous écoute.")
+    const history = fake.requests[fake.requests.length - 1]!.body.messages as Array<{ role: string }>
+    expect(history.length).toBeGreaterThanOrEqual(3) // "Bonjour", the reply, "Vous êtes là ?"
+
+    // It drops again at once: no loop, the caller is put through.
+    const again = await sessionFailed(callSid)
+    expect(find(parseTwiml(again.text), "Dial")).toBeDefined()
+    expect((await resumed.closed).code).toBe(1001)
     const row = await eventually(
-      () => app.query((sql) => sql<{ id: string; end_reason: string; outcome: string }>`SELECT id, end_reason, outcome FROM calls WHERE twilio_call_sid = ${callSid}`),
+      () => app.query((sql) => sql<{ end_reason: string; outcome: string }>`SELECT end_reason, outcome FROM calls WHERE id = ${callId}`),
       (rows) => rows[0]?.end_reason === "socket_failed",
       "the call revised"
     )
     expect(row[0]!.outcome).toBe("transferred")
-    const callId = row[0]!.id
     const summaries = await eventually(
       () => app.query((sql) => sql<{ n: number }>`SELECT COUNT(*) AS n FROM call_summaries WHERE call_id = ${callId}`),
       (rows) => rows[0]!.n === 1,
       "the summary"
     )
     expect(summaries[0]!.n).toBe(1)
-    // One end, recorded as what it was (not as the hang-up our side would otherwise have assumed).
-    const ends = await app.query((sql) => sql<{ data: string }>`SELECT data FROM call_events WHERE call_id = ${callId} AND type = 'end'`)
-    expect(ends.map((end) => JSON.parse(end.data))).toEqual([{ reason: "socket_failed", outcome: "transferred" }])
+    // One end, recorded as what it was; the events say where the call went and why.
+    const events = await app.query((sql) => sql<{ type: string; data: string }>`SELECT type, data FROM call_events WHERE call_id = ${callId} ORDER BY id`)
+    expect(events.filter((e) => e.type === "end").map((end) => JSON.parse(end.data))).toEqual([{ reason: "socket_failed", outcome: "transferred" }])
+    expect(events.filter((e) => e.type === "resume").map((e) => JSON.parse(e.data).why)).toEqual(["socket_dropped"])
   })
 
-  test("when our socket drops mid-call, the caller is put through to the business and the call says so", async () => {
+  test("when our socket drops mid-call, the call is not taken for a hang-up: Twilio's 64105 connect action resumes it with its history", async () => {
     const callSid = newSid()
     const params = parametersOf(find(await answerCall(callSid), "ConversationRelay")!)
     const ws = await openSession(callSid, params)
     const words = "Bonjour, ici Madame Coupure"
     ws.prompt(words)
     await ws.textUntilLast()
-    await ws.close(1011, "gone")
-    await eventually(() => app.query((sql) => sql<{ ended_at: string | null }>`SELECT ended_at FROM calls WHERE twilio_call_sid = ${callSid}`), (rows) => rows[0]?.ended_at != null, "the session to close")
-    const action = await sessionFailed(callSid)
-    const twiml = parseTwiml(action.text)
-    expect(find(twiml, "Say")).toBeDefined()
-    expect(find(twiml, "Dial")).toBeDefined()
-    const rows = await app.query((sql) => sql<{ end_reason: string; outcome: string }>`SELECT end_reason, outcome FROM calls WHERE twilio_call_sid = ${callSid}`)
-    expect(rows[0]).toEqual({ end_reason: "socket_failed", outcome: "transferred" })
-    // The summary is written from the settled call, not from the hang-up our side saw first.
-    const summaryRequest = await eventually(
-      async () => fake.requests.find((r) => String(r.body.system ?? "").includes("Vous résumez") && JSON.stringify(r.body.messages).includes(words)),
-      (found) => found !== undefined,
+    await ws.close(1011, "gone") // not a hang-up (Twilio closes those with 1000)
+    const [call] = await eventually(
+      () => app.query((sql) => sql<{ id: string; ended_at: string | null }>`SELECT c.id, c.ended_at FROM calls c
+        JOIN call_events e ON e.call_id = c.id WHERE c.twilio_call_sid = ${callSid} AND e.type = 'socket_dropped'`),
+      (rows) => rows.length === 1,
+      "the drop recorded"
+    )
+    expect(call!.ended_at).toBeNull()
+    const relay = find(parseTwiml((await sessionFailed(callSid)).text), "ConversationRelay")!
+    expect(relay.attributes.welcomeGreeting).toBe("Je vous écoute.")
+    const resumed = await openSession(callSid, parametersOf(relay))
+    resumed.prompt("Vous m'entendez ?")
+    await resumed.textUntilLast()
+    expect(JSON.stringify(fake.requests[fake.requests.length - 1]!.body.messages)).toContain(words)
+    await resumed.close()
+    const ended = await eventually(
+      () => app.query((sql) => sql<{ end_reason: string | null }>`SELECT end_reason FROM calls WHERE id = ${call!.id}`),
+      (rows) => rows[0]?.end_reason != null,
+      "the call to end"
+    )
+    expect(ended[0]!.end_reason).toBe("caller_hangup")
+    // One summary, from the whole call.
+    await eventually(
+      async () => fake.requests.filter((r) => String(r.body.system ?? "").includes("Vous résumez") && JSON.stringify(r.body.messages).includes(words)),
+      (found) => found.length === 1,
       "the summary request",
       5000
     )
-    expect(JSON.stringify(summaryRequest!.body.messages)).toContain("fin : socket_failed")
   })
 })

@@ -88,7 +88,7 @@ describe("graceful shutdown", () => {
     await fake?.stop()
   })
 
-  test("while draining: /health 503, a new call hears « rappeler » and is hung up, a relay socket gets 503; the server waits for the live call", async () => {
+  test("while draining: /health 503, a new call hears « rappeler » and is hung up, a relay socket is still served; the server waits for the live call", async () => {
     const databaseUrl = await testDatabaseUrl(join(dir, "refuse.db"))
     const drainMs = 8000
     const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: String(drainMs) })
@@ -111,13 +111,13 @@ describe("graceful shutdown", () => {
       expect(findAll(twiml, "Say").map((say) => say.text).join(" ")).toContain("rappeler")
       expect(twiml.children.map((verb) => verb.name)).toEqual(["Say", "Hangup"])
 
-      // A relay socket opened now is refused with 503.
-      const refused = await RelayClient.connect(app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL }).then(
-        () => new Error("the handshake was accepted"),
-        (error: unknown) => error
-      )
-      expect(refused).toBeInstanceOf(RelayHandshakeError)
-      expect((refused as RelayHandshakeError).status).toBe(503)
+      // A relay socket opened now (a moving call's next session) is served, never refused outright…
+      const late = await RelayClient.connect(app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
+      expect(late.socket.readyState).toBe(WebSocket.OPEN)
+      await late.close()
+      // …but an unsigned one still is.
+      const unsigned = await RelayClient.connect(app.wsUrl, {}).then(() => new Error("accepted"), (error: unknown) => error)
+      expect(unsigned).toBeInstanceOf(RelayHandshakeError)
 
       // The live call keeps the server up…
       expect(await within(stopping, 300)).toBe("timeout")
@@ -136,6 +136,25 @@ describe("graceful shutdown", () => {
 
   // The drain runs in a scope finaliser (uninterruptible): its wait must opt back in to interruption for the
   // limit to fire, and a cancelled Claude stream must abort at once, or the cut would wait for Claude.
+  test("behind Fly's proxy (FLY_MACHINE_ID), a draining machine hands new calls and sockets to another machine with fly-replay", async () => {
+    const databaseUrl = await testDatabaseUrl(join(dir, "fly.db"))
+    const app = await startApp({ ANTHROPIC_BASE_URL: fake.url, DATABASE_URL: databaseUrl, DRAIN_TIMEOUT_MS: "8000", FLY_MACHINE_ID: "148e21ea7e9689" })
+    const ws = await liveCall(app, newSid(), false)
+    const stopping = app.stop()
+    try {
+      await waitUntil(() => draining(app), "/health to answer 503", 5_000)
+      const voice = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid: newSid(), from: CALLER, to: BUSINESS_NUMBER }), AUTH_TOKEN)
+      expect(voice.headers.get("fly-replay")).toBe("elsewhere=true")
+      const upgrade = await fetch(app.wsUrl.replace("ws://", "http://"), {
+        headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" }
+      })
+      expect(upgrade.headers.get("fly-replay")).toBe("elsewhere=true")
+    } finally {
+      await ws.close()
+      await stopping
+    }
+  }, 20_000)
+
   test("calls still live at the drain limit are told, handed over together, and finalised with reason shutdown", async () => {
     const databaseUrl = await testDatabaseUrl(join(dir, "limit.db"))
     const drainMs = 1200

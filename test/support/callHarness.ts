@@ -36,6 +36,8 @@ import {
 import { CallEnd } from "../../src/call/CallEnd.ts"
 import { CallSessions } from "../../src/call/CallSession.ts"
 import { LiveCalls } from "../../src/call/LiveCalls.ts"
+import { CallOwners, type OwnerRow } from "../../src/cluster/CallOwners.ts"
+import { Instance } from "../../src/cluster/Instance.ts"
 import { Summaries } from "../../src/llm/Summaries.ts"
 import { AppConfig } from "../../src/config.ts"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
@@ -153,6 +155,10 @@ export interface CallHarness {
   readonly messages: Effect.Effect<ReadonlyArray<MessageRow>>
   readonly events: Effect.Effect<ReadonlyArray<{ readonly type: string; readonly data: any }>>
   readonly callRow: Effect.Effect<{ readonly ended_at: string | null; readonly end_reason: string | null; readonly outcome: string | null }>
+  /** A deploy with another instance up: the call moves at its next pause (what the drain asks). */
+  readonly moveToAnotherInstance: Effect.Effect<void>
+  /** The call's row in `call_owners`, if any. */
+  readonly owner: Effect.Effect<Option.Option<OwnerRow>>
 }
 
 /** A real pause, whatever clock the test runs with. */
@@ -248,6 +254,8 @@ export const runCall = async <A>(
   const layer = CallSessions.Default.pipe(
     Layer.provideMerge(Layer.merge(CallEnd.Default, LiveCalls.Default)),
     Layer.provideMerge(Layer.mergeAll(
+      CallOwners.Default,
+      Instance.Default,
       summaries,
       AppConfig.Default.pipe(Layer.provide(configLayer)),
       CallsRepo.Default,
@@ -263,6 +271,8 @@ export const runCall = async <A>(
     const sql = yield* SqlClient.SqlClient
     const repo = yield* CallsRepo
     const sessions = yield* CallSessions
+    const live = yield* LiveCalls
+    const owners = yield* CallOwners
     yield* sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
       VALUES (${tenant.id}, ${config.name}, ${JSON.stringify(Schema.encodeSync(TenantConfig)(config))}, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`
     const callSid = options.callSid ?? `CA_UNIT_${++sidCounter}`
@@ -335,7 +345,9 @@ export const runCall = async <A>(
         (rows) => rows.map((r) => ({ type: r.type, data: JSON.parse(r.data) }))
       ).pipe(Effect.orDie),
       finalised,
-      callRow: Effect.map(repo.findById(row.id), (r) => Option.getOrThrow(r))
+      callRow: Effect.map(repo.findById(row.id), (r) => Option.getOrThrow(r)),
+      moveToAnotherInstance: live.requestMoves,
+      owner: owners.owner(row.id)
     }
     if (options.setup !== false) {
       yield* send({ type: "setup", sessionId: "VX_UNIT", callSid, from: "+33611223344", to: "+33939035760", customParameters: { callId: row.id } })
@@ -346,9 +358,10 @@ export const runCall = async <A>(
   })
 
   const exit = await Effect.runPromiseExit(
-    Effect.scoped(program).pipe(
+    // The call runs on the TestClock; the services' own background loops (lease renewal, heartbeats) are built
+    // on the real clock, so moving the TestClock by years does not replay every tick in between.
+    Effect.scoped(program.pipe(Effect.provide(TestContext.TestContext))).pipe(
       Effect.provide(layer),
-      Effect.provide(TestContext.TestContext),
       Effect.provide(Logger.remove(Logger.defaultLogger))
     )
   )

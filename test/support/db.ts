@@ -25,7 +25,8 @@ export const databaseUrlOn = (clusterUrl: string, database: string) => {
   return url.href
 }
 
-let admin: ManagedRuntime.ManagedRuntime<SqlClient.SqlClient, unknown> | undefined
+/** One admin connection per cluster: a test file may start its own cluster after another file's was stopped. */
+const admins = new Map<string, ManagedRuntime.ManagedRuntime<SqlClient.SqlClient, unknown>>()
 let template: Promise<string> | undefined
 let counter = 0
 /** Unique to this module instance (one per test file on Deno, one per process on Bun). */
@@ -39,7 +40,8 @@ const describePgError = (statement: string, error: SqlError.SqlError) => {
 
 /** Runs a statement on the cluster's `postgres` database (CREATE/DROP DATABASE cannot run in a transaction). */
 export const adminQuery = (clusterUrl: string, statement: string) => {
-  admin ??= ManagedRuntime.make(PgClient.layer({ url: Redacted.make(clusterUrl), maxConnections: 2 }))
+  let admin = admins.get(clusterUrl)
+  if (admin === undefined) admins.set(clusterUrl, admin = ManagedRuntime.make(PgClient.layer({ url: Redacted.make(clusterUrl), maxConnections: 2 })))
   return admin.runPromise(
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
       Effect.mapError((error) => describePgError(statement, error))

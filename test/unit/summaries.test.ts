@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "../support/test.ts"
 import { type RunOptions, runWith } from "../support/effect.ts"
-import { ConfigProvider, Context, Deferred, Effect, Layer, Stream, TestClock } from "effect"
+import { Cause, ConfigProvider, Context, Deferred, Effect, Exit, Layer, Logger, Schedule, Stream, TestClock, TestContext } from "effect"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Summaries, SUMMARY_TOOL } from "../../src/llm/Summaries.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
@@ -183,6 +183,31 @@ describe("Summaries", () => {
       expect(JSON.parse(rows[0]!.unanswered)).toEqual(SUMMARY.unansweredQuestions)
       expect(claude.state.requests.length).toBe(1)
       expect(yield* counter("coccinelle_summaries_written_total")).toBe(1)
+    })))
+  })
+
+  test("two instances on one database both queue a call: it is claimed in the database, Claude is asked once, the summary written once", async () => {
+    const gate = Effect.runSync(Deferred.make<void>())
+    const claude = scriptedClaude(() => Effect.as(Deferred.await(gate), SUMMARY))
+    await run(Effect.scoped(Effect.gen(function*() {
+      yield* seedTenant
+      // Two Summaries services: two processes' workers, each with its own claim identity.
+      const first = yield* startSummaries(claude.layer)
+      const second = yield* startSummaries(claude.layer)
+      yield* seedCall("c2", CONVERSATION)
+      yield* first.enqueue("c2")
+      yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.repeat(sql<{ n: number }>`SELECT COUNT(*) AS n FROM summary_claims WHERE call_id = 'c2'`, { until: (rows) => Number(rows[0]!.n) === 1, schedule: Schedule.spaced("5 millis") })
+      )
+      yield* second.enqueue("c2")
+      yield* second.idle
+      yield* Deferred.succeed(gate, undefined)
+      yield* first.idle
+      expect((yield* rowsOf("c2")).length).toBe(1)
+      expect(claude.state.requests.length).toBe(1)
+      // The claim ends with the work: nothing is left held.
+      const claims = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ n: number }>`SELECT COUNT(*) AS n FROM summary_claims`)
+      expect(Number(claims[0]!.n)).toBe(0)
     })))
   })
 

@@ -37,14 +37,23 @@ export const relayTwiml = (input: RelayTwimlInput): string => {
   return skeleton.parts[0] + input.callId + skeleton.parts[1]
 }
 
-const buildRelayTwiml = ({ callId, publicUrl, publicWsUrl, tenant }: RelayTwimlInput): string => {
+/** What a resumed call hears instead of the business's greeting: the conversation simply goes on. */
+export const RESUME_BRIDGE = "Je vous écoute."
+
+/**
+ * A new `<Connect><ConversationRelay>` for a call moving to a new relay session (a deploy, a dropped socket):
+ * the same call id parameter, and a short bridge instead of the greeting.
+ */
+export const resumeTwiml = (input: RelayTwimlInput): string => buildRelayTwiml({ ...input, greeting: RESUME_BRIDGE })
+
+const buildRelayTwiml = ({ callId, greeting, publicUrl, publicWsUrl, tenant }: RelayTwimlInput & { readonly greeting?: string }): string => {
   const response = new VoiceResponse()
   const connect = response.connect({ action: publicUrl + CONNECT_ACTION_PATH, method: "POST" })
   const { voice } = tenant.config
   const relay = connect.conversationRelay({
     url: publicWsUrl + RELAY_PATH,
     language: tenant.config.language,
-    welcomeGreeting: tenant.config.greeting,
+    welcomeGreeting: greeting ?? tenant.config.greeting,
     welcomeGreetingInterruptible: "any",
     ttsProvider: voice.ttsProvider,
     voice: voice.voice,

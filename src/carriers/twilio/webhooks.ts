@@ -1,5 +1,8 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Option, Redacted, Schema } from "effect"
+import { Clock, Effect, Option, Redacted, Schema } from "effect"
+import { CallOwners } from "../../cluster/CallOwners.ts"
+import { decideSessionOver } from "../../cluster/decisions.ts"
+import { Outcome } from "../../call/vocabulary.ts"
 import { CallRegistry } from "../../call/CallRegistry.ts"
 import { AppConfig } from "../../config.ts"
 import { CallEnd } from "../../call/CallEnd.ts"
@@ -12,6 +15,7 @@ import {
   hangupTwiml,
   NOBODY_ANSWERED,
   relayTwiml,
+  resumeTwiml,
   sayThenHangupTwiml,
   unknownNumberTwiml
 } from "./twiml.ts"
@@ -25,6 +29,13 @@ const twiml = (xml: string) => HttpServerResponse.text(xml, { contentType: "text
 const refusal = (status: 400 | 403, code: string, message: string) =>
   HttpServerResponse.unsafeJson({ success: false, error: { code, message } }, { status })
 const forbidden = refusal(403, "forbidden", "invalid Twilio signature or account")
+
+/** Fly's proxy replays a request answered with this on another machine of the app. */
+export const flyReplayElsewhere = HttpServerResponse.text("replayed elsewhere", { status: 409, headers: { "fly-replay": "elsewhere=true" } })
+
+const decodeOutcome = Schema.decodeUnknownOption(Outcome)
+/** The outcome stored as the call went (a booking before a move or a crash), else `abandoned`. */
+const storedOutcome = (value: string | null) => Option.getOrElse(decodeOutcome(value), () => "abandoned" as const)
 
 const TERMINAL_STATUSES = new Set(["completed", "busy", "failed", "no-answer", "canceled"])
 
@@ -83,9 +94,12 @@ const voice = withSignedForm("voice", (form) =>
     const tenants = yield* Tenants
     const calls = yield* CallsRepo
     const registry = yield* CallRegistry
+    const owners = yield* CallOwners
     const callSid = form.CallSid ?? ""
     const to = form.To ?? ""
     const forwardedFrom = form.ForwardedFrom && form.ForwardedFrom !== "" ? form.ForwardedFrom : null
+    // Draining behind Fly's proxy: another machine takes the call.
+    if (!registry.isAccepting() && registry.behindFlyProxy) return flyReplayElsewhere
     if (!registry.isAccepting()) return twiml(sayThenHangupTwiml("Nous ne pouvons pas prendre votre appel pour le moment. Merci de rappeler dans quelques minutes."))
     if (callSid === "") return refusal(400, "bad_request", "CallSid missing")
     // A business forwarding its own line to us is known by ForwardedFrom: it wins over the number
@@ -105,6 +119,8 @@ const voice = withSignedForm("voice", (form) =>
       direction: form.Direction ?? "inbound",
       status: form.CallStatus ?? "ringing"
     })
+    // Until its first socket, the call is this instance's (recovery elsewhere leaves it alone while we are up).
+    yield* owners.answered(call.id, registry.instanceId)
     yield* Effect.logInfo("incoming call answered").pipe(Effect.annotateLogs({ callSid, tenantId: tenant.value.id }))
     return twiml(relayTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: tenant.value, callId: call.id }))
   }))
@@ -126,29 +142,54 @@ const connectAction = withSignedForm("connect_action", (form) =>
       handoff: handoff.reason,
       ...(form.ErrorCode ? { errorCode: form.ErrorCode, errorMessage: form.ErrorMessage ?? "" } : {})
     })
-    const callLive = form.CallStatus === "in-progress"
-    if (sessionStatus === "ended" && handoff.reason === "transfer" && Option.isSome(transferNumber)) {
-      return twiml(dialTwiml({ transferNumber: transferNumber.value, publicUrl: config.publicUrl }))
+    const owners = yield* CallOwners
+    const registry = yield* CallRegistry
+    const owner = yield* owners.owner(call.value.id)
+    const decision = decideSessionOver({
+      sessionStatus,
+      callInProgress: form.CallStatus === "in-progress",
+      handoffReason: handoff.reason,
+      errorCode: form.ErrorCode ?? null,
+      callEnded: call.value.ended_at !== null,
+      hasTransferNumber: Option.isSome(transferNumber),
+      lastDropResumedAt: Option.match(owner, { onNone: () => null, onSome: (row) => row.dropped_at }),
+      nowMs: yield* Clock.currentTimeMillis
+    })
+    switch (decision._tag) {
+      case "Resume": {
+        // The session is over, whatever the lease says: a half-open session (here or on the instance holding
+        // it, told through the database) lets go without finalising, and any instance may take the next one.
+        if (decision.why === "socket_dropped") yield* registry.endCallAnywhere(call.value.id, { endReason: "resumed" })
+        yield* owners.handOver(call.value.id, { dropped: decision.why === "socket_dropped" })
+        yield* calls.appendEvent(call.value.id, "resume", { why: decision.why, answeredBy: registry.instanceId })
+        yield* Effect.logInfo("call resumed on a new relay session").pipe(
+          Effect.annotateLogs({ callSid: call.value.twilio_call_sid, why: decision.why })
+        )
+        const resumedTenant = Option.getOrUndefined(tenant)
+        if (resumedTenant === undefined) return twiml(hangupTwiml())
+        return twiml(resumeTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: resumedTenant, callId: call.value.id }))
+      }
+      case "Dial":
+        return twiml(dialTwiml({ transferNumber: Option.getOrThrow(transferNumber), publicUrl: config.publicUrl }))
+      case "DropHandOver": {
+        // Our socket dropped while the caller is still there (again, soon after a resume, or after our side
+        // took it for a hang-up): never leave them in silence. End any half-open session, make sure the call is
+        // finalised once (with its summary); if it had been closed as a hang-up, correct what was recorded.
+        const callEnd = yield* CallEnd
+        const outcome = Option.isSome(transferNumber) ? "transferred" : "abandoned"
+        yield* registry.endCallAnywhere(call.value.id, { endReason: "socket_failed", outcome })
+        yield* callEnd.finalise(call.value.id, { reason: "socket_failed", outcome })
+        yield* calls.reviseEnd(call.value.id, { endReason: "socket_failed", outcome })
+        return twiml(
+          Option.match(transferNumber, {
+            onNone: () => sayThenHangupTwiml("Excusez-moi, un problème technique interrompt notre échange. Merci de rappeler dans un instant."),
+            onSome: (number) => dialTwiml({ transferNumber: number, publicUrl: config.publicUrl, apology: true })
+          })
+        )
+      }
+      case "Hangup":
+        return twiml(hangupTwiml())
     }
-    if (sessionStatus === "failed" && callLive) {
-      // Our socket dropped while the caller is still there: never leave them in silence. Our side may
-      // still hold the session half-open: end it, make sure the call is finalised once (with its
-      // summary); if our side had already closed it as a hang-up, correct what was recorded.
-      const registry = yield* CallRegistry
-      const callEnd = yield* CallEnd
-      const outcome = Option.isSome(transferNumber) ? "transferred" : "abandoned"
-      // A live session here finalises with this reason and outcome (and queues its summary with them).
-      yield* registry.endCall(call.value.id, { endReason: "socket_failed", outcome })
-      yield* callEnd.finalise(call.value.id, { reason: "socket_failed", outcome })
-      yield* calls.reviseEnd(call.value.id, { endReason: "socket_failed", outcome })
-      return twiml(
-        Option.match(transferNumber, {
-          onNone: () => sayThenHangupTwiml("Excusez-moi, un problème technique interrompt notre échange. Merci de rappeler dans un instant."),
-          onSome: (number) => dialTwiml({ transferNumber: number, publicUrl: config.publicUrl, apology: true })
-        })
-      )
-    }
-    return twiml(hangupTwiml())
   }))
 
 /** The transfer's <Dial> finished: if nobody picked up, say so in French before hanging up. */
@@ -179,8 +220,12 @@ const status = withSignedForm("status", (form) =>
     // A call that never reached the relay (hung up during the greeting) is finalised here;
     // a live session finalises its own call with the reason it knows.
     if (Option.isSome(applied) && applied.value.ended_at === null && TERMINAL_STATUSES.has(callStatus)) {
+      // A call held by a session on any instance is left to it; a call between two sessions (being resumed)
+      // keeps what it achieved.
       if (!(yield* registry.hasCall(applied.value.id))) {
-        yield* callEnd.finalise(applied.value.id, { reason: "caller_hangup", outcome: "abandoned" })
+        const stored = yield* calls.findById(applied.value.id)
+        const outcome = storedOutcome(Option.match(stored, { onNone: () => null, onSome: (row) => row.outcome }))
+        yield* callEnd.finalise(applied.value.id, { reason: "caller_hangup", outcome })
       }
     }
     return HttpServerResponse.empty({ status: 200 })

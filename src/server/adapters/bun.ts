@@ -40,8 +40,8 @@ export const ServerLive: ServerAdapter["ServerLive"] = Layer.scoped(
             message: (ws, message) => {
               registry.deliver(ws.data.connectionId, typeof message === "string" ? message : message.toString("utf8"))
             },
-            close: (ws) => {
-              registry.close(ws.data.connectionId)
+            close: (ws, code) => {
+              registry.close(ws.data.connectionId, code)
             }
           }
         })

@@ -74,9 +74,9 @@ export const ServerLive: ServerAdapter["ServerLive"] = Layer.scoped(
         if (frameBytes(event.data) > MAX_FRAME_BYTES) return socket.close(1009, "frame too large")
         registry.deliver(connectionId, typeof event.data === "string" ? event.data : decoder.decode(event.data))
       }
-      socket.onclose = () => {
+      socket.onclose = (event: CloseEvent) => {
         sockets.delete(socket)
-        registry.close(connectionId)
+        registry.close(connectionId, event.code)
       }
       return response
     }

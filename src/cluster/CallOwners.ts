@@ -1,0 +1,127 @@
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Clock, Duration, Effect, Option, Schema } from "effect"
+import { CONNECT_GRACE, INSTANCE_GONE_AFTER, isoAfter, LEASE, MOVE_GRACE } from "./decisions.ts"
+import { CallRow } from "../storage/CallsRepo.ts"
+
+/**
+ * Which instance serves each live call (`call_owners`): the one holding its relay socket, under a lease it
+ * renews. A second socket for a call held by a live lease is refused on every instance; a call being moved
+ * (`moving = 1`) may be taken by any instance. SQL errors are defects here.
+ */
+
+const OwnerRow = Schema.Struct({
+  instance_id: Schema.NullOr(Schema.String),
+  lease_until: Schema.String,
+  moving: Schema.Number,
+  resumes: Schema.Number,
+  dropped_at: Schema.NullOr(Schema.String)
+})
+export type OwnerRow = typeof OwnerRow.Type
+
+const now = Clock.currentTimeMillis
+
+export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const ownerOf = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: OwnerRow,
+      execute: (callId) => sql`SELECT instance_id, lease_until, moving, resumes, dropped_at FROM call_owners WHERE call_id = ${callId}`
+    })
+
+    /** Takes the call for `instanceId` unless another live lease holds it; returns whether it did. */
+    const claim = Effect.fn("CallOwners.claim")(function*(callId: string, instanceId: string) {
+      const at = yield* now
+      const nowIso = new Date(at).toISOString()
+      const rows = yield* sql<{ call_id: string }>`INSERT INTO call_owners (call_id, instance_id, lease_until)
+        VALUES (${callId}, ${instanceId}, ${isoAfter(at, LEASE)})
+        ON CONFLICT (call_id) DO UPDATE SET instance_id = excluded.instance_id, lease_until = excluded.lease_until, moving = 0
+        WHERE call_owners.moving = 1 OR call_owners.instance_id IS NULL OR call_owners.lease_until <= ${nowIso}
+        RETURNING call_id`
+      return rows.length > 0
+    }, Effect.orDie)
+
+    /**
+     * The call was just answered here: its first socket may land on any instance (claimable), and until it does
+     * the call is this instance's — recovery leaves it alone while this instance is up, for CONNECT_GRACE at most.
+     */
+    const answered = Effect.fn("CallOwners.answered")(function*(callId: string, instanceId: string) {
+      const at = yield* now
+      yield* sql`INSERT INTO call_owners (call_id, instance_id, lease_until, moving)
+        VALUES (${callId}, ${instanceId}, ${isoAfter(at, CONNECT_GRACE)}, 1) ON CONFLICT (call_id) DO NOTHING`
+    }, Effect.orDie)
+
+    /** Renews every lease this instance holds (its calls are still live). */
+    const renew = Effect.fn("CallOwners.renew")(function*(instanceId: string) {
+      const at = yield* now
+      yield* sql`UPDATE call_owners SET lease_until = ${isoAfter(at, LEASE)} WHERE instance_id = ${instanceId} AND moving = 0`
+    }, Effect.orDie)
+
+    /** The call is over on this instance: the lease ends now. */
+    const release = Effect.fn("CallOwners.release")(function*(callId: string, instanceId: string) {
+      const nowIso = new Date(yield* now).toISOString()
+      yield* sql`UPDATE call_owners SET instance_id = NULL, lease_until = ${nowIso}
+        WHERE call_id = ${callId} AND instance_id = ${instanceId}`
+    }, Effect.orDie)
+
+    /**
+     * The call leaves its relay session to be resumed on a new one (any instance): `from` is the instance that
+     * let it go (only if it still holds it), or undefined when Twilio's connect action says the session is
+     * over, which releases it whatever the lease says. `dropped`: our socket dropped (the loop guard's clock).
+     */
+    const handOver = Effect.fn("CallOwners.handOver")(function*(
+      callId: string,
+      options: { readonly from?: string; readonly dropped?: boolean }
+    ) {
+      const at = yield* now
+      const graceUntil = isoAfter(at, MOVE_GRACE)
+      const droppedAt = options.dropped ? new Date(at).toISOString() : null
+      const upsert = sql`INSERT INTO call_owners (call_id, instance_id, lease_until, moving, dropped_at)
+        VALUES (${callId}, NULL, ${graceUntil}, 1, ${droppedAt})
+        ON CONFLICT (call_id) DO UPDATE SET instance_id = NULL, lease_until = excluded.lease_until, moving = 1,
+          resumes = call_owners.resumes + (1 - call_owners.moving),
+          dropped_at = COALESCE(excluded.dropped_at, call_owners.dropped_at)`
+      // From the session: only while this instance still holds it (a late finaliser must not undo a new claim).
+      yield* options.from === undefined
+        ? upsert
+        : sql`${upsert} WHERE call_owners.instance_id = ${options.from} OR call_owners.instance_id IS NULL`
+    }, Effect.orDie)
+
+    const owner = Effect.fn("CallOwners.owner")((callId: string) => ownerOf(callId), Effect.orDie)
+
+    /** Whether an instance holds the call's socket under a live lease (not a call between two sessions). */
+    const isHeld = Effect.fn("CallOwners.isHeld")(function*(callId: string) {
+      const row = yield* ownerOf(callId)
+      const at = yield* now
+      return Option.isSome(row) && row.value.instance_id !== null && row.value.moving === 0 &&
+        Date.parse(row.value.lease_until) > at
+    }, Effect.orDie)
+
+    const orphans = SqlSchema.findAll({
+      Request: Schema.Struct({ now: Schema.String, answeredBefore: Schema.String, goneBefore: Schema.String }),
+      Result: CallRow,
+      execute: ({ answeredBefore, goneBefore, now }) =>
+        sql`SELECT c.* FROM calls c LEFT JOIN call_owners o ON o.call_id = c.id
+          WHERE c.ended_at IS NULL AND (
+            (o.call_id IS NULL AND c.created_at < ${answeredBefore})
+            OR o.lease_until <= ${now}
+            OR (o.instance_id IS NOT NULL AND NOT EXISTS (
+              SELECT 1 FROM instances i WHERE i.id = o.instance_id AND i.heartbeat_at > ${goneBefore})))`
+    })
+
+    /**
+     * Open calls nobody serves any more: their owner's lease expired, or their owner instance is gone (stopped, or
+     * silent for INSTANCE_GONE_AFTER). Another instance's live calls are never in it.
+     */
+    const abandoned = Effect.fn("CallOwners.abandoned")(function*() {
+      const at = yield* now
+      return yield* orphans({
+        now: new Date(at).toISOString(),
+        answeredBefore: new Date(at - Duration.toMillis(CONNECT_GRACE)).toISOString(),
+        goneBefore: new Date(at - Duration.toMillis(INSTANCE_GONE_AFTER)).toISOString()
+      })
+    }, Effect.orDie)
+
+    return { answered, claim, renew, release, handOver, owner, isHeld, abandoned } as const
+  })
+}) {}
