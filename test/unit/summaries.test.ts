@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, test } from "../support/test.ts"
 import { type RunOptions, runWith } from "../support/effect.ts"
-import { Cause, ConfigProvider, Context, Deferred, Effect, Exit, Layer, Logger, Schedule, Stream, TestClock, TestContext } from "effect"
+import { ConfigProvider, Context, Deferred, Effect, Layer, Schedule, Stream, TestClock } from "effect"
 import { Claude, ClaudeError, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Summaries, SUMMARY_TOOL } from "../../src/llm/Summaries.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
