@@ -96,9 +96,12 @@ export const constraintOf = (error: SqlError): "slot" | "idempotency" | null => 
 /**
  * Postgres may abort one of two transactions inserting rows that conflict with each other (each waits on
  * the other's exclusion check: deadlock_detected 40P01). Run again, the loser sees the winner's committed
- * row and gets its plain refusal; 40001 (serialization_failure) is retried the same way. The loser waits
- * the server's deadlock_timeout (1 s by default) first: rare, and only when two bookings collide.
+ * row and gets its plain refusal; 40001 (serialization_failure) is retried the same way. The booking lock
+ * below makes this a safety net: bookings of one tenant no longer race inside the database.
  */
+/** The first key of the bookings' advisory locks (the second is the tenant's hash); apart from the boot lock's. */
+const BOOKING_LOCK_SPACE = 8_231
+
 const isTransientConflict = (error: unknown): boolean => {
   const code = (error as { _tag?: string; cause?: { code?: unknown } })?.cause?.code
   return code === "40P01" || code === "40001"
@@ -189,6 +192,17 @@ export const makeAppointmentsRepo = Effect.gen(function*() {
     bookedRowsInCall({ tenantId, callId }).pipe(Effect.map((rows) => rows.map(toAppointment)), Effect.orDie)
 
   /**
+   * Postgres: one tenant's bookings are written one at a time (a transaction-scoped advisory lock keyed on the
+   * tenant), so racing inserts queue instead of deadlocking on the exclusion check and waiting out the server's
+   * deadlock_timeout. The constraint still decides; the lock only orders. SQLite serialises writers already.
+   */
+  const bookingLock = (tenantId: string) =>
+    sql.onDialectOrElse({
+      pg: () => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${BOOKING_LOCK_SPACE}, hashtext(${tenantId}))`),
+      orElse: () => Effect.void
+    })
+
+  /**
    * Inserts the appointment; with `replacing`, first cancels that appointment of the same call, in the same
    * transaction (so the new time may overlap the old one, and a refused new slot leaves the old one booked).
    *
@@ -202,6 +216,7 @@ export const makeAppointmentsRepo = Effect.gen(function*() {
    */
   const insert = (row: NewAppointment, replacing: string | null) =>
     Effect.gen(function*() {
+      yield* bookingLock(row.tenantId)
       const replaced = replacing === null ? [] : yield* sql`
         UPDATE appointments SET status = 'cancelled', cancelled_at = ${row.createdAt}
         WHERE id = ${replacing} AND tenant_id = ${row.tenantId} AND call_id = ${row.callId} AND status = 'booked'
