@@ -307,6 +307,15 @@ describe("end of the relay session: <Connect action> and the dial result", () =>
     }
   })
 
+  test("after a transfer nobody answered, a dropped socket is resumed, and a second drop never dials the business again", async () => {
+    await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_DIAL_DROP", from: CALLER, to: BUSINESS_NUMBER }))
+    expect(verbs(parseTwiml((await dialResult("CA_DIAL_DROP", "no-answer", "in-progress")).text))).toEqual(["Connect"])
+    expect(verbs(parseTwiml((await action("CA_DIAL_DROP", { sessionStatus: "failed" })).text))).toEqual(["Connect"])
+    const again = parseTwiml((await action("CA_DIAL_DROP", { sessionStatus: "failed" })).text)
+    expect(verbs(again)).toEqual(["Say", "Hangup"])
+    expect((await callRows("CA_DIAL_DROP"))[0]).toMatchObject({ end_reason: "socket_failed", outcome: "abandoned" })
+  })
+
   test("SessionStatus=completed (the caller hung up) → <Hangup/>; an ended session without a transfer → <Hangup/>", async () => {
     expect(verbs(parseTwiml((await action("CA_ACTION", { sessionStatus: "completed" })).text))).toEqual(["Hangup"])
     const goodbye = await action("CA_ACTION", { sessionStatus: "ended", handoffData: JSON.stringify({ reason: "hangup" }) })

@@ -50,6 +50,11 @@ const holdDuringDial = (callId: string, instanceId: string) =>
       Effect.flatMap((held) => held ? Effect.void : Effect.logWarning("the call's lease was not taken for the transfer"))
     ))
 
+/** Whether a session was already reopened to take a message (the dial result wrote its greeting in the transcript). */
+const offeredIn = (transcript: ReadonlyArray<{ readonly role: string; readonly content: string }>) =>
+  transcript.some((line) => line.role === "assistant" && line.content === SAY.transferUnanswered)
+const messageOffered = (callId: string) => Effect.flatMap(CallsRepo, (calls) => Effect.map(calls.messages(callId), offeredIn))
+
 const TERMINAL_STATUSES = new Set(["completed", "busy", "failed", "no-answer", "canceled"])
 
 /**
@@ -147,7 +152,10 @@ const connectAction = withSignedForm("connect_action", (form) =>
     const call = yield* calls.findBySid(form.CallSid ?? "")
     if (Option.isNone(call)) return twiml(hangupTwiml())
     const tenant = yield* tenants.byId(call.value.tenant_id)
-    const transferNumber = Option.flatMap(tenant, (t) => Option.fromNullable(t.config.transferNumber))
+    // After a transfer nobody answered, the call has no transfer number any more: a drop is never put through again.
+    const transferNumber = (yield* messageOffered(call.value.id))
+      ? Option.none<string>()
+      : Option.flatMap(tenant, (t) => Option.fromNullable(t.config.transferNumber))
     const sessionStatus = form.SessionStatus ?? ""
     const handoff = parseHandoff(form.HandoffData)
     yield* calls.appendEvent(call.value.id, "session_end", {
@@ -231,7 +239,7 @@ const dialResult = withSignedForm("dial_result", (form) =>
       dialCallStatus: status,
       callInProgress: form.CallStatus === "in-progress",
       callEnded: call.ended_at !== null,
-      messageAlreadyOffered: transcript.some((line) => line.role === "assistant" && line.content === SAY.transferUnanswered)
+      messageAlreadyOffered: offeredIn(transcript)
     })
     // The dial's lease ends whatever comes next.
     if (call.ended_at === null) yield* owners.handOver(call.id, {})
