@@ -193,7 +193,12 @@ const connectAction = withSignedForm("connect_action", (form) =>
       case "Dial":
         // The call stays open while the business's phone rings (and while they talk): this instance's lease
         // keeps recovery away from it until the dial result ends it or takes a message.
-        if (call.value.ended_at === null) yield* holdDuringDial(call.value.id, registry.instanceId)
+        if (call.value.ended_at === null) {
+          // A stopping instance may not be there for the dial result: the call ends as transferred now.
+          yield* registry.isAccepting()
+            ? holdDuringDial(call.value.id, registry.instanceId)
+            : Effect.asVoid(Effect.flatMap(CallEnd, (callEnd) => callEnd.finalise(call.value.id, { reason: "transfer", outcome: "transferred" })))
+        }
         return twiml(dialTwiml({ transferNumber: Option.getOrThrow(transferNumber), publicUrl: config.publicUrl }))
       case "DropHandOver": {
         // Our socket dropped while the caller is still there (again, soon after a resume, or after our side
