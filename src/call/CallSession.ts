@@ -390,7 +390,9 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               if (dropped) yield* event("socket_dropped", { code: droppedWith })
               yield* journal.close
               yield* live.handOver(callId, connectionId)
-              yield* Effect.logInfo("relay session ended; the call is resumed on a new one")
+              yield* Effect.logInfo(transferring
+                ? "relay session ended for a transfer; the call stays open until the dial result"
+                : "relay session ended; the call is resumed on a new one")
               return yield* metrics.sessionClosed()
             }
             const override = reported?.endReason === "socket_failed" ? reported : undefined
