@@ -96,6 +96,10 @@ describe("nobody answers the transfer", () => {
     const system = request.system.map((block: any) => block.text).join("\n")
     expect(system).toContain("Aucun transfert vers un humain n'est possible")
     expect(JSON.stringify(request.messages)).toContain("Personne n'a pu répondre pour le moment.")
+    // Key 0 no longer transfers: it offers a message, and the session goes on.
+    second.ws.dtmf("0")
+    expect((await second.ws.textUntilLast()).text).toMatch(/noter un message/)
+    expect(second.ws.frames.filter((frame) => frame.type === "end")).toEqual([])
     await second.ws.close()
 
     const call = await waitUntil(async () => {
