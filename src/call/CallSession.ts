@@ -122,12 +122,11 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
       inbound: Queue.Dequeue<string>,
       setup: Extract<CallEvent, { _tag: "SessionStarted" }>,
       call: CallRow,
-      tenant: Tenant,
+      callTenant: Tenant,
       connectionId: string
     ) =>
       Effect.gen(function*() {
         const callId = call.id
-        const toolContext: ToolContext = { tenant, callId, callerNumber: call.from_number || null }
         const clock = yield* Effect.clock
 
         // ---- State, owned by this call's fibers (they interleave on one thread, never in parallel).
@@ -135,6 +134,13 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const { event, frameEvent, write } = journal
         const transcript = yield* loadTranscript(calls, callId, journal)
         const { lines } = transcript
+        // Reopened because nobody answered the transfer (the dial result wrote what the caller heard): this session
+        // takes a message and never transfers again — the prompt, the tools and key 0 all see no transfer number.
+        const transferUnanswered = lines.some((line) => line.role === "assistant" && line.content === SAY.transferUnanswered)
+        const tenant: Tenant = transferUnanswered
+          ? { ...callTenant, config: { ...callTenant.config, transferNumber: undefined } }
+          : callTenant
+        const toolContext: ToolContext = { tenant, callId, callerNumber: call.from_number || null }
         const addLines = transcript.add
         const state = initialState()
         // A resumed call goes on with what it already achieved (a booking made before the move).
@@ -374,13 +380,19 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             const reported = live.reportedEnd(callId)
             const droppedWith = live.droppedWith(connectionId)
             const dropped = droppedWith !== undefined && reported === undefined && isLive(state)
-            if (state.phase._tag === "Moving" || reported?.endReason === "resumed" || dropped) {
+            // A transfer is not the end of the call either: it stays open while the business's phone rings, and
+            // the dial result ends it (answered) or reopens it to take a message (nobody answered).
+            const transferring = state.phase._tag === "Ending" && state.phase.reason === "transfer" &&
+              state.phase.endSent && reported === undefined && !live.isCutting()
+            if (state.phase._tag === "Moving" || reported?.endReason === "resumed" || dropped || transferring) {
               // Not the end of the call: every write is durable, then any instance may take its next session. A
               // dropped socket waits for Twilio's connect action, which resumes it (or puts the caller through).
               if (dropped) yield* event("socket_dropped", { code: droppedWith })
               yield* journal.close
               yield* live.handOver(callId, connectionId)
-              yield* Effect.logInfo("relay session ended; the call is resumed on a new one")
+              yield* Effect.logInfo(transferring
+                ? "relay session ended for a transfer; the call stays open until the dial result"
+                : "relay session ended; the call is resumed on a new one")
               return yield* metrics.sessionClosed()
             }
             const override = reported?.endReason === "socket_failed" ? reported : undefined

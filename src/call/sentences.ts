@@ -10,6 +10,8 @@ export const SAY = {
   noTransfer:
     "Personne ne peut prendre l'appel pour le moment. Je peux noter un message : quels sont votre nom et votre demande ?",
   goodbye: "Merci de votre appel, au revoir.",
+  /** The greeting of the session reopened when nobody answered a transfer (the caller is still on the line). */
+  transferUnanswered: "Personne n'a pu répondre pour le moment. Je peux prendre un message : quel est votre nom ?",
   keepsFailing: "Je suis désolée, je rencontre un problème technique et je ne peux pas vous aider correctement.",
   goodbyeAfterFailure: "Merci de rappeler un peu plus tard. Au revoir.",
   maintenanceTransfer: "Excusez-moi, une courte maintenance m'oblige à vous passer un membre de l'équipe. Ne quittez pas.",

@@ -18,6 +18,7 @@ import { DEFAULT_CHARS_PER_SECOND, Playback } from "./playback.ts"
 import {
   type CallIdentity,
   connectActionForm,
+  dialResultForm,
   newCallSid,
   onServer,
   postSigned,
@@ -38,9 +39,10 @@ const DEMO_KEY_FILE = "demo-api-key.txt"
 const END_GRACE_MS = 1500
 
 const USAGE = `bun run call [--url http://localhost:8080] [--to +339…] [--from +336…] [--api-key cocc_…]
-             [--public-url https://…] [--rate 15] [--summary-timeout 20]
+             [--public-url https://…] [--rate 15] [--summary-timeout 20] [--transfert repond|sans-reponse]
   Tapez ce que dit l'appelant. /0 /1 /9 : touches du clavier. /raccrocher ou Ctrl-D : raccrocher.
-  Entrée non interactive : une phrase par ligne ; "/interrompre …" coupe l'agent au milieu de sa réponse.`
+  Entrée non interactive : une phrase par ligne ; "/interrompre …" coupe l'agent au milieu de sa réponse.
+  --transfert : ce que fait l'équipe quand l'appel lui est passé (par défaut, elle répond).`
 
 const { values: args } = parseArgs({
   options: {
@@ -51,6 +53,7 @@ const { values: args } = parseArgs({
     "api-key": { type: "string" },
     rate: { type: "string" },
     "summary-timeout": { type: "string" },
+    transfert: { type: "string" },
     help: { type: "boolean", short: "h" }
   }
 })
@@ -79,6 +82,10 @@ const server: ServerAddress = {
 }
 const rate = Number(args.rate ?? DEFAULT_CHARS_PER_SECOND)
 if (!(rate > 0)) fail(`--rate : un nombre de caractères par seconde (reçu ${args.rate})`)
+if (args.transfert !== undefined && args.transfert !== "repond" && args.transfert !== "sans-reponse") {
+  fail(`--transfert : repond ou sans-reponse (reçu ${args.transfert})`)
+}
+const dialCallStatus = args.transfert === "sans-reponse" ? "no-answer" as const : "completed" as const
 const summaryTimeoutMs = Number(args["summary-timeout"] ?? 20) * 1000
 const demoNumber = Option.flatMap(config.demoTenant, (demo) => Option.fromNullable(demo.phoneNumbers[0]))
 const call: CallIdentity = {
@@ -337,6 +344,20 @@ const main = async () => {
     })
   )
   if (!hungUp) note(action.status === 200 ? describeNext(readTwiml(action.text)) : `connect action : HTTP ${action.status}`)
+  // A transfer: the business answers (or not), then Twilio posts the <Dial action> and does what it says.
+  const next = !hungUp && action.status === 200 ? readTwiml(action.text) : null
+  if (next?._tag === "Dial" && next.action !== "") {
+    note(dialCallStatus === "completed" ? "l'équipe répond, puis raccroche" : "personne ne répond")
+    const dialed = await postSigned(server, new URL(next.action).pathname, dialResultForm(call, dialCallStatus))
+    const afterDial = dialed.status === 200 ? readTwiml(dialed.text) : null
+    note(
+      afterDial === null
+        ? `dial action : HTTP ${dialed.status}`
+        : afterDial._tag === "Relay"
+        ? `Twilio rouvre une session ConversationRelay qui dit « ${clean(afterDial.greeting)} » (le simulateur s'arrête là).`
+        : describeNext(afterDial)
+    )
+  }
   await finishCall()
   note("appel terminé")
   if (callId !== null) await printOutcome({ baseUrl: server.baseUrl, callId, apiKey: await apiKey(), timeoutMs: summaryTimeoutMs })

@@ -3,7 +3,7 @@ import twilio from "twilio"
 
 /**
  * Twilio's side of a call, for the simulator: the forms Twilio posts (voice webhook, `<Connect action>`,
- * status callback) signed as Twilio signs them, and what our TwiML answers tell Twilio to do next.
+ * `<Dial action>`, status callback) signed as Twilio signs them, and what our TwiML answers tell Twilio to do next.
  * Shapes follow the recorded calls (../shared/fixtures/conversationrelay) and conversationrelay.md §4–5.
  */
 
@@ -55,6 +55,14 @@ export const connectActionForm = (
   ...(session.status === "failed" ? { ErrorCode: "64105", ErrorMessage: "Websocket ended" } : {})
 })
 
+/** The `<Dial action>` callback once the business's phone stopped ringing: `completed` if someone answered. */
+export const dialResultForm = (call: CallIdentity, dialCallStatus: "completed" | "no-answer"): Record<string, string> => ({
+  ...common(call),
+  CallStatus: "in-progress",
+  DialCallStatus: dialCallStatus,
+  ...(dialCallStatus === "completed" ? { DialCallDuration: "30" } : {})
+})
+
 export const statusForm = (call: CallIdentity, durationSeconds: number, sequence: number): Record<string, string> => ({
   ...common(call),
   CallbackSource: "call-progress-events",
@@ -94,7 +102,7 @@ export type TwimlAction =
     readonly greeting: string
     readonly parameters: Readonly<Record<string, string>>
   }
-  | { readonly _tag: "Dial"; readonly number: string; readonly say: ReadonlyArray<string> }
+  | { readonly _tag: "Dial"; readonly number: string; readonly action: string; readonly say: ReadonlyArray<string> }
   | { readonly _tag: "Hangup"; readonly say: ReadonlyArray<string> }
 
 const parser = new XMLParser({
@@ -133,6 +141,6 @@ export const readTwiml = (xml: string): TwimlAction => {
     }
   }
   const dial = child(response, "Dial")
-  if (dial) return { _tag: "Dial", number: textOf(dial["Number"]), say: says }
+  if (dial) return { _tag: "Dial", number: textOf(dial["Number"]), action: attribute(dial, "action"), say: says }
   return { _tag: "Hangup", say: says }
 }

@@ -61,6 +61,7 @@ Règles :
 - Pour réserver : prestation, date, heure, nom du client ; le numéro de l'appelant est utilisé si le client n'en donne pas d'autre. Après book_appointment, relisez la confirmation au client : le jour, l'heure, le nom et le numéro.
 - ${transfer}
 - Si le client demande un humain, ou si vous ne pouvez pas l'aider, utilisez transfer_to_human ; si personne ne peut répondre, proposez de prendre un message.
+- Si l'appel vous est revenu parce que personne n'a répondu au transfert (vous avez dit « Personne n'a pu répondre pour le moment »), ne transférez plus : prenez le message avec take_message.
 - Après take_message, relisez au client ce qui a été noté.
 - Touches du clavier : 0 pour parler à quelqu'un, 1 pour réécouter, 9 pour raccrocher.
 

@@ -359,8 +359,10 @@ describe("transfer and DTMF", () => {
     expect(find(twiml, "Number")!.text).toBe("+33612345678")
     expect(find(twiml, "Dial")!.attributes.action).toBe("https://coccinelle.test/webhooks/twilio/dial-result")
     expect(Number(find(twiml, "Dial")!.attributes.timeout)).toBeGreaterThan(0)
-    const noAnswer = await post("/webhooks/twilio/dial-result", { CallSid: "CA_TRANSFER", DialCallStatus: "no-answer" })
-    expect(verbs(parseTwiml(noAnswer.text))).toEqual(["Say", "Hangup"])
+    // The call stays open while the business's phone rings; it ends when the dial does.
+    expect((await callRow(callId)).ended_at).toBeNull()
+    const answered = await post("/webhooks/twilio/dial-result", { CallSid: "CA_TRANSFER", DialCallStatus: "completed", CallStatus: "in-progress" })
+    expect(verbs(parseTwiml(answered.text))).toEqual(["Hangup"])
     const row = await eventually(() => callRow(callId), (r) => r.ended_at !== null, "the call finalised")
     expect(row).toMatchObject({ end_reason: "transfer", outcome: "transferred" })
     const types = (await eventsOf(callId)).map((e) => e.type)

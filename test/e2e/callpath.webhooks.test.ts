@@ -68,6 +68,7 @@ interface CallRow {
   duration: number | null
   ended_at: string | null
   end_reason: string | null
+  outcome: string | null
 }
 const callRows = (callSid: string) =>
   app.query((sql) => sql<CallRow>`SELECT * FROM calls WHERE twilio_call_sid = ${callSid}`)
@@ -275,16 +276,44 @@ describe("end of the relay session: <Connect action> and the dial result", () =>
     expect(dial.children.map((c) => [c.name, c.text])).toEqual([["Number", "+33612345678"]])
   })
 
-  test("the dial result: nobody answered → a French sentence then <Hangup/>; answered → <Hangup/>", async () => {
-    for (const status of ["no-answer", "busy", "failed"]) {
-      const res = await post("/webhooks/twilio/dial-result", { CallSid: "CA_ACTION", DialCallStatus: status, AccountSid: TEST_ACCOUNT })
-      const twiml = parseTwiml(res.text)
-      expect(verbs(twiml)).toEqual(["Say", "Hangup"])
-      expect(find(twiml, "Say")!.attributes.language).toBe("fr-FR")
-      expect(find(twiml, "Say")!.text).toMatch(/personne n'est disponible/)
+  const dialResult = (callSid: string, dialCallStatus: string, callStatus: string) =>
+    post("/webhooks/twilio/dial-result", { CallSid: callSid, DialCallStatus: dialCallStatus, CallStatus: callStatus, AccountSid: TEST_ACCOUNT })
+
+  test("the dial result: answered → <Hangup/> and the call ends transferred; nobody answered, caller gone → <Hangup/>, abandoned", async () => {
+    await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_DIAL_ANSWERED", from: CALLER, to: BUSINESS_NUMBER }))
+    await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_DIAL_GONE", from: CALLER, to: BUSINESS_NUMBER }))
+    expect(verbs(parseTwiml((await dialResult("CA_DIAL_ANSWERED", "completed", "in-progress")).text))).toEqual(["Hangup"])
+    expect((await callRows("CA_DIAL_ANSWERED"))[0]).toMatchObject({ end_reason: "transfer", outcome: "transferred" })
+    expect(verbs(parseTwiml((await dialResult("CA_DIAL_GONE", "no-answer", "completed")).text))).toEqual(["Hangup"])
+    expect((await callRows("CA_DIAL_GONE"))[0]).toMatchObject({ end_reason: "transfer", outcome: "abandoned" })
+  })
+
+  test("nobody answered, the caller still there → a new <Connect> offering to take a message; a second failed dial → a French apology and <Hangup/>", async () => {
+    for (const status of ["no-answer", "busy", "failed", "canceled"]) {
+      const callSid = `CA_DIAL_${status}`
+      await post("/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to: BUSINESS_NUMBER }))
+      const resumed = parseTwiml((await dialResult(callSid, status, "in-progress")).text)
+      expect(verbs(resumed)).toEqual(["Connect"])
+      const relay = find(resumed, "ConversationRelay")!
+      expect(relay.attributes.welcomeGreeting).toBe("Personne n'a pu répondre pour le moment. Je peux prendre un message : quel est votre nom ?")
+      expect(parametersOf(relay).callId).toBe((await callRows(callSid))[0]!.id)
+      expect((await callRows(callSid))[0]!.ended_at).toBeNull()
+      // Never in a loop: the message was offered once.
+      const again = parseTwiml((await dialResult(callSid, status, "in-progress")).text)
+      expect(verbs(again)).toEqual(["Say", "Hangup"])
+      expect(find(again, "Say")!.attributes.language).toBe("fr-FR")
+      expect(find(again, "Say")!.text).toMatch(/personne n'est disponible/)
+      expect((await callRows(callSid))[0]).toMatchObject({ end_reason: "transfer", outcome: "abandoned" })
     }
-    const answered = await post("/webhooks/twilio/dial-result", { CallSid: "CA_ACTION", DialCallStatus: "completed", AccountSid: TEST_ACCOUNT })
-    expect(verbs(parseTwiml(answered.text))).toEqual(["Hangup"])
+  })
+
+  test("after a transfer nobody answered, a dropped socket is resumed, and a second drop never dials the business again", async () => {
+    await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_DIAL_DROP", from: CALLER, to: BUSINESS_NUMBER }))
+    expect(verbs(parseTwiml((await dialResult("CA_DIAL_DROP", "no-answer", "in-progress")).text))).toEqual(["Connect"])
+    expect(verbs(parseTwiml((await action("CA_DIAL_DROP", { sessionStatus: "failed" })).text))).toEqual(["Connect"])
+    const again = parseTwiml((await action("CA_DIAL_DROP", { sessionStatus: "failed" })).text)
+    expect(verbs(again)).toEqual(["Say", "Hangup"])
+    expect((await callRows("CA_DIAL_DROP"))[0]).toMatchObject({ end_reason: "socket_failed", outcome: "abandoned" })
   })
 
   test("SessionStatus=completed (the caller hung up) → <Hangup/>; an ended session without a transfer → <Hangup/>", async () => {

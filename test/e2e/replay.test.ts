@@ -3,7 +3,7 @@ import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from 
 import { type FakeAnthropic, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { freshFixture } from "../support/callHarness.ts"
 import { describeWithFixtures, fixtureNames, fixturesAvailable, type InboundFrameJson, testWithFixtures } from "../support/fixtures.ts"
-import { find, type OutFrame, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
+import { actionForm, find, type OutFrame, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { eventually } from "../support/wait.ts"
 
 /**
@@ -131,6 +131,13 @@ const replay = async (name: string) => {
     }
   }
 
+  if (expected.endFrame === "transfer") {
+    // A transfer keeps the call open until the business's phone answers: Twilio's connect action, then its dial result.
+    const post = (path: string, form: Record<string, string>) => signedPost(app.baseUrl, PUBLIC_URL, path, form, AUTH_TOKEN)
+    const action = actionForm({ callSid, from, to: BUSINESS_NUMBER, sessionStatus: "ended", handoffData: String(endFrame!.handoffData) })
+    expect((await post("/webhooks/twilio/connect-action", action)).text).toContain("<Dial")
+    await post("/webhooks/twilio/dial-result", { ...action, DialCallStatus: "completed" })
+  }
   // Finalised exactly once, with the reason the recording implies.
   const row = await eventually(
     () => app.query((sql) => sql<{ ended_at: string | null; end_reason: string | null }>`SELECT ended_at, end_reason FROM calls WHERE id = ${callId}`),

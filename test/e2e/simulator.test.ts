@@ -132,3 +132,12 @@ test("a server without a model key says so plainly, in the call and in its logs"
     await bare.stop()
   }
 }, 30_000)
+
+test("a transfer nobody answers, through the simulator: it posts the dial result as Twilio would and prints the reopened session", async () => {
+  const [code, out, err] = await simulate(app, ["/0"], ["--to", SALON_NUMBER, "--api-key", apiKey, "--transfert", "sans-reponse", "--summary-timeout", "0"])
+  expect(err).toBe("")
+  expect(code).toBe(0)
+  expect(out).toContain("Je vous mets en relation avec un membre de l'équipe")
+  expect(out).toContain("personne ne répond")
+  expect(out).toContain("Twilio rouvre une session ConversationRelay qui dit « Personne n'a pu répondre pour le moment. Je peux prendre un message : quel est votre nom ? »")
+}, 30_000)

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "../support/test.ts"
-import { Deferred, Effect, Fiber, Stream } from "effect"
+import { Deferred, Effect, Fiber, Option, Stream } from "effect"
 import { eventually, pause, runCall, say, silence, toolResult, useTool } from "../support/callHarness.ts"
 
 /**
@@ -164,8 +164,11 @@ describe("DTMF", () => {
         // after the end, a prompt is not answered (the session is closing)
         yield* call.prompt("Allô ?")
         yield* call.hangUp
-        const row = yield* eventually(call.callRow, (r) => r.ended_at !== null, "the call finalised")
-        expect(row).toMatchObject({ end_reason: "transfer", outcome: "transferred" })
+        // Not the end of the call: it stays open while the business's phone rings (the dial result ends it),
+        // free for the next relay session should nobody answer.
+        expect(yield* call.callRow).toMatchObject({ ended_at: null, outcome: "transferred" })
+        expect(Option.map(yield* call.owner, (row) => row.moving)).toEqual(Option.some(1))
+        expect((yield* call.events).filter((e) => e.type === "end")).toEqual([])
         expect(call.claudeCalls).toHaveLength(0)
       }))
   })

@@ -55,7 +55,12 @@ describe("reading our TwiML as Twilio would", () => {
   })
 
   test("a dial, a spoken goodbye then a hang-up, a bare hang-up", () => {
-    expect(readTwiml(dialTwiml({ transferNumber: "+33612345678", publicUrl: "https://c.example" }))).toEqual({ _tag: "Dial", number: "+33612345678", say: [] })
+    expect(readTwiml(dialTwiml({ transferNumber: "+33612345678", publicUrl: "https://c.example" }))).toEqual({
+      _tag: "Dial",
+      number: "+33612345678",
+      action: "https://c.example/webhooks/twilio/dial-result",
+      say: []
+    })
     expect(readTwiml(sayThenHangupTwiml("Au revoir."))).toEqual({ _tag: "Hangup", say: ["Au revoir."] })
     expect(readTwiml(hangupTwiml())).toEqual({ _tag: "Hangup", say: [] })
   })

@@ -44,7 +44,7 @@ export const RESUME_BRIDGE = "Je vous écoute."
  * A new `<Connect><ConversationRelay>` for a call moving to a new relay session (a deploy, a dropped socket):
  * the same call id parameter, and a short bridge instead of the greeting.
  */
-export const resumeTwiml = (input: RelayTwimlInput): string => buildRelayTwiml({ ...input, greeting: RESUME_BRIDGE })
+export const resumeTwiml = (input: RelayTwimlInput, greeting: string = RESUME_BRIDGE): string => buildRelayTwiml({ ...input, greeting })
 
 const buildRelayTwiml = ({ callId, greeting, publicUrl, publicWsUrl, tenant }: RelayTwimlInput & { readonly greeting?: string }): string => {
   const response = new VoiceResponse()

@@ -1,5 +1,5 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Clock, Effect, Option, Redacted, Schema } from "effect"
+import { Clock, Duration, Effect, Option, Redacted, Schedule, Schema } from "effect"
 import { CallOwners } from "../../cluster/CallOwners.ts"
 import { decideSessionOver } from "../../cluster/decisions.ts"
 import { Outcome } from "../../call/vocabulary.ts"
@@ -7,6 +7,8 @@ import { CallRegistry } from "../../call/CallRegistry.ts"
 import { AppConfig } from "../../config.ts"
 import { CallEnd } from "../../call/CallEnd.ts"
 import { Metrics } from "../../observability/Metrics.ts"
+import { SAY } from "../../call/sentences.ts"
+import { decideDialOver } from "./dialResult.ts"
 import { validWebhookSignature } from "./signature.ts"
 import {
   CONNECT_ACTION_PATH,
@@ -36,6 +38,22 @@ export const flyReplayElsewhere = HttpServerResponse.text("replayed elsewhere", 
 const decodeOutcome = Schema.decodeUnknownOption(Outcome)
 /** The outcome stored as the call went (a booking before a move or a crash), else `abandoned`. */
 const storedOutcome = (value: string | null) => Option.getOrElse(decodeOutcome(value), () => "abandoned" as const)
+
+/**
+ * Takes the call's lease for the dial. The session that asked for the transfer hands the call over as its socket
+ * closes, which may land just after Twilio's connect action: the claim is tried again for a short while.
+ */
+const holdDuringDial = (callId: string, instanceId: string) =>
+  Effect.flatMap(CallOwners, (owners) =>
+    owners.claim(callId, instanceId).pipe(
+      Effect.repeat({ schedule: Schedule.spaced(Duration.millis(100)), until: (held) => held, times: 30 }),
+      Effect.flatMap((held) => held ? Effect.void : Effect.logWarning("the call's lease was not taken for the transfer"))
+    ))
+
+/** Whether a session was already reopened to take a message (the dial result wrote its greeting in the transcript). */
+const offeredIn = (transcript: ReadonlyArray<{ readonly role: string; readonly content: string }>) =>
+  transcript.some((line) => line.role === "assistant" && line.content === SAY.transferUnanswered)
+const messageOffered = (callId: string) => Effect.flatMap(CallsRepo, (calls) => Effect.map(calls.messages(callId), offeredIn))
 
 const TERMINAL_STATUSES = new Set(["completed", "busy", "failed", "no-answer", "canceled"])
 
@@ -134,7 +152,10 @@ const connectAction = withSignedForm("connect_action", (form) =>
     const call = yield* calls.findBySid(form.CallSid ?? "")
     if (Option.isNone(call)) return twiml(hangupTwiml())
     const tenant = yield* tenants.byId(call.value.tenant_id)
-    const transferNumber = Option.flatMap(tenant, (t) => Option.fromNullable(t.config.transferNumber))
+    // After a transfer nobody answered, the call has no transfer number any more: a drop is never put through again.
+    const transferNumber = (yield* messageOffered(call.value.id))
+      ? Option.none<string>()
+      : Option.flatMap(tenant, (t) => Option.fromNullable(t.config.transferNumber))
     const sessionStatus = form.SessionStatus ?? ""
     const handoff = parseHandoff(form.HandoffData)
     yield* calls.appendEvent(call.value.id, "session_end", {
@@ -170,6 +191,14 @@ const connectAction = withSignedForm("connect_action", (form) =>
         return twiml(resumeTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: resumedTenant, callId: call.value.id }))
       }
       case "Dial":
+        // The call stays open while the business's phone rings (and while they talk): this instance's lease
+        // keeps recovery away from it until the dial result ends it or takes a message.
+        if (call.value.ended_at === null) {
+          // A stopping instance may not be there for the dial result: the call ends as transferred now.
+          yield* registry.isAccepting()
+            ? holdDuringDial(call.value.id, registry.instanceId)
+            : Effect.asVoid(Effect.flatMap(CallEnd, (callEnd) => callEnd.finalise(call.value.id, { reason: "transfer", outcome: "transferred" })))
+        }
         return twiml(dialTwiml({ transferNumber: Option.getOrThrow(transferNumber), publicUrl: config.publicUrl }))
       case "DropHandOver": {
         // Our socket dropped while the caller is still there (again, soon after a resume, or after our side
@@ -192,14 +221,51 @@ const connectAction = withSignedForm("connect_action", (form) =>
     }
   }))
 
-/** The transfer's <Dial> finished: if nobody picked up, say so in French before hanging up. */
+/**
+ * The transfer's <Dial> finished. The call stayed open during it (held by this instance's lease): it ends here as
+ * `transferred` when the business answered; when nobody did and the caller is still there, it goes on in a new
+ * relay session that takes a message (the same call id, the stored transcript, a greeting saying why).
+ */
 const dialResult = withSignedForm("dial_result", (form) =>
   Effect.gen(function*() {
+    const config = yield* AppConfig
     const calls = yield* CallsRepo
-    const call = yield* calls.findBySid(form.CallSid ?? "")
+    const tenants = yield* Tenants
+    const owners = yield* CallOwners
+    const registry = yield* CallRegistry
+    const callEnd = yield* CallEnd
+    const found = yield* calls.findBySid(form.CallSid ?? "")
     const status = form.DialCallStatus ?? ""
-    if (Option.isSome(call)) yield* calls.appendEvent(call.value.id, "transfer_result", { dialCallStatus: status })
-    return twiml(status === "completed" ? hangupTwiml() : sayThenHangupTwiml(NOBODY_ANSWERED))
+    if (Option.isNone(found)) return twiml(hangupTwiml())
+    const call = found.value
+    yield* calls.appendEvent(call.id, "transfer_result", { dialCallStatus: status })
+    const transcript = yield* calls.messages(call.id)
+    const decision = decideDialOver({
+      dialCallStatus: status,
+      callInProgress: form.CallStatus === "in-progress",
+      callEnded: call.ended_at !== null,
+      messageAlreadyOffered: offeredIn(transcript)
+    })
+    // The dial's lease ends whatever comes next.
+    if (call.ended_at === null) yield* owners.handOver(call.id, {})
+    const tenant = yield* tenants.byId(call.tenant_id)
+    if (decision._tag === "TakeMessage" && Option.isSome(tenant)) {
+      yield* calls.appendEvent(call.id, "transfer_unanswered", { dialCallStatus: status })
+      // Not a transfer any more: the resumed session notes what it achieves (a message), else it is abandoned.
+      yield* calls.recordOutcome(call.id, "abandoned")
+      // What the caller hears first is in the transcript: the next session (and the model) know why it was reopened.
+      const nextSeq = transcript.reduce((max, line) => Math.max(max, line.seq), -1) + 1
+      const turn = transcript.reduce((max, line) => Math.max(max, line.turn), 0)
+      yield* calls.appendMessages(call.id, [{ seq: nextSeq, role: "assistant", content: SAY.transferUnanswered, turn }])
+      yield* calls.appendEvent(call.id, "resume", { why: "transfer_unanswered", answeredBy: registry.instanceId })
+      yield* Effect.logInfo("nobody answered the transfer; the call goes on to take a message").pipe(
+        Effect.annotateLogs({ callSid: call.twilio_call_sid, dialCallStatus: status })
+      )
+      return twiml(resumeTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: tenant.value, callId: call.id }, SAY.transferUnanswered))
+    }
+    const answered = decision._tag === "Transferred"
+    yield* callEnd.finalise(call.id, { reason: "transfer", outcome: answered ? "transferred" : "abandoned" })
+    return twiml(decision._tag === "Apologise" || decision._tag === "TakeMessage" ? sayThenHangupTwiml(NOBODY_ANSWERED) : hangupTwiml())
   }))
 
 /** Status callbacks: applied in SequenceNumber order, idempotent; unknown SIDs change nothing. */
