@@ -161,6 +161,17 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       yield* sql`UPDATE calls SET outcome = ${outcome} WHERE id = ${callId} AND ended_at IS NULL`
     }, Effect.orDie)
 
+    /**
+     * What the call achieved apart from a transfer, from its record: a booking still booked, else a message
+     * left, else nothing. Used when a transfer nobody answered stops being the call's outcome.
+     */
+    const outcomeWithoutTransfer = Effect.fn("CallsRepo.outcomeWithoutTransfer")(function*(callId: string) {
+      const [row] = yield* sql<{ booked: number; messages: number }>`SELECT
+        (SELECT COUNT(*) FROM appointments WHERE call_id = ${callId} AND status = 'booked') AS booked,
+        (SELECT COUNT(*) FROM caller_messages WHERE call_id = ${callId}) AS messages`
+      return Number(row?.booked ?? 0) > 0 ? "booked" as const : Number(row?.messages ?? 0) > 0 ? "message_taken" as const : "abandoned" as const
+    }, Effect.orDie)
+
     /** Finalises once: only the first caller (hang-up, transfer, shutdown…) wins; returns whether it did. */
     const finalize = Effect.fn("CallsRepo.finalize")(function*(
       callId: string,
@@ -277,6 +288,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       markInterrupted,
       appendEvent,
       recordOutcome,
+      outcomeWithoutTransfer,
       finalize,
       reviseEnd,
       applyStatus,

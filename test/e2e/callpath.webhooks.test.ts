@@ -288,6 +288,20 @@ describe("end of the relay session: <Connect action> and the dial result", () =>
     expect((await callRows("CA_DIAL_GONE"))[0]).toMatchObject({ end_reason: "transfer", outcome: "abandoned" })
   })
 
+  test("a booking made before a transfer nobody answered stays the call's outcome", async () => {
+    for (const [callSid, callStatus, hour] of [["CA_DIAL_BOOKED_GONE", "completed", "08"], ["CA_DIAL_BOOKED_THERE", "in-progress", "10"]] as const) {
+      await post("/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to: BUSINESS_NUMBER }))
+      const call = (await callRows(callSid))[0]!
+      await app.query((sql) => sql`INSERT INTO appointments (id, tenant_id, call_id, service_type, service_name, client_name,
+          client_phone, starts_at, ends_at, time_zone, status, idempotency_key, created_at, cancelled_at)
+        VALUES (${`apt-${callSid}`}, ${call.tenant_id}, ${call.id}, 'coupe-femme', 'Coupe femme', 'Marie Dupont', ${CALLER},
+          ${`2026-12-08T${hour}:00:00.000Z`}, ${`2026-12-08T${hour}:45:00.000Z`}, 'Europe/Paris', 'booked', NULL, '2026-12-01T09:00:00.000Z', NULL)`)
+      await app.query((sql) => sql`UPDATE calls SET outcome = 'transferred' WHERE id = ${call.id}`)
+      await dialResult(callSid, "no-answer", callStatus)
+      expect((await callRows(callSid))[0]!.outcome).toBe("booked")
+    }
+  })
+
   test("nobody answered, the caller still there → a new <Connect> offering to take a message; a second failed dial → a French apology and <Hangup/>", async () => {
     for (const status of ["no-answer", "busy", "failed", "canceled"]) {
       const callSid = `CA_DIAL_${status}`

@@ -251,8 +251,8 @@ const dialResult = withSignedForm("dial_result", (form) =>
     const tenant = yield* tenants.byId(call.tenant_id)
     if (decision._tag === "TakeMessage" && Option.isSome(tenant)) {
       yield* calls.appendEvent(call.id, "transfer_unanswered", { dialCallStatus: status })
-      // Not a transfer any more: the resumed session notes what it achieves (a message), else it is abandoned.
-      yield* calls.recordOutcome(call.id, "abandoned")
+      // Not a transfer any more: what the call achieved before (a booking) stands; the resumed session notes a message.
+      yield* calls.recordOutcome(call.id, yield* calls.outcomeWithoutTransfer(call.id))
       // What the caller hears first is in the transcript: the next session (and the model) know why it was reopened.
       const nextSeq = transcript.reduce((max, line) => Math.max(max, line.seq), -1) + 1
       const turn = transcript.reduce((max, line) => Math.max(max, line.turn), 0)
@@ -264,7 +264,7 @@ const dialResult = withSignedForm("dial_result", (form) =>
       return twiml(resumeTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: tenant.value, callId: call.id }, SAY.transferUnanswered))
     }
     const answered = decision._tag === "Transferred"
-    yield* callEnd.finalise(call.id, { reason: "transfer", outcome: answered ? "transferred" : "abandoned" })
+    yield* callEnd.finalise(call.id, { reason: "transfer", outcome: answered ? "transferred" : yield* calls.outcomeWithoutTransfer(call.id) })
     return twiml(decision._tag === "Apologise" || decision._tag === "TakeMessage" ? sayThenHangupTwiml(NOBODY_ANSWERED) : hangupTwiml())
   }))
 
