@@ -35,6 +35,9 @@ import { decideOutcome, Outcome } from "./vocabulary.ts"
  *
  * A turn runs in a child fiber held by a FiberHandle, so a barge-in, a new prompt or a hang-up cancels it — and
  * the HTTP request to Claude. Writes go through the journal, never between a prompt and its first token.
+ *
+ * Longer than 400 lines on purpose: a call's life reads top to bottom in one file; its parts that stand alone
+ * (turn, transcript, state, sentences) are already elsewhere.
  */
 
 export type { CallChannel }

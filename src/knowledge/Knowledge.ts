@@ -22,6 +22,9 @@ import { blobToVector, normalizeInPlace, vectorToBlob, VectorTable } from "./vec
  * over the tenant's vectors when embeddings are enabled, merged by reciprocal rank fusion). Every query is
  * scoped to one tenant, in the FTS match itself and again in the join back to `knowledge_chunks`.
  * No LLM is called here: a question with no good match is answered `found: false`.
+ *
+ * Longer than 400 lines: the in-memory index and the SQL that fills it change together (one format, two
+ * dialects); the pure text and vector code is already in text.ts and vectors.ts.
  */
 
 // ---------------------------------------------------------------------------------------------------------
