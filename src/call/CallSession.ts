@@ -407,6 +407,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               failed: Exit.isFailure(exit) && !Exit.isInterrupted(exit)
             })
             const phase = state.phase
+            let cutEnd: Handoff | undefined
             if (live.isCutting() && !live.isSocketGone(connectionId) && !(phase._tag === "Ending" && phase.endSent)) {
               // Cut by a deploy at the drain limit, with the socket still open (only this fiber stops):
               // never go silent. A call already ending gets its `end`; any other hears why, once TTS has
@@ -417,15 +418,17 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
                 const spoken = yield* sayWhole(sentence)
                 yield* addLines([{ role: "assistant", content: spoken, turn: transcript.turn }])
                 yield* Effect.sleep(speechEstimate(sentence))
-                yield* sendEnd({ reason: handOver ? "transfer" : "hangup", callId })
+                cutEnd = { reason: handOver ? "transfer" : "hangup", callId }
                 if (handOver) yield* noteOutcome("transferred")
               } else {
-                yield* sendEnd({ reason: phase.reason === "transfer" ? "transfer" : "hangup", callId })
+                cutEnd = { reason: phase.reason === "transfer" ? "transfer" : "hangup", callId }
               }
             }
             // Every queued write is durable before the call is finalised.
             yield* journal.close
             yield* callEnd.finalise(callId, { reason, outcome: decideOutcome(state.outcomes) })
+            // A cut call's `end` goes out once it is finalised as cut: the connect action it brings must find it so.
+            if (cutEnd !== undefined) yield* sendEnd(cutEnd)
             // The gauge always comes down; the outcome is counted by whoever finalised the call.
             yield* metrics.sessionClosed()
           }).pipe(Effect.catchAllCause((cause) => Effect.logError("call finalisation failed", cause)))
