@@ -1,7 +1,7 @@
 import type { PgClient } from "@effect/sql-pg"
 import { Metrics } from "../observability/Metrics.ts"
 import { DatabaseBackend } from "../storage/DatabaseBackend.ts"
-import { Cause, Data, Duration, Effect, Layer, PubSub, Queue, Schedule, Stream, SubscriptionRef } from "effect"
+import { Cause, Clock, Data, Duration, Effect, Layer, PubSub, Queue, Schedule, Stream, SubscriptionRef } from "effect"
 
 /**
  * Postgres notifications that survive losing the LISTEN connection (server restart, network blip,
@@ -87,6 +87,8 @@ export const makeResilientListener = (pg: PgClient.PgClient) =>
       Effect.catchAllCause((cause) => Effect.fail(new ListenerLost({ reason: Cause.pretty(cause) }))),
       Effect.tapError((lost) => Effect.logWarning("notifications listener lost; reconnecting", lost.reason)),
       Effect.retry(reconnectSchedule),
+      // Wall-clock infrastructure: its probes keep real time even when built under a test's TestClock.
+      Effect.withClock(Clock.make()),
       Effect.forkScoped
     )
 
