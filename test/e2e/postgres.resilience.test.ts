@@ -12,6 +12,7 @@ import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { Deferred, Effect, Layer, Schedule, Scope, Stream } from "effect"
 import { makeJournal } from "../../src/call/transcript.ts"
+import { CountListenerReconnects } from "../../src/cluster/listener.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { CallsRepo } from "../../src/storage/CallsRepo.ts"
 import { databaseLayer } from "../../src/storage/Database.ts"
@@ -95,7 +96,7 @@ describe("one bad journal write in a batch of several calls", () => {
 })
 
 describe.skipIf(!available)("the LISTEN connection on Postgres", () => {
-  test("killed with pg_terminate_backend, it comes back: a notification sent afterwards is delivered, reconnected says so", async () => {
+  test("killed with pg_terminate_backend, it comes back: a notification sent afterwards is delivered, the comeback is signalled and counted", async () => {
     const url = await emptyPostgresDatabase(clusterUrl, "listener")
     const result = await runScoped(Effect.gen(function*() {
       const backend = yield* DatabaseBackend
@@ -122,8 +123,15 @@ describe.skipIf(!available)("the LISTEN connection on Postgres", () => {
       )
       yield* notifyUntil("after", heardAfter)
       yield* Deferred.await(reconnected).pipe(Effect.timeout("5 seconds"))
-      return { killed: killed.length }
-    }).pipe(Effect.provide(databaseLayer(url))))
+      // Counted for /metrics by another subscriber: wait until it is.
+      const metrics = yield* Metrics
+      yield* metrics.render().pipe(
+        Effect.repeat({ until: (text) => /coccinelle_listener_reconnects_total 1/.test(text), schedule: Schedule.spaced("20 millis") }),
+        Effect.timeout("5 seconds")
+      )
+      return { killed: killed.length, counted: yield* metrics.render() }
+    }).pipe(Effect.provide(CountListenerReconnects.pipe(Layer.provideMerge(Metrics.Test), Layer.provideMerge(databaseLayer(url))))))
     expect(result.killed).toBeGreaterThan(0)
+    expect(result.counted).toMatch(/coccinelle_listener_reconnects_total 1/)
   }, 60_000)
 })
