@@ -42,17 +42,23 @@ export const makeResilientListener = (pg: PgClient.PgClient) =>
     const channels = yield* SubscriptionRef.make<ReadonlySet<string>>(new Set([probeChannel]))
     let established = 0
 
-    // One connection's life: LISTEN on every channel (again when a channel is added), then probe until silence.
+    // One connection's life: LISTEN on every channel (and on each one added), then probe until silence.
     const session = Effect.scoped(Effect.gen(function*() {
       const probes = yield* Queue.sliding<void>(1)
+      // Each channel once, added as listeners come: the LISTENs already set up are never torn down (that would
+      // hand the connection back and take another one).
       yield* channels.changes.pipe(
+        Stream.mapAccum(new Set<string>(), (listening, names) => {
+          const added = [...names].filter((name) => !listening.has(name))
+          return [new Set([...listening, ...added]), added] as const
+        }),
         Stream.flatMap(
-          (names) =>
+          (added) =>
             Stream.mergeAll(
-              [...names].map((channel) => Stream.map(pg.listen(channel), (payload) => ({ channel, payload }))),
+              added.map((channel) => Stream.map(pg.listen(channel), (payload) => ({ channel, payload }))),
               { concurrency: "unbounded" }
             ),
-          { switch: true }
+          { concurrency: "unbounded" }
         ),
         Stream.runForEach((message) =>
           message.channel === probeChannel ? Queue.offer(probes, undefined) : PubSub.publish(hub, message)
