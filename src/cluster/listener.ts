@@ -40,7 +40,8 @@ export const makeResilientListener = (pg: PgClient.PgClient) =>
     const reconnects = yield* Effect.acquireRelease(PubSub.unbounded<void>(), PubSub.shutdown)
     const probeChannel = `coccinelle_probe_${crypto.randomUUID().replaceAll("-", "")}`
     const channels = yield* SubscriptionRef.make<ReadonlySet<string>>(new Set([probeChannel]))
-    let established = 0
+    // A session ended (even one that never heard its probe): the next one to hear it signals a comeback.
+    let lost = false
 
     // One connection's life: LISTEN on every channel (and on each one added), then probe until silence.
     const session = Effect.scoped(Effect.gen(function*() {
@@ -73,8 +74,8 @@ export const makeResilientListener = (pg: PgClient.PgClient) =>
       yield* Effect.raceFirst(Queue.take(probes), Effect.repeat(probe, Schedule.spaced("100 millis")).pipe(Effect.zipRight(Effect.never))).pipe(
         Effect.timeoutFail({ duration: LISTENER_SETUP_TIMEOUT, onTimeout: () => new ListenerLost({ reason: "LISTEN not set up" }) })
       )
-      established++
-      if (established > 1) {
+      if (lost) {
+        lost = false
         yield* Effect.logWarning("notifications listener re-established: caches dropped")
         yield* PubSub.publish(reconnects, undefined)
       }
@@ -90,8 +91,17 @@ export const makeResilientListener = (pg: PgClient.PgClient) =>
 
     yield* session.pipe(
       // Whatever ended the session (a defect too), the listener comes back.
-      Effect.catchAllCause((cause) => Effect.fail(new ListenerLost({ reason: Cause.pretty(cause) }))),
-      Effect.tapError((lost) => Effect.logWarning("notifications listener lost; reconnecting", lost.reason)),
+      Effect.catchAllCause((cause) =>
+        Effect.fail(Cause.isFailType(cause) ? cause.error : new ListenerLost({ reason: Cause.pretty(cause) }))
+      ),
+      Effect.tapError((error) =>
+        Effect.zipRight(
+          Effect.sync(() => {
+            lost = true
+          }),
+          Effect.logWarning(`notifications listener lost (${error.reason}); reconnecting`)
+        )
+      ),
       Effect.retry(reconnectSchedule),
       // Wall-clock infrastructure: its probes keep real time even when built under a test's TestClock.
       Effect.withClock(Clock.make()),

@@ -10,7 +10,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
-import { Deferred, Effect, Layer, Schedule, Scope, Stream } from "effect"
+import { Deferred, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { makeJournal } from "../../src/call/transcript.ts"
 import { CountListenerReconnects } from "../../src/cluster/listener.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
@@ -19,6 +19,10 @@ import { databaseLayer } from "../../src/storage/Database.ts"
 import { DatabaseBackend } from "../../src/storage/DatabaseBackend.ts"
 import { adminQuery, emptyPostgresDatabase, testPostgresUrl } from "../support/db.ts"
 import { runScoped } from "../support/effect.ts"
+import { salonConfig } from "../support/salon.ts"
+import { Tenants } from "../../src/tenants/Tenants.ts"
+import { Knowledge } from "../../src/knowledge/Knowledge.ts"
+import { Embeddings } from "../../src/knowledge/Embeddings.ts"
 import { type Cluster, postgresBinDir, startCluster } from "../support/postgres.ts"
 
 const available = testPostgresUrl !== undefined || postgresBinDir() !== undefined
@@ -37,6 +41,7 @@ beforeAll(async () => {
 })
 afterAll(() => cluster?.stop())
 
+const SALON_NAME = salonConfig().name
 const databaseName = (url: string) => new URL(url).pathname.slice(1)
 
 const createCall = (sid: string) =>
@@ -133,5 +138,34 @@ describe.skipIf(!available)("the LISTEN connection on Postgres", () => {
     }).pipe(Effect.provide(CountListenerReconnects.pipe(Layer.provideMerge(Metrics.Test), Layer.provideMerge(databaseLayer(url))))))
     expect(result.killed).toBeGreaterThan(0)
     expect(result.counted).toMatch(/coccinelle_listener_reconnects_total 1/)
+  }, 60_000)
+
+  test("a tenant change missed while the listener was down is seen once it is back (the cache is dropped)", async () => {
+    const url = await emptyPostgresDatabase(clusterUrl, "tenants")
+    const names = await runScoped(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const tenants = yield* Tenants
+      const nameOf = (id: string) => Effect.map(tenants.byId(id), (tenant) => Option.getOrThrow(tenant).config.name)
+      const { id } = (yield* tenants.create(salonConfig())).tenant
+      const cached = yield* nameOf(id)
+      // Changed behind the instance's back, as by another instance whose notification fell into the outage.
+      yield* sql`UPDATE tenants SET config = jsonb_set(config, '{name}', '"Salon Renommé"') WHERE id = ${id}`
+      const stale = yield* nameOf(id)
+      yield* Effect.promise(() =>
+        adminQuery(
+          clusterUrl,
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND datname = '${databaseName(url)}'`
+        )
+      )
+      yield* nameOf(id).pipe(
+        Effect.repeat({ until: (name) => name === "Salon Renommé", schedule: Schedule.spaced("50 millis") }),
+        Effect.timeout("20 seconds")
+      )
+      return { cached, stale, fresh: yield* nameOf(id) }
+    }).pipe(Effect.provide(Tenants.Default.pipe(
+      Layer.provideMerge(Knowledge.DefaultWithoutDependencies.pipe(Layer.provide(Embeddings.Disabled))),
+      Layer.provideMerge(databaseLayer(url))
+    ))))
+    expect(names).toEqual({ cached: SALON_NAME, stale: SALON_NAME, fresh: "Salon Renommé" })
   }, 60_000)
 })
