@@ -89,7 +89,10 @@ export const makeResilientListener = (pg: PgClient.PgClient) =>
       }))
     }))
 
-    yield* session.pipe(
+    // Started by the first listener, not before: a database layer nobody listens on holds no LISTEN connection
+    // (and a teardown never races its acquisition, which sql-pg cannot cancel: the pool's end then waits for it).
+    const scope = yield* Effect.scope
+    const start = yield* Effect.once(session.pipe(
       // Whatever ended the session (a defect too), the listener comes back.
       Effect.catchAllCause((cause) =>
         Effect.fail(Cause.isFailType(cause) ? cause.error : new ListenerLost({ reason: Cause.pretty(cause) }))
@@ -105,13 +108,14 @@ export const makeResilientListener = (pg: PgClient.PgClient) =>
       Effect.retry(reconnectSchedule),
       // Wall-clock infrastructure: its probes keep real time even when built under a test's TestClock.
       Effect.withClock(Clock.make()),
-      Effect.forkScoped
-    )
+      Effect.forkIn(scope)
+    ))
 
     return {
       listen: (channel) =>
         Stream.unwrapScoped(Effect.gen(function*() {
           const subscription = yield* PubSub.subscribe(hub)
+          yield* start
           yield* SubscriptionRef.update(channels, (names) => (names.has(channel) ? names : new Set([...names, channel])))
           return Stream.fromQueue(subscription).pipe(
             Stream.filter((message) => message.channel === channel),
