@@ -10,7 +10,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
-import { Deferred, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { Deferred, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
 import { makeJournal } from "../../src/call/transcript.ts"
 import { CountListenerReconnects } from "../../src/cluster/listener.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
@@ -20,6 +20,8 @@ import { DatabaseBackend } from "../../src/storage/DatabaseBackend.ts"
 import { adminQuery, emptyPostgresDatabase, testPostgresUrl } from "../support/db.ts"
 import { runScoped } from "../support/effect.ts"
 import { salonConfig } from "../support/salon.ts"
+import { insertTenant } from "../support/rows.ts"
+import { TenantConfig } from "../../src/tenants/TenantConfig.ts"
 import { Tenants } from "../../src/tenants/Tenants.ts"
 import { Knowledge } from "../../src/knowledge/Knowledge.ts"
 import { Embeddings } from "../../src/knowledge/Embeddings.ts"
@@ -42,6 +44,7 @@ beforeAll(async () => {
 afterAll(() => cluster?.stop())
 
 const SALON_NAME = salonConfig().name
+const encodeConfig = Schema.encodeSync(Schema.parseJson(TenantConfig))
 const databaseName = (url: string) => new URL(url).pathname.slice(1)
 
 const createCall = (sid: string) =>
@@ -146,7 +149,9 @@ describe.skipIf(!available)("the LISTEN connection on Postgres", () => {
       const sql = yield* SqlClient.SqlClient
       const tenants = yield* Tenants
       const nameOf = (id: string) => Effect.map(tenants.byId(id), (tenant) => Option.getOrThrow(tenant).config.name)
-      const { id } = (yield* tenants.create(salonConfig())).tenant
+      // Stored directly, not through `create`: no notification at all, so only the comeback can empty the cache.
+      const id = "tenant-missed"
+      yield* insertTenant(id, { name: SALON_NAME, config: JSON.parse(encodeConfig(salonConfig())) })
       const cached = yield* nameOf(id)
       // Changed behind the instance's back, as by another instance whose notification fell into the outage.
       yield* sql`UPDATE tenants SET config = jsonb_set(config, '{name}', '"Salon Renommé"') WHERE id = ${id}`
