@@ -34,8 +34,9 @@ export const makeJournal = (
   Effect.gen(function*() {
     // The writes run on the repository's journal fiber: they keep the call's log annotations (its SID).
     const annotations = yield* Effect.logAnnotations
+    // Isolated (a SAVEPOINT on Postgres): a failed write costs only itself, not the other calls' in the batch.
     const guarded = (effect: Effect.Effect<void>) =>
-      effect.pipe(
+      calls.journalIsolated(effect).pipe(
         Effect.catchAllCause((cause) => Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause))),
         Effect.annotateLogs(Object.fromEntries(annotations))
       )

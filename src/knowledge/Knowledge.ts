@@ -282,6 +282,9 @@ export class Knowledge extends Effect.Service<Knowledge>()("app/Knowledge", {
         Effect.catchAllCause((cause) => Effect.logError("knowledge changes no longer heard", cause))
       )
     )
+    // Changes notified while the listener was down were missed: every tenant's index is stale once.
+    yield* Effect.forkScoped(Stream.runForEach(backend.reconnected, () =>
+      Effect.forEach(new Set([...cache.keys(), ...generations.keys()]), invalidateHere, { discard: true })))
 
     const loadIndex = (tenantId: string) =>
       Effect.suspend(() => {

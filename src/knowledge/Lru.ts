@@ -27,6 +27,10 @@ export class Lru<K, V> {
     }
   }
 
+  keys(): IterableIterator<K> {
+    return this.#entries.keys()
+  }
+
   delete(key: K): void {
     this.#entries.delete(key)
   }

@@ -320,6 +320,11 @@ export const makeMetrics = (options: MetricsOptions) =>
       labelNames: ["kind"] as const,
       registers
     })
+    const listenerReconnects = new Prom.Counter({
+      name: "coccinelle_listener_reconnects_total",
+      help: "Times the Postgres LISTEN connection (notifications between instances) was lost and re-established.",
+      registers
+    })
     const retries = new Prom.Counter({
       name: "coccinelle_retries_total",
       help: "Retried attempts, by operation.",
@@ -433,6 +438,8 @@ export const makeMetrics = (options: MetricsOptions) =>
       webhook: (route: LabelInput<WebhookRoute>, status: number | string): Effect.Effect<void> =>
         Effect.sync(() => recorders.webhook(route, status)),
       summaryWritten: (): Effect.Effect<void> => Effect.sync(recorders.summaryWritten),
+      /** The LISTEN connection came back after a loss. */
+      listenerReconnected: (): Effect.Effect<void> => Effect.sync(() => listenerReconnects.inc()),
       summaryFailed: (): Effect.Effect<void> => Effect.sync(recorders.summaryFailed),
       /** Runs `self` and records its wall-clock duration (by Effect's Clock) as the tool's duration, whatever its exit. */
       timeTool:

@@ -17,6 +17,7 @@ import { Metrics } from "../observability/Metrics.ts"
 import { Scheduling } from "../scheduling/Scheduling.ts"
 import { CallsQuery } from "../storage/CallsQuery.ts"
 import { CallsRepo } from "../storage/CallsRepo.ts"
+import { CountListenerReconnects } from "../cluster/listener.ts"
 import { databaseLayer } from "../storage/Database.ts"
 import { seedDemoTenant } from "../tenants/DemoTenant.ts"
 import { Tenants } from "../tenants/Tenants.ts"
@@ -115,7 +116,7 @@ const WarmKnowledge = Layer.scopedDiscard(
 )
 
 /** Everything but the listening socket: tests build servers on top of it. */
-export const AppServices = Layer.mergeAll(DemoSeed, WarmKnowledge, RecoverUnfinishedCalls).pipe(
+export const AppServices = Layer.mergeAll(DemoSeed, WarmKnowledge, RecoverUnfinishedCalls, CountListenerReconnects).pipe(
   Layer.provideMerge(Calls),
   Layer.provideMerge(Metrics.Default),
   Layer.provideMerge(AppConfig.Default)

@@ -226,6 +226,17 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       sql.withTransaction(effect).pipe(Effect.catchTag("SqlError", (error) => Effect.die(error)))
 
     /**
+     * One journal write on its own: a failed statement aborts a whole Postgres transaction (the rest of the
+     * batch would fail and the commit roll back every call's writes), so there each write gets a SAVEPOINT
+     * and a failure rolls back only itself. SQLite fails just the statement: the write as is.
+     */
+    const journalIsolated = (write: Effect.Effect<void>): Effect.Effect<void> =>
+      sql.onDialectOrElse({
+        pg: () => sql.withTransaction(write).pipe(Effect.catchTag("SqlError", (error) => Effect.die(error))),
+        orElse: () => write
+      })
+
+    /**
      * The journal of every live call, written by one fiber: whatever all calls queued while a transaction ran
      * goes in the next one (200 live calls cost a few commits per turn, not 200). Queue order is kept, so a
      * call's writes land in the order it made them. Each write brings its own error handling; a failed batch
@@ -279,6 +290,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     return {
       journalWrite,
       journalFlush,
+      journalIsolated,
       inTransaction,
       createInbound,
       findBySid,

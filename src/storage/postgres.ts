@@ -1,9 +1,10 @@
 import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Redacted, Stream } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { makeResilientListener } from "../cluster/listener.ts"
 import { DatabaseBackend } from "./DatabaseBackend.ts"
 
 /**
@@ -118,14 +119,18 @@ export const postgresLayer = (url: string) => {
     applicationName: "coccinelle"
   })
   const prepare = Layer.effectDiscard(Effect.orDie(runPostgresMigrations))
-  const backend = Layer.effect(
+  const backend = Layer.scoped(
     DatabaseBackend,
-    Effect.map(PgClient.PgClient, (pg) =>
-      DatabaseBackend.of({
+    Effect.gen(function*() {
+      const pg = yield* PgClient.PgClient
+      const listener = yield* makeResilientListener(pg)
+      return DatabaseBackend.of({
         kind: "postgres",
         notify: (channel, payload) => Effect.orDie(pg`SELECT pg_notify(${channel}, ${payload})`),
-        listen: (channel) => Stream.orDie(pg.listen(channel))
-      }))
+        listen: listener.listen,
+        reconnected: listener.reconnected
+      })
+    })
   )
   return Layer.merge(prepare, backend).pipe(Layer.provideMerge(client), Layer.orDie)
 }

@@ -65,6 +65,8 @@ export class Tenants extends Effect.Service<Tenants>()("app/Tenants", {
         Effect.catchAllCause((cause) => Effect.logError("tenant changes no longer heard", cause))
       )
     )
+    // Changes notified while the listener was down were missed: forget everything once.
+    yield* Effect.forkScoped(Stream.runForEach(backend.reconnected, () => forgetHere))
 
     const byId = (id: string) =>
       Effect.suspend(() => {
