@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { readFileSync } from "node:fs"
-import { createServer } from "node:net"
+import { freePort } from "../support/ports.ts"
 import { emptyPostgresDatabase, queryDatabase, testPostgresUrl } from "../support/db.ts"
 import { callTool, type FakeAnthropic, lastMessage, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
 import { type Cluster, postgresBinDir, startCluster } from "../support/postgres.ts"
@@ -46,16 +46,6 @@ const CALLER = "+33611223344"
 const ADMIN_TOKEN = "admin-secret-token"
 const DEMO = JSON.parse(readFileSync(new URL("../../src/tenants/demo-tenant.json", import.meta.url), "utf8")) as Record<string, unknown>
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 interface Instance {
   readonly name: string
