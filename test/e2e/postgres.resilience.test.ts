@@ -156,11 +156,15 @@ describe.skipIf(!available)("the LISTEN connection on Postgres", () => {
       // Changed behind the instance's back, as by another instance whose notification fell into the outage.
       yield* sql`UPDATE tenants SET config = jsonb_set(config, '{name}', '"Salon Renommé"') WHERE id = ${id}`
       const stale = yield* nameOf(id)
+      // The listener connects in the background: kill it once it is there (a kill before would find nothing).
       yield* Effect.promise(() =>
         adminQuery(
           clusterUrl,
           `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND datname = '${databaseName(url)}'`
         )
+      ).pipe(
+        Effect.repeat({ until: (killed) => killed.length > 0, schedule: Schedule.spaced("50 millis") }),
+        Effect.timeout("10 seconds")
       )
       yield* nameOf(id).pipe(
         Effect.repeat({ until: (name) => name === "Salon Renommé", schedule: Schedule.spaced("50 millis") }),
