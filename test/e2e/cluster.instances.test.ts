@@ -72,7 +72,11 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
   let fake: FakeAnthropic
   const instances: Array<Instance> = []
 
-  const startInstance = async (name: string, extra: Record<string, string> = {}): Promise<Instance> => {
+  /**
+   * A port from `freePort` is free when picked, not when the instance binds it a second later: an outgoing
+   * connection may take it meanwhile (seen under CI load). Only that case is retried, with another port.
+   */
+  const startInstance = async (name: string, extra: Record<string, string> = {}, attempt = 1): Promise<Instance> => {
     const port = await freePort()
     const child = spawn(mainCommand(), {
       env: {
@@ -108,9 +112,15 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
     const up = await Promise.race([
       waitUntil(healthy, `instance ${name} healthy`, 30_000),
       child.exited.then(async (code) => {
-        throw new Error(`instance ${name} exited with ${code}: ${await new Response(child.stderr).text()}`)
+        const output = `${await new Response(child.stderr).text()}${await new Response(child.stdout).text()}`
+        if (attempt < 3 && /EADDRINUSE|AddrInUse|already in use|port [0-9]+ in use/i.test(output)) return "port taken" as const
+        throw new Error(`instance ${name} exited with ${code}: ${output.slice(-3000)}`)
       })
     ])
+    if (up === "port taken") {
+      instances.splice(instances.indexOf(instance), 1)
+      return startInstance(name, extra, attempt + 1)
+    }
     expect(up).toBe(true)
     return instance
   }
