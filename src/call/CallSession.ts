@@ -134,7 +134,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
 
         // ---- State, owned by this call's fibers (they interleave on one thread, never in parallel).
         const journal = yield* makeJournal(calls, metrics, callId)
-        const { event, frameEvent, write } = journal
+        const { event, frameEvent } = journal
         const transcript = yield* loadTranscript(calls, callId, journal)
         const { lines } = transcript
         // Reopened because nobody answered the transfer (the dial result wrote what the caller heard): this session
@@ -155,7 +155,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const noteOutcome = (outcome: Outcome) =>
           Effect.suspend(() => {
             if (!noteOutcomeIn(state, outcome)) return Effect.void
-            return write(calls.recordOutcome(callId, decideOutcome(state.outcomes)))
+            return journal.outcome(decideOutcome(state.outcomes))
           })
         /** The hot path: a token to the carrier, no effect per token. */
         let textFramesUncounted = 0
@@ -273,7 +273,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
               ? transcript.lastReply.slice(-1).map((line) => { line.interrupted = true; return line })
               : cutToHeard(transcript.lastReply, heard)
             if (changed.length > 0) {
-              yield* write(calls.markInterrupted(callId, changed.map((line) => ({ seq: line.seq, content: line.content }))))
+              yield* journal.interrupted(changed.map((line) => ({ seq: line.seq, content: line.content })))
             }
           })
 

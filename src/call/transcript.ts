@@ -1,6 +1,6 @@
 import { Effect, type Scope } from "effect"
 import type { Metrics } from "../observability/Metrics.ts"
-import type { CallsRepo, NewMessage } from "../storage/CallsRepo.ts"
+import type { CallsRepo, JournalOwner, NewMessage } from "../storage/CallsRepo.ts"
 import type { Line } from "./history.ts"
 
 /**
@@ -14,14 +14,18 @@ import type { Line } from "./history.ts"
 export const FRAME_EVENTS_STORED = 20
 
 export interface Journal {
-  readonly write: (effect: Effect.Effect<void>) => Effect.Effect<void>
-  /** The same, from synchronous code (the hot path). */
-  readonly writeNow: (effect: Effect.Effect<void>) => void
   readonly event: (type: string, data?: Record<string, unknown>) => Effect.Effect<void>
+  /** The same, from synchronous code (the hot path). */
+  readonly eventNow: (type: string, data?: Record<string, unknown>) => void
   /** An event caused by a carrier frame: the first FRAME_EVENTS_STORED of a kind, then only counted. */
   readonly frameEvent: (type: string, data: Record<string, unknown>) => Effect.Effect<void>
   /** How many of a kind were seen so far (stored or not). */
   readonly seen: (type: string) => number
+  readonly messages: (rows: ReadonlyArray<NewMessage>) => Effect.Effect<void>
+  /** The call's outcome so far, stored as it happens. */
+  readonly outcome: (outcome: string) => Effect.Effect<void>
+  /** Lines cut to what the caller heard before barging in. */
+  readonly interrupted: (updates: ReadonlyArray<{ readonly seq: number; readonly content: string }>) => Effect.Effect<void>
   /** Stores the counts of what was not stored, waits for every queued write, stops. */
   readonly close: Effect.Effect<void>
 }
@@ -32,17 +36,16 @@ export const makeJournal = (
   callId: string
 ): Effect.Effect<Journal, never, Scope.Scope> =>
   Effect.gen(function*() {
-    // The writes run on the repository's journal fiber: they keep the call's log annotations (its SID).
-    const annotations = yield* Effect.logAnnotations
-    // Isolated (a SAVEPOINT on Postgres): a failed write costs only itself, not the other calls' in the batch.
-    const guarded = (effect: Effect.Effect<void>) =>
-      calls.journalIsolated(effect).pipe(
-        Effect.catchAllCause((cause) => Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause))),
-        Effect.annotateLogs(Object.fromEntries(annotations))
-      )
-    const writeNow = (effect: Effect.Effect<void>) => calls.journalWrite(guarded(effect))
-    const write = (effect: Effect.Effect<void>) => Effect.sync(() => writeNow(effect))
-    const event = (type: string, data: Record<string, unknown> = {}) => write(calls.appendEvent(callId, type, data))
+    const clock = yield* Effect.clock
+    // A failed write is logged with the call's annotations (its SID), though the journal's fiber writes it.
+    const annotations = Object.fromEntries(yield* Effect.logAnnotations)
+    const owner: JournalOwner = {
+      failed: (cause) =>
+        Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause)).pipe(Effect.annotateLogs(annotations))
+    }
+    const eventNow = (type: string, data: Record<string, unknown> = {}) =>
+      calls.journalWrite({ _tag: "Event", callId, at: clock.unsafeCurrentTimeMillis(), type, data: JSON.stringify(data), owner })
+    const event = (type: string, data: Record<string, unknown> = {}) => Effect.sync(() => eventNow(type, data))
     const counts = new Map<string, number>()
     const frameEvent = (type: string, data: Record<string, unknown>) =>
       Effect.suspend(() => {
@@ -57,11 +60,16 @@ export const makeJournal = (
       return Object.keys(notStored).length > 0 ? event("frame_events_not_stored", notStored) : Effect.void
     })
     return {
-      write,
-      writeNow,
       event,
+      eventNow,
       frameEvent,
       seen: (type) => counts.get(type) ?? 0,
+      messages: (rows) =>
+        Effect.sync(() => {
+          if (rows.length > 0) calls.journalWrite({ _tag: "Messages", callId, at: clock.unsafeCurrentTimeMillis(), rows, owner })
+        }),
+      outcome: (outcome) => Effect.sync(() => calls.journalWrite({ _tag: "Outcome", callId, outcome, owner })),
+      interrupted: (updates) => Effect.sync(() => calls.journalWrite({ _tag: "Interrupted", callId, updates, owner })),
       close: Effect.zipRight(storeCounts, calls.journalFlush)
     }
   })
@@ -106,7 +114,7 @@ export const loadTranscript = (calls: CallsRepo, callId: string, journal: Journa
             ...(line.toolName ? { toolName: line.toolName } : {}),
             ...(line.toolUseId ? { toolUseId: line.toolUseId } : {})
           }))
-          return Effect.as(journal.write(calls.appendMessages(callId, rows)), added)
+          return Effect.as(journal.messages(rows), added)
         })
     }
     return transcript

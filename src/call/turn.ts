@@ -94,7 +94,7 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
         modelSpoke = true
         const ms = clock.unsafeCurrentTimeMillis() - promptAt
         metrics.unsafe.turnLatency(ms / 1000)
-        journal.writeNow(calls.appendEvent(callId, "turn_latency", { turn, ms }))
+        journal.eventNow("turn_latency", { turn, ms })
       }
       const said = speech.push(token)
       if (said === "") return

@@ -1,5 +1,6 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
-import { Chunk, Clock, Deferred, Effect, Fiber, Option, Queue, Schema } from "effect"
+import { setImmediate } from "node:timers"
+import { type Cause, Chunk, Clock, Deferred, Effect, Fiber, Option, Queue, Schema } from "effect"
 
 /** Calls, their messages and events. SQL errors are defects here: no caller can act on them. */
 
@@ -49,14 +50,43 @@ export interface NewMessage {
 
 export const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
-/** A journaled write; a marker completed once every write queued before it is committed; the writer's end. */
+/**
+ * A write a live call queues on the journal: plain data, so queueing costs an allocation, and the writer
+ * stores each kind of a whole batch in one statement. `owner` is told when its write could not be stored.
+ */
+export type JournalWrite =
+  | { readonly _tag: "Messages"; readonly callId: string; readonly at: number; readonly rows: ReadonlyArray<NewMessage>; readonly owner: JournalOwner }
+  | { readonly _tag: "Event"; readonly callId: string; readonly at: number; readonly type: string; readonly data: string; readonly owner: JournalOwner }
+  | { readonly _tag: "Outcome"; readonly callId: string; readonly outcome: string; readonly owner: JournalOwner }
+  | {
+    readonly _tag: "Interrupted"
+    readonly callId: string
+    readonly updates: ReadonlyArray<{ readonly seq: number; readonly content: string }>
+    readonly owner: JournalOwner
+  }
+
+/** Who queued a write: one per call, shared by its writes. */
+export interface JournalOwner {
+  readonly failed: (cause: Cause.Cause<unknown>) => Effect.Effect<void>
+}
+
+/** A queued write; a marker completed once every write queued before it is committed; the writer's end. */
 type JournalItem =
-  | { readonly _tag: "Write"; readonly write: Effect.Effect<void> }
+  | JournalWrite
   | { readonly _tag: "Flushed"; readonly marker: Deferred.Deferred<void> }
   | { readonly _tag: "Stop" }
 
 /** The most writes one journal transaction takes (what piled up while the previous one ran). */
 const JOURNAL_BATCH = 1024
+/** Rows per multi-row insert: far below SQLite's and Postgres's bound-parameter limits (8 columns each). */
+const ROWS_PER_INSERT = 500
+
+/** Resumes once the event loop has handled the I/O already waiting (not a timer: no time passes by a clock). */
+const nextTurnOfEventLoop = Effect.async<void>((resume) => {
+  setImmediate(() => resume(Effect.void))
+})
+
+const iso = (ms: number) => new Date(ms).toISOString()
 
 export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
   scoped: Effect.gen(function*() {
@@ -117,7 +147,6 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
 
     const messages = Effect.fn("CallsRepo.messages")((callId: string) => messagesOf(callId), Effect.orDie)
 
-    // The hot writes (every turn, through the journal) have no span of their own: the journal's batch has one.
     const appendMessages = (callId: string, rows: ReadonlyArray<NewMessage>) => Effect.gen(function*() {
       if (rows.length === 0) return
       const now = yield* nowIso
@@ -134,20 +163,6 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
         })))
       }`
     }).pipe(Effect.orDie)
-
-    /** The caller barged in: what is stored becomes what was heard. */
-    const markInterrupted = Effect.fn("CallsRepo.markInterrupted")(function*(
-      callId: string,
-      updates: ReadonlyArray<{ readonly seq: number; readonly content: string }>
-    ) {
-      yield* Effect.forEach(
-        updates,
-        (update) =>
-          sql`UPDATE call_messages SET content = ${update.content}, interrupted = 1
-              WHERE call_id = ${callId} AND seq = ${update.seq}`,
-        { discard: true }
-      )
-    }, Effect.orDie)
 
     const appendEvent = (callId: string, type: string, data: Record<string, unknown> = {}) => Effect.gen(function*() {
       const now = yield* nowIso
@@ -236,19 +251,91 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
         orElse: () => write
       })
 
+    // The rows of a batch's writes of one kind, in the order queued.
+    const messageRows = (writes: ReadonlyArray<Extract<JournalWrite, { _tag: "Messages" }>>) =>
+      writes.flatMap((write) =>
+        write.rows.map((row) => ({
+          call_id: write.callId,
+          seq: row.seq,
+          role: row.role,
+          content: row.content,
+          tool_name: row.toolName ?? null,
+          tool_use_id: row.toolUseId ?? null,
+          turn: row.turn,
+          created_at: iso(write.at)
+        }))
+      )
+    const eventRows = (writes: ReadonlyArray<Extract<JournalWrite, { _tag: "Event" }>>) =>
+      writes.map((write) => ({ call_id: write.callId, type: write.type, data: write.data, created_at: iso(write.at) }))
+    const insertMessages = (writes: ReadonlyArray<Extract<JournalWrite, { _tag: "Messages" }>>) => {
+      const rows = messageRows(writes)
+      return rows.length === 0 ? Effect.void : Effect.asVoid(sql`INSERT INTO call_messages ${sql.insert(rows)}`)
+    }
+    const insertEvents = (writes: ReadonlyArray<Extract<JournalWrite, { _tag: "Event" }>>) =>
+      writes.length === 0 ? Effect.void : Effect.asVoid(sql`INSERT INTO call_events ${sql.insert(eventRows(writes))}`)
+    const update = (write: Extract<JournalWrite, { _tag: "Outcome" | "Interrupted" }>) =>
+      write._tag === "Outcome"
+        ? Effect.asVoid(sql`UPDATE calls SET outcome = ${write.outcome} WHERE id = ${write.callId} AND ended_at IS NULL`)
+        : Effect.forEach(write.updates, (change) =>
+          sql`UPDATE call_messages SET content = ${change.content}, interrupted = 1
+              WHERE call_id = ${write.callId} AND seq = ${change.seq}`, { discard: true })
+
+    /** One write on its own, isolated; a failure is its owner's to count and log. */
+    const alone = (write: JournalWrite, effect: Effect.Effect<void, unknown>) =>
+      journalIsolated(Effect.orDie(effect)).pipe(Effect.catchAllCause((cause) => write.owner.failed(cause)))
+    /**
+     * Writes of one kind stored together, a few hundred rows per statement. A statement that fails (one bad
+     * row fails all of it) is replayed one write at a time, so only the bad write is lost.
+     */
+    const together = <W extends JournalWrite>(
+      writes: ReadonlyArray<W>,
+      rowsOf: (write: W) => number,
+      insert: (writes: ReadonlyArray<W>) => Effect.Effect<void, unknown>
+    ) => {
+      const chunks: Array<Array<W>> = []
+      let rows = ROWS_PER_INSERT
+      for (const write of writes) {
+        if (rows + rowsOf(write) > ROWS_PER_INSERT) {
+          chunks.push([])
+          rows = 0
+        }
+        chunks[chunks.length - 1]!.push(write)
+        rows += rowsOf(write)
+      }
+      return Effect.forEach(chunks, (chunk) =>
+        journalIsolated(Effect.orDie(insert(chunk))).pipe(
+          Effect.catchAllCause(() => Effect.forEach(chunk, (write) => alone(write, insert([write])), { discard: true }))
+        ), { discard: true })
+    }
+
     /**
      * The journal of every live call, written by one fiber: whatever all calls queued while a transaction ran
-     * goes in the next one (200 live calls cost a few commits per turn, not 200). Queue order is kept, so a
-     * call's writes land in the order it made them. Each write brings its own error handling; a failed batch
-     * is logged and the journal goes on.
+     * goes in the next one, each kind in one statement (200 live calls cost a few statements per turn, not
+     * 800). Lines and events keep the order they were queued in; updates run after the inserts they may touch.
      */
     const journal = yield* Queue.unbounded<JournalItem>()
     let writerStopped = false
     const writeBatch = (items: ReadonlyArray<JournalItem>) => {
-      const writes = items.flatMap((item) => (item._tag === "Write" ? [item.write] : []))
+      const messages: Array<Extract<JournalWrite, { _tag: "Messages" }>> = []
+      const events: Array<Extract<JournalWrite, { _tag: "Event" }>> = []
+      const updates: Array<Extract<JournalWrite, { _tag: "Outcome" | "Interrupted" }>> = []
+      for (const item of items) {
+        if (item._tag === "Messages") messages.push(item)
+        else if (item._tag === "Event") events.push(item)
+        else if (item._tag === "Outcome" || item._tag === "Interrupted") updates.push(item)
+      }
+      const count = messages.length + events.length + updates.length
       return Effect.ensuring(
-        writes.length === 0 ? Effect.void : inTransaction(Effect.forEach(writes, (write) => write, { discard: true })).pipe(
-          Effect.withSpan("CallsRepo.journalBatch", { attributes: { writes: writes.length } }),
+        count === 0 ? Effect.void : inTransaction(
+          Effect.zipRight(
+            Effect.zipRight(
+              together(messages, (write) => write.rows.length, insertMessages),
+              together(events, () => 1, insertEvents)
+            ),
+            Effect.forEach(updates, (write) => alone(write, update(write)), { discard: true })
+          )
+        ).pipe(
+          Effect.withSpan("CallsRepo.journalBatch", { attributes: { writes: count } }),
           Effect.catchAllCause((cause) => Effect.logError("journal batch failed", cause))
         ),
         Effect.forEach(items, (item) => (item._tag === "Flushed" ? Deferred.succeed(item.marker, undefined) : Effect.void), {
@@ -259,7 +346,11 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     // Never interrupted (an interrupted take can lose what it took, an interrupted batch is rolled back): "Stop" ends it.
     const journalWriter = yield* Effect.gen(function*() {
       while (true) {
-        const items = Chunk.toReadonlyArray(yield* Queue.takeBetween(journal, 1, JOURNAL_BATCH))
+        const first = yield* Queue.take(journal)
+        // Woken by the first write of this turn of the event loop: the writes the other calls' frames of the
+        // same turn queue go into the same batch.
+        if (first._tag !== "Stop") yield* nextTurnOfEventLoop
+        const items = [first, ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(journal, JOURNAL_BATCH - 1))]
         const stopAt = items.findIndex((item) => item._tag === "Stop")
         yield* writeBatch(stopAt === -1 ? items : items.slice(0, stopAt))
         if (stopAt !== -1) {
@@ -276,10 +367,10 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     // At shutdown (live calls are drained before), what is queued is written, then the writer stops.
     yield* Effect.addFinalizer(() => Effect.zipRight(Queue.offer(journal, { _tag: "Stop" }), Fiber.join(journalWriter)))
     /** Queues a write (synchronously: the hot path calls it from plain code). */
-    const journalWrite = (write: Effect.Effect<void>): void => {
-      Queue.unsafeOffer(journal, { _tag: "Write", write })
+    const journalWrite = (write: JournalWrite): void => {
+      Queue.unsafeOffer(journal, write)
     }
-    /** Waits until every write queued so far is committed (or failed and logged). */
+    /** Waits until every write queued so far is committed (or failed and told to its owner). */
     const journalFlush = Effect.flatMap(Deferred.make<void>(), (marker) =>
       Effect.zipRight(
         Queue.offer(journal, { _tag: "Flushed", marker }),
@@ -297,7 +388,6 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       findById,
       messages,
       appendMessages,
-      markInterrupted,
       appendEvent,
       recordOutcome,
       outcomeWithoutTransfer,

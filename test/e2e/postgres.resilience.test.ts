@@ -66,11 +66,11 @@ const batchWithOneBadWrite = (url: string) =>
       const b = yield* makeJournal(calls, metrics, second.id)
       const line = { role: "user" as const, content: "Bonjour", turn: 1 }
       // Queued synchronously: the writer wakes on the first and takes the rest together, B's bad write among A's.
-      a.writeNow(calls.appendEvent(first.id, "a_before"))
-      a.writeNow(calls.appendMessages(first.id, [{ ...line, seq: 0 }]))
-      b.writeNow(calls.appendMessages(second.id, [{ ...line, seq: 0 }, { ...line, seq: 0 }])) // (call_id, seq) is unique
-      a.writeNow(calls.appendEvent(first.id, "a_after"))
-      b.writeNow(calls.appendEvent(second.id, "b_after"))
+      a.eventNow("a_before")
+      yield* a.messages([{ ...line, seq: 0 }])
+      yield* b.messages([{ ...line, seq: 0 }, { ...line, seq: 0 }]) // (call_id, seq) is unique
+      a.eventNow("a_after")
+      b.eventNow("b_after")
       yield* a.close
       yield* b.close
       const events = yield* sql<{ call_id: string; type: string }>`SELECT call_id, type FROM call_events ORDER BY id`

@@ -39,7 +39,7 @@ describe("the calls' shared write journal", () => {
         const a = yield* Scope.extend(makeJournal(calls, metrics, first.id), scope)
         const b = yield* Scope.extend(makeJournal(calls, metrics, second.id), scope)
         for (let i = 0; i < 50; i++) {
-          a.writeNow(calls.appendEvent(first.id, `a${i}`))
+          a.eventNow(`a${i}`)
           yield* b.event(`b${i}`)
         }
         yield* a.close
@@ -54,7 +54,7 @@ describe("the calls' shared write journal", () => {
     expect(stored.second).toEqual(Array.from({ length: 50 }, (_, i) => `b${i}`))
   })
 
-  test("a write that fails is counted as a database error; the call's other writes are still stored", async () => {
+  test("a write that fails is counted as a database error; the call's other writes, batched with it, are still stored", async () => {
     const result = await runWith(
       Effect.gen(function*() {
         yield* seedTenant
@@ -62,15 +62,20 @@ describe("the calls' shared write journal", () => {
         const metrics = yield* Metrics
         const call = yield* createCall("CA_JOURNAL_3")
         const journal = yield* Scope.extend(makeJournal(calls, metrics, call.id), yield* Scope.make())
+        const line = { role: "user" as const, content: "Bonjour", turn: 1 }
         yield* journal.event("before")
-        yield* journal.write(Effect.die(new Error("disk full")))
+        yield* journal.messages([{ ...line, seq: 0 }])
+        yield* journal.messages([{ ...line, seq: 0 }]) // (call_id, seq) is unique: this one cannot be stored
         yield* journal.event("after")
         yield* journal.close
-        return { events: yield* eventsOf(call.id), metrics: yield* metrics.render() }
+        const sql = yield* SqlClient.SqlClient
+        const messages = yield* sql<{ seq: number }>`SELECT seq FROM call_messages WHERE call_id = ${call.id}`
+        return { events: yield* eventsOf(call.id), messages: messages.length, metrics: yield* metrics.render() }
       }),
       base
     )
     expect(result.events).toEqual(["before", "after"])
+    expect(result.messages).toBe(1)
     expect(result.metrics).toMatch(/coccinelle_errors_total\{[^}]*kind="database"[^}]*\} 1/)
   })
 })
