@@ -1,4 +1,4 @@
-import { Cause, Clock, Duration, Effect, Option } from "effect"
+import { Cause, Clock, Duration, Effect, Fiber, Option } from "effect"
 import type { AppConfig } from "../config.ts"
 import type { Claude, ClaudeEvent } from "../llm/Claude.ts"
 import { systemPrompt } from "../llm/prompt.ts"
@@ -46,7 +46,8 @@ export interface TurnContext {
   readonly countTextFrames: () => void
 }
 
-const promptCache = new WeakMap<TurnContext, { readonly minute: number; readonly blocks: ReturnType<typeof systemPrompt> }>()
+/** Per tenant (its cached object) and minute: every call of a tenant shares the blocks instead of building its own. */
+const promptCache = new WeakMap<Tenant, { readonly minute: number; readonly blocks: ReturnType<typeof systemPrompt> }>()
 
 export const takeTurn = (context: TurnContext, utterance: string, promptAt: number) => {
   const { callId, calls, claude, clock, config, journal, metrics, state, tenant, toolContext, tools, transcript } = context
@@ -75,13 +76,13 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
       transcript.lastReply.push(...added)
     })
   })
-  /** The system prompt changes with the minute it states: rebuilt once a minute per call, not per request. */
+  /** The system prompt changes with the minute it states: rebuilt once a minute per tenant, not per request. */
   const systemPromptAt = (nowMs: number) => {
     const minute = Math.floor(nowMs / 60_000)
-    const cached = promptCache.get(context)
+    const cached = promptCache.get(tenant)
     if (cached !== undefined && cached.minute === minute) return cached.blocks
     const blocks = systemPrompt(tenant, nowMs)
-    promptCache.set(context, { minute, blocks })
+    promptCache.set(tenant, { minute, blocks })
     return blocks
   }
   return Effect.gen(function*() {
@@ -122,19 +123,21 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
         )
       )
     /**
-     * A Claude round's one timer (one fiber, raced against the reply): the filler at FILLER_AFTER_MS if
-     * nothing was said, and the first-token deadline at FIRST_TOKEN_TIMEOUT_MS, whichever comes first first.
+     * A Claude round's one timer, a sleeping fiber beside the request (no race): the filler at FILLER_AFTER_MS
+     * if nothing was said, and at FIRST_TOKEN_TIMEOUT_MS, if the model has still said nothing, the request is
+     * abandoned (`giveUp` aborts it), whichever comes first first.
      */
-    const roundWatch = (noEventYet: () => boolean) => {
-      const deadline = Effect.suspend(() => (noEventYet() ? Effect.fail(new FirstTokenTimeout()) : Effect.void))
+    const roundWatch = (noEventYet: () => boolean, giveUp: () => void) => {
+      const deadline = Effect.sync(() => {
+        if (noEventYet()) giveUp()
+      })
       const fillerMs = config.fillerAfterMs
       const limitMs = config.firstTokenTimeoutMs
       const [first, second] = fillerMs < limitMs ? [filler, deadline] : [deadline, filler]
       return Effect.sleep(Duration.millis(Math.min(fillerMs, limitMs))).pipe(
         Effect.zipRight(first),
         Effect.zipRight(Effect.sleep(Duration.millis(Math.abs(limitMs - fillerMs)))),
-        Effect.zipRight(second),
-        Effect.zipRight(Effect.never)
+        Effect.zipRight(second)
       )
     }
 
@@ -151,14 +154,22 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
           if (item._tag === "TextDelta") speakToken(item.text)
           else if (item._tag === "ToolUse") toolUses.push(item)
         }
+        const deadline = new AbortController()
         // Computed at every request with the current time (a call past midnight gets today's date);
         // the stable block stays byte-identical, so the prompt cache keeps serving it.
         const reply = claude.respond({
           system: systemPromptAt(startedAt),
           messages: toMessageParams(transcript.lines),
-          tools: tools.definitions
+          tools: tools.definitions,
+          signal: deadline.signal
         }, onEvent)
-        return Effect.as(Effect.raceFirst(reply, roundWatch(() => firstEvent)), toolUses)
+        return Effect.flatMap(Effect.fork(roundWatch(() => firstEvent, () => deadline.abort())), (watch) =>
+          reply.pipe(
+            Effect.ensuring(Fiber.interrupt(watch)),
+            // Past the deadline, whatever the request ended with, the turn ends on the timeout.
+            Effect.mapError((error) => deadline.signal.aborted ? new FirstTokenTimeout() : error),
+            Effect.as(toolUses)
+          ))
       })
 
     for (let round = 0; round <= config.maxToolRounds; round++) {

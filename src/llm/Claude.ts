@@ -1,6 +1,6 @@
 import Anthropic from "@anthropic-ai/sdk"
 import type { MessageParam, RawMessageStreamEvent, TextBlockParam, Tool, ToolChoice } from "@anthropic-ai/sdk/resources/messages"
-import { Data, Duration, Effect, Option, Redacted, Schedule, Schema, Stream } from "effect"
+import { Data, Duration, Effect, Fiber, Option, Redacted, Schedule, Schema, Stream } from "effect"
 
 const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
 import { AppConfig } from "../config.ts"
@@ -18,6 +18,8 @@ export interface ClaudeRequest {
   readonly model?: string
   /** How long one attempt may stay silent before the fallback model is asked (default CLAUDE_ATTEMPT_TIMEOUT_MS). */
   readonly attemptTimeoutMs?: number
+  /** The caller's own deadline: aborting it ends the request at once, with no retry and no fallback. */
+  readonly signal?: AbortSignal
 }
 
 /** What a turn reads back, already reassembled: text as it streams, each tool call whole. */
@@ -141,8 +143,12 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
         })
     )
 
-    const retryPolicy = (model: string) =>
-      claudeRetryPolicy.pipe(
+    // One policy per model, built once (a turn must not build a Schedule per request).
+    const retryPolicies = new Map<string, Schedule.Schedule<unknown, ClaudeError>>()
+    const retryPolicy = (model: string) => {
+      const known = retryPolicies.get(model)
+      if (known !== undefined) return known
+      const policy = claudeRetryPolicy.pipe(
         Schedule.tapInput((error: ClaudeError) =>
           Effect.zipRight(
             metrics.retry("claude"),
@@ -150,16 +156,25 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
           )
         )
       )
+      retryPolicies.set(model, policy)
+      return policy
+    }
+    const abandoned = () => new ClaudeError({ status: undefined, transient: false, message: "abandoned by the caller" })
 
     /**
      * One attempt, up to its first text or whole tool call. Up to there nothing was said (message_start and
      * ping fold to nothing), so an error among those events, such as an in-stream overloaded_error, may be
-     * retried. A failed or silent attempt has its HTTP request aborted at once.
+     * retried. A failed or silent attempt has its HTTP request aborted at once. The attempt's deadline is one
+     * sleeping fiber that aborts the request if the model has not begun by then (no race per attempt).
      */
     const openAttempt = (anthropic: Anthropic, model: string, request: ClaudeRequest) =>
       Effect.suspend(() => {
+        if (request.signal?.aborted) return Effect.fail(abandoned())
         const controller = new AbortController()
+        const abortWithCaller = () => controller.abort()
+        request.signal?.addEventListener("abort", abortWithCaller)
         let begun = false
+        let stalled = false
         const fold = reassemble(metrics.unsafe.claudeTokens, () => {
           begun = true
         })
@@ -188,21 +203,33 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
               if (events.length > 0) return { iterator, events }
             }
           },
-          catch: toClaudeError
+          catch: (cause) =>
+            request.signal?.aborted
+              ? abandoned()
+              : stalled
+              ? new ClaudeError({ status: undefined, transient: true, stalled: true, message: "no first event in time" })
+              : toClaudeError(cause)
         })
         // Silent for too long (no content block begun): give up on this attempt for the fallback. A model
         // busy writing a long tool input has begun a block, so it is left to finish.
         const stallWatch = Effect.sleep(Duration.millis(request.attemptTimeoutMs ?? config.claudeAttemptTimeoutMs)).pipe(
-          Effect.flatMap(() =>
-            begun
-              ? Effect.never
-              : Effect.fail(new ClaudeError({ status: undefined, transient: true, stalled: true, message: "no first event in time" }))
-          )
+          Effect.zipRight(Effect.sync(() => {
+            if (!begun) {
+              stalled = true
+              controller.abort()
+            }
+          }))
         )
-        return Effect.raceFirst(firstEvents, stallWatch).pipe(
-          Effect.map(({ events, iterator }) => ({ controller, iterator, fold, first: events })),
-          Effect.onError(() => Effect.sync(() => controller.abort()))
-        )
+        const stopFollowingCaller = () => request.signal?.removeEventListener("abort", abortWithCaller)
+        return Effect.flatMap(Effect.fork(stallWatch), (watch) =>
+          firstEvents.pipe(
+            Effect.ensuring(Fiber.interrupt(watch)),
+            Effect.map(({ events, iterator }) => ({ controller, iterator, fold, first: events, stopFollowingCaller })),
+            Effect.onError(() => Effect.sync(() => {
+              stopFollowingCaller()
+              controller.abort()
+            }))
+          ))
       })
 
     /** Retried only until its first event: once words are spoken, a retry would repeat them. */
@@ -222,7 +249,7 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
           const primary = request.model ?? config.anthropicModel
           const opening = open(anthropic, primary, request).pipe(
             Effect.catchTag("ClaudeError", (error) =>
-              error.transient && config.anthropicFallbackModel !== primary
+              error.transient && config.anthropicFallbackModel !== primary && !request.signal?.aborted
                 ? Effect.zipRight(
                   Effect.logWarning("Claude primary model unavailable, using fallback").pipe(
                     Effect.annotateLogs({ status: error.status, stalled: error.stalled === true, fallback: config.anthropicFallbackModel })
@@ -246,7 +273,10 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
                   },
                   catch: (cause) => new ClaudeError({ ...toClaudeError(cause), transient: false })
                 })
-              ).pipe(Effect.ensuring(Effect.sync(() => opened.controller.abort()))))
+              ).pipe(Effect.ensuring(Effect.sync(() => {
+                opened.stopFollowingCaller()
+                opened.controller.abort()
+              }))))
           )
         }
       })

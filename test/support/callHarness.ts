@@ -229,7 +229,19 @@ export const runCall = async <A>(
   const claude = Claude.make({
     configured: true,
     stream,
-    respond: (request, onEvent) => Stream.runForEach(stream(request), (event) => Effect.sync(() => onEvent(event))),
+    // Like the real one: the caller's signal ends the request at once.
+    respond: (request, onEvent) => {
+      const reply = Stream.runForEach(stream(request), (event) => Effect.sync(() => onEvent(event)))
+      const signal = request.signal
+      if (signal === undefined) return reply
+      const abandoned = Effect.async<never, ClaudeError>((resume) => {
+        const end = () => resume(Effect.fail(new ClaudeError({ status: undefined, transient: false, message: "abandoned by the caller" })))
+        if (signal.aborted) end()
+        else signal.addEventListener("abort", end, { once: true })
+        return Effect.sync(() => signal.removeEventListener("abort", end))
+      })
+      return Effect.raceFirst(reply, abandoned)
+    },
     complete: () => Effect.dieMessage("unimplemented: Claude.complete")
   })
   const tools = Tools.make({
