@@ -1,4 +1,4 @@
-import { Cause, Clock, Duration, Effect, Either, Exit, FiberHandle, Option, Queue, Schedule, Schema, Stream, SubscriptionRef } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Exit, FiberHandle, Option, Queue, Runtime, Schedule, Schema } from "effect"
 import { AppConfig } from "../config.ts"
 import { Claude } from "../llm/Claude.ts"
 import { Metrics } from "../observability/Metrics.ts"
@@ -149,7 +149,13 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         // A resumed call goes on with what it already achieved (a booking made before the move).
         const achieved = decodeOutcome(call.outcome)
         if (Option.isSome(achieved) && achieved.value !== "abandoned") noteOutcomeIn(state, achieved.value)
-        const agentSpeaking = yield* SubscriptionRef.make(false)
+        /** Whether TTS says it is speaking (speaker events); listeners hear each change. */
+        let agentSpeaking = false
+        const speechListeners = new Set<(speaking: boolean) => void>()
+        const speechChanged = (speaking: boolean) => {
+          agentSpeaking = speaking
+          for (const listener of speechListeners) listener(speaking)
+        }
 
         /** An outcome noted during the call, stored at once (a crash after a booking still shows it). */
         const noteOutcome = (outcome: Outcome) =>
@@ -185,15 +191,20 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             return said
           })
 
-        /** Waits until TTS has spoken what was sent (speaker events), never longer than an estimate. */
+        /** Waits until TTS has spoken what was sent (it starts, then stops speaking), never longer than an estimate. */
         const untilSpoken = (sentence: string) =>
-          agentSpeaking.changes.pipe(
-            Stream.dropWhile((speaking) => !speaking),
-            Stream.dropWhile((speaking) => speaking),
-            Stream.runHead,
-            Effect.timeout(speechEstimate(sentence)),
-            Effect.ignore
-          )
+          Effect.async<void>((resume) => {
+            let started = agentSpeaking
+            const listener = (speaking: boolean) => {
+              if (speaking) started = true
+              else if (started) {
+                speechListeners.delete(listener)
+                resume(Effect.void)
+              }
+            }
+            speechListeners.add(listener)
+            return Effect.sync(() => speechListeners.delete(listener))
+          }).pipe(Effect.timeout(speechEstimate(sentence)), Effect.ignore)
 
         /** Ends the relay session; the <Connect action> webhook then dials or hangs up. */
         const endSession = (reason: "transfer" | "hangup", sentence: string, detail: Record<string, unknown>) =>
@@ -344,7 +355,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             case "KeyPressed":
               return onKeyPressed(received.digit, ending)
             case "AgentSpeech":
-              return SubscriptionRef.set(agentSpeaking, received.speaking)
+              return Effect.sync(() => speechChanged(received.speaking))
             case "CarrierError":
               return onCarrierError(received.description)
             case "Nothing":
@@ -355,23 +366,27 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         // ---- A deploy with another instance up: at its next pause the call ends this session with a `resume`
         // handoff; the connect action (on any instance) answers a new <Connect>, whose session goes on from the
         // stored transcript. A session opened while this instance was already draining stays until the drain limit.
+        // The mover only exists once a move is asked for: a call costs no fiber for it until then.
         const moveAtPause = Effect.gen(function*() {
-          yield* live.movesRequested
-          const paused = Effect.gen(function*() {
-            return atPause({
+          const paused = Effect.sync(() =>
+            atPause({
               phase: state.phase,
               turnRunning: Option.isSome(FiberHandle.unsafeGet(turns)),
-              agentSpeaking: (yield* SubscriptionRef.get(agentSpeaking)) ||
-                clock.unsafeCurrentTimeMillis() - lastTokenAt < SPEECH_REPORTED_WITHIN_MS
+              agentSpeaking: agentSpeaking || clock.unsafeCurrentTimeMillis() - lastTokenAt < SPEECH_REPORTED_WITHIN_MS
             })
-          })
+          )
           yield* Effect.repeat(paused, { schedule: PAUSE_POLL, until: (done) => done })
           startMoving(state)
           yield* event("moving", { from: live.instanceId, why: "deploy" })
           yield* Effect.logInfo("moving the call to another instance")
           yield* sendEnd({ reason: "resume", callId })
         })
-        if (!live.isMoving()) yield* Effect.forkScoped(moveAtPause)
+        if (!live.isMoving()) {
+          const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+          const session = yield* Effect.scope
+          const forget = live.whenMovesRequested(() => runFork(Effect.forkIn(moveAtPause, session)))
+          yield* Effect.addFinalizer(() => Effect.sync(forget))
+        }
 
         // ---- The end, however it comes: hang-up (socket closed), transfer, goodbye, shutdown, a move.
         // Counted live before the finaliser exists, so the finaliser's decrement always has its increment.

@@ -1,4 +1,4 @@
-import { Deferred, Effect, Schedule } from "effect"
+import { Effect, Schedule } from "effect"
 import { CallOwners } from "../cluster/CallOwners.ts"
 import { RENEW_EVERY } from "../cluster/decisions.ts"
 import { Instance } from "../cluster/Instance.ts"
@@ -29,7 +29,7 @@ export class LiveCalls extends Effect.Service<LiveCalls>()("app/LiveCalls", {
     /** Sockets that closed without a normal close code (the network dropped them): close code by connection. */
     const droppedSockets = new Map<string, number>()
     const reported = new Map<string, ReportedEnd>()
-    const moveRequested = yield* Deferred.make<void>()
+    const movers = new Set<() => void>()
     let cutting = false
     let moving = false
 
@@ -88,11 +88,16 @@ export class LiveCalls extends Effect.Service<LiveCalls>()("app/LiveCalls", {
         reported.delete(callId)
       },
       /** A deploy with another instance up: live calls move at their next pause. */
-      requestMoves: Effect.suspend(() => {
+      requestMoves: Effect.sync(() => {
         moving = true
-        return Deferred.succeed(moveRequested, undefined)
+        for (const mover of movers) mover()
+        movers.clear()
       }),
-      movesRequested: Deferred.await(moveRequested),
+      /** Calls `start` when moves are asked for (once); returns how to take it back. */
+      whenMovesRequested: (start: () => void): (() => void) => {
+        movers.add(start)
+        return () => movers.delete(start)
+      },
       isMoving: () => moving,
       /** The drain limit was reached: calls cut now end with reason `shutdown`. */
       startCutting: () => {

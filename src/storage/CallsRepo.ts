@@ -23,6 +23,7 @@ export const CallRow = Schema.Struct({
   created_at: Schema.String
 })
 export type CallRow = typeof CallRow.Type
+const decodeCallRow = Schema.decodeUnknown(CallRow)
 
 export const MessageRole = Schema.Literal("user", "assistant", "tool_use", "tool_result")
 export type MessageRole = typeof MessageRole.Type
@@ -124,7 +125,8 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       readonly status: string
     }) {
       const now = yield* nowIso
-      yield* sql`INSERT INTO calls ${
+      // The row comes back from the insert itself; only a retried webhook (the SID exists) reads it again.
+      const inserted = yield* sql`INSERT INTO calls ${
         sql.insert({
           id: crypto.randomUUID(),
           tenant_id: input.tenantId,
@@ -137,7 +139,8 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
           started_at: now,
           created_at: now
         })
-      } ON CONFLICT (twilio_call_sid) DO NOTHING`
+      } ON CONFLICT (twilio_call_sid) DO NOTHING RETURNING *`
+      if (inserted.length > 0) return yield* decodeCallRow(inserted[0])
       return Option.getOrThrow(yield* callBySid(input.callSid))
     }, Effect.orDie)
 
@@ -222,12 +225,12 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       readonly duration: number | null
       readonly sequence: number
     }) {
-      const rows = yield* sql<{ id: string; ended_at: string | null }>`UPDATE calls
+      const rows = yield* sql<{ id: string; ended_at: string | null; outcome: string | null }>`UPDATE calls
         SET status = ${input.status},
             duration = COALESCE(${input.duration}, duration),
             status_sequence = ${input.sequence}
         WHERE twilio_call_sid = ${input.callSid} AND status_sequence < ${input.sequence}
-        RETURNING id, ended_at`
+        RETURNING id, ended_at, outcome`
       return Option.fromNullable(rows[0])
     }, Effect.orDie)
 

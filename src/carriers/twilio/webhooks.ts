@@ -289,9 +289,7 @@ const status = withSignedForm("status", (form) =>
       // A call held by a session on any instance is left to it; a call between two sessions (being resumed)
       // keeps what it achieved.
       if (!(yield* registry.hasCall(applied.value.id))) {
-        const stored = yield* calls.findById(applied.value.id)
-        const outcome = storedOutcome(Option.match(stored, { onNone: () => null, onSome: (row) => row.outcome }))
-        yield* callEnd.finalise(applied.value.id, { reason: "caller_hangup", outcome })
+        yield* callEnd.finalise(applied.value.id, { reason: "caller_hangup", outcome: storedOutcome(applied.value.outcome) })
       }
     }
     return HttpServerResponse.empty({ status: 200 })
