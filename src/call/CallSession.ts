@@ -95,13 +95,13 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const [call, tenant] = found.value
         // The handshake signature covers a fixed URL, so it proves little on its own: the session must also
         // carry the call id we gave Twilio in <Parameter>, for a call that is still open and not already live.
-        const refusal = setup.value.parameters["callId"] !== call.id
+        const mismatch = setup.value.parameters["callId"] !== call.id
           ? "call id parameter does not match"
           : call.ended_at !== null
           ? "call already ended"
-          : !(yield* live.claim(call.id, connectionId))
-          ? "call already has a live session"
           : null
+        const claim = mismatch === null ? yield* live.claim(call.id, connectionId) : { held: false, firstSession: false }
+        const refusal = mismatch ?? (claim.held ? null : "call already has a live session")
         if (refusal !== null) {
           yield* metrics.error("relay")
           yield* Effect.logWarning("relay session refused").pipe(
@@ -109,7 +109,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           )
           return socket.close(1008, "session refused")
         }
-        yield* Effect.scoped(conversation(socket, inbound, setup.value, call, tenant, connectionId)).pipe(
+        yield* Effect.scoped(conversation(socket, inbound, setup.value, call, tenant, connectionId, claim.firstSession)).pipe(
           // Released however the session ends, even before its finaliser exists (the claim is taken above).
           Effect.ensuring(live.release(call.id, connectionId)),
           Effect.annotateLogs({ callSid: call.twilio_call_sid, tenantId: tenant.id })
@@ -126,7 +126,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
       setup: Extract<CallEvent, { _tag: "SessionStarted" }>,
       call: CallRow,
       callTenant: Tenant,
-      connectionId: string
+      connectionId: string,
+      firstSession: boolean
     ) =>
       Effect.gen(function*() {
         const callId = call.id
@@ -135,7 +136,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         // ---- State, owned by this call's fibers (they interleave on one thread, never in parallel).
         const journal = yield* makeJournal(calls, metrics, callId)
         const { event, frameEvent } = journal
-        const transcript = yield* loadTranscript(calls, callId, journal)
+        // A call resumed on this session (a move, a drop, a transfer nobody answered) goes on from its stored lines.
+        const transcript = yield* loadTranscript(calls, callId, journal, firstSession)
         const { lines } = transcript
         // Reopened because nobody answered the transfer (the dial result wrote what the caller heard): this session
         // takes a message and never transfers again — the prompt, the tools and key 0 all see no transfer number.

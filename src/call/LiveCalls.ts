@@ -42,13 +42,16 @@ export class LiveCalls extends Effect.Service<LiveCalls>()("app/LiveCalls", {
 
     return {
       instanceId: instance.id,
-      /** Takes the call for this connection; false when another session (on any instance) already has it. */
+      /**
+       * Takes the call for this connection: `held` is false when another session (on any instance) already has
+       * it; `firstSession` when no session had it before (nothing to resume).
+       */
       claim: (callId: string, connectionId: string) =>
         Effect.gen(function*() {
-          if (local.has(callId)) return false
-          if (!(yield* owners.claim(callId, instance.id))) return false
-          local.set(callId, connectionId)
-          return true
+          if (local.has(callId)) return { held: false, firstSession: false }
+          const claimed = yield* owners.claim(callId, instance.id)
+          if (claimed.held) local.set(callId, connectionId)
+          return claimed
         }),
       /** The session let go of the call (after its finalisation). */
       release: (callId: string, connectionId: string) =>

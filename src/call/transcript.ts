@@ -85,9 +85,9 @@ export interface Transcript {
   readonly add: (lines: ReadonlyArray<Omit<Line, "seq" | "interrupted">>) => Effect.Effect<Array<Line>>
 }
 
-/** The stored transcript of a call (empty for a new call; a resumed call goes on from it). */
-export const loadTranscript = (calls: CallsRepo, callId: string, journal: Journal): Effect.Effect<Transcript> =>
-  Effect.map(calls.messages(callId), (stored) => {
+/** The stored transcript of a call: a resumed call goes on from it; a call in its first session has none to read. */
+export const loadTranscript = (calls: CallsRepo, callId: string, journal: Journal, firstSession: boolean): Effect.Effect<Transcript> =>
+  Effect.map(firstSession ? Effect.succeed([]) : calls.messages(callId), (stored) => {
     const lines: Array<Line> = stored.map((row) => ({
       seq: row.seq,
       role: row.role,

@@ -29,16 +29,19 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
       execute: (callId) => sql`SELECT instance_id, lease_until, moving, resumes, dropped_at FROM call_owners WHERE call_id = ${callId}`
     })
 
-    /** Takes the call for `instanceId` unless another live lease holds it; returns whether it did. */
+    /**
+     * Takes the call for `instanceId` unless another live lease holds it. `firstSession`: the call was never
+     * handed over (every resume, move or dial goes through `handOver`), so no earlier session wrote its transcript.
+     */
     const claim = Effect.fn("CallOwners.claim")(function*(callId: string, instanceId: string) {
       const at = yield* now
       const nowIso = new Date(at).toISOString()
-      const rows = yield* sql<{ call_id: string }>`INSERT INTO call_owners (call_id, instance_id, lease_until)
+      const rows = yield* sql<{ resumes: number }>`INSERT INTO call_owners (call_id, instance_id, lease_until)
         VALUES (${callId}, ${instanceId}, ${isoAfter(at, LEASE)})
         ON CONFLICT (call_id) DO UPDATE SET instance_id = excluded.instance_id, lease_until = excluded.lease_until, moving = 0
         WHERE call_owners.moving = 1 OR call_owners.instance_id IS NULL OR call_owners.lease_until <= ${nowIso}
-        RETURNING call_id`
-      return rows.length > 0
+        RETURNING resumes`
+      return { held: rows.length > 0, firstSession: rows.length > 0 && Number(rows[0]!.resumes) === 0 }
     }, Effect.orDie)
 
     /**

@@ -46,8 +46,9 @@ const storedOutcome = (value: string | null) => Option.getOrElse(decodeOutcome(v
 const holdDuringDial = (callId: string, instanceId: string) =>
   Effect.flatMap(CallOwners, (owners) =>
     owners.claim(callId, instanceId).pipe(
-      Effect.repeat({ schedule: Schedule.spaced(Duration.millis(100)), until: (held) => held, times: 30 }),
-      Effect.flatMap((held) => held ? Effect.void : Effect.logWarning("the call's lease was not taken for the transfer"))
+      Effect.flatMap((claim) => claim.held ? Effect.void : Effect.fail("not held" as const)),
+      Effect.retry({ schedule: Schedule.spaced(Duration.millis(100)), times: 30 }),
+      Effect.catchAll(() => Effect.logWarning("the call's lease was not taken for the transfer"))
     ))
 
 /** Whether a session was already reopened to take a message (the dial result wrote its greeting in the transcript). */
