@@ -17,7 +17,7 @@ export class CallEnd extends Effect.Service<CallEnd>()("app/CallEnd", {
     const metrics = yield* Metrics
 
     /** Returns whether this caller finalised the call. Never fails: a failed step is logged. */
-    const finalise = Effect.fn("CallEnd.finalise")(function*(callId: string, end: { readonly reason: EndReason; readonly outcome: Outcome }) {
+    const finalise = Effect.fnUntraced(function*(callId: string, end: { readonly reason: EndReason; readonly outcome: Outcome }) {
       const finalised = yield* calls.finalize(callId, { endReason: end.reason, outcome: end.outcome }).pipe(
         Effect.catchAllCause((cause) => Effect.as(Effect.logError("call finalisation failed", cause), false))
       )

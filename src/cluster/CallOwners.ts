@@ -29,11 +29,13 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
       execute: (callId) => sql`SELECT instance_id, lease_until, moving, resumes, dropped_at FROM call_owners WHERE call_id = ${callId}`
     })
 
+    // Every call is claimed, answered, released and checked: no span of their own (see CallsRepo).
+
     /**
      * Takes the call for `instanceId` unless another live lease holds it. `firstSession`: the call was never
      * handed over (every resume, move or dial goes through `handOver`), so no earlier session wrote its transcript.
      */
-    const claim = Effect.fn("CallOwners.claim")(function*(callId: string, instanceId: string) {
+    const claim = Effect.fnUntraced(function*(callId: string, instanceId: string) {
       const at = yield* now
       const nowIso = new Date(at).toISOString()
       const rows = yield* sql<{ resumes: number }>`INSERT INTO call_owners (call_id, instance_id, lease_until)
@@ -48,7 +50,7 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
      * The call was just answered here: its first socket may land on any instance (claimable), and until it does
      * the call is this instance's — recovery leaves it alone while this instance is up, for CONNECT_GRACE at most.
      */
-    const answered = Effect.fn("CallOwners.answered")(function*(callId: string, instanceId: string) {
+    const answered = Effect.fnUntraced(function*(callId: string, instanceId: string) {
       const at = yield* now
       yield* sql`INSERT INTO call_owners (call_id, instance_id, lease_until, moving)
         VALUES (${callId}, ${instanceId}, ${isoAfter(at, CONNECT_GRACE)}, 1) ON CONFLICT (call_id) DO NOTHING`
@@ -61,7 +63,7 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
     }, Effect.orDie)
 
     /** The call is over on this instance: the lease ends now. */
-    const release = Effect.fn("CallOwners.release")(function*(callId: string, instanceId: string) {
+    const release = Effect.fnUntraced(function*(callId: string, instanceId: string) {
       const nowIso = new Date(yield* now).toISOString()
       yield* sql`UPDATE call_owners SET instance_id = NULL, lease_until = ${nowIso}
         WHERE call_id = ${callId} AND instance_id = ${instanceId}`
@@ -93,7 +95,7 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
     const owner = Effect.fn("CallOwners.owner")((callId: string) => ownerOf(callId), Effect.orDie)
 
     /** Whether an instance holds the call's socket under a live lease (not a call between two sessions). */
-    const isHeld = Effect.fn("CallOwners.isHeld")(function*(callId: string) {
+    const isHeld = Effect.fnUntraced(function*(callId: string) {
       const row = yield* ownerOf(callId)
       const at = yield* now
       return Option.isSome(row) && row.value.instance_id !== null && row.value.moving === 0 &&

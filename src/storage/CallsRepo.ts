@@ -114,8 +114,11 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       execute: () => sql`SELECT * FROM calls WHERE ended_at IS NULL`
     })
 
+    // The queries every call runs have no span of their own (a span and its stack capture cost more than the
+    // query): the webhook's request span, or the session's log annotations, place them.
+
     /** Twilio may retry the voice webhook: the call SID makes creation idempotent. */
-    const createInbound = Effect.fn("CallsRepo.createInbound")(function*(input: {
+    const createInbound = Effect.fnUntraced(function*(input: {
       readonly tenantId: string
       readonly callSid: string
       readonly from: string
@@ -144,7 +147,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       return Option.getOrThrow(yield* callBySid(input.callSid))
     }, Effect.orDie)
 
-    const findBySid = Effect.fn("CallsRepo.findBySid")((callSid: string) => callBySid(callSid), Effect.orDie)
+    const findBySid = (callSid: string) => Effect.orDie(callBySid(callSid))
 
     const findById = Effect.fn("CallsRepo.findById")((id: string) => callById(id), Effect.orDie)
 
@@ -191,7 +194,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     }, Effect.orDie)
 
     /** Finalises once: only the first caller (hang-up, transfer, shutdown…) wins; returns whether it did. */
-    const finalize = Effect.fn("CallsRepo.finalize")(function*(
+    const finalize = Effect.fnUntraced(function*(
       callId: string,
       input: { readonly endReason: string; readonly outcome: string | null }
     ) {
@@ -219,7 +222,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
      * Status callbacks may arrive out of order or twice: a callback is applied only when its
      * SequenceNumber is higher than the last applied one. Unknown SIDs change nothing.
      */
-    const applyStatus = Effect.fn("CallsRepo.applyStatus")(function*(input: {
+    const applyStatus = Effect.fnUntraced(function*(input: {
       readonly callSid: string
       readonly status: string
       readonly duration: number | null
