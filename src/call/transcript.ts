@@ -5,9 +5,9 @@ import type { Line } from "./history.ts"
 
 /**
  * A call's transcript in memory and its write journal: every write of a call (lines, events, the outcome)
- * goes through the journal, in order and off the latency path, to the repository's one journal writer, which
- * commits what all live calls queued meanwhile in one transaction. Closing the journal makes every write the
- * call queued durable.
+ * goes through the journal as plain data, in order and off the latency path, to the repository's one journal
+ * writer, which stores what all live calls queued meanwhile with one statement per kind. Closing the journal makes
+ * every write the call queued durable.
  */
 
 /** Frame-driven events stored per kind and call; past it they are only counted (a burst cannot bloat a call). */

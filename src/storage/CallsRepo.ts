@@ -242,20 +242,17 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       return yield* openCalls(undefined)
     }, Effect.orDie)
 
-    /** Runs a batch of writes (a turn's messages and events) as one transaction: one commit, not one each. */
+    /** Runs writes as one transaction: one commit, not one each. */
     const inTransaction = <A, E>(effect: Effect.Effect<A, E>) =>
       sql.withTransaction(effect).pipe(Effect.catchTag("SqlError", (error) => Effect.die(error)))
 
     /**
-     * One journal write on its own: a failed statement aborts a whole Postgres transaction (the rest of the
-     * batch would fail and the commit roll back every call's writes), so there each write gets a SAVEPOINT
-     * and a failure rolls back only itself. SQLite fails just the statement: the write as is.
+     * How a journal batch is committed. SQLite: one transaction, one commit for the whole batch; a failed
+     * statement fails only itself there. Postgres: each statement commits on its own (a failed statement would
+     * abort a whole transaction, and savepoints cost round trips), so a failure costs only that statement.
      */
-    const journalIsolated = (write: Effect.Effect<void>): Effect.Effect<void> =>
-      sql.onDialectOrElse({
-        pg: () => sql.withTransaction(write).pipe(Effect.catchTag("SqlError", (error) => Effect.die(error))),
-        orElse: () => write
-      })
+    const journalCommit = (batch: Effect.Effect<void>): Effect.Effect<void> =>
+      sql.onDialectOrElse({ pg: () => batch, orElse: () => inTransaction(batch) })
 
     // The rows of a batch's writes of one kind, in the order queued.
     const messageRows = (writes: ReadonlyArray<Extract<JournalWrite, { _tag: "Messages" }>>) =>
@@ -286,9 +283,9 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
           sql`UPDATE call_messages SET content = ${change.content}, interrupted = 1
               WHERE call_id = ${write.callId} AND seq = ${change.seq}`, { discard: true })
 
-    /** One write on its own, isolated; a failure is its owner's to count and log. */
+    /** One write on its own; a failure is its owner's to count and log. */
     const alone = (write: JournalWrite, effect: Effect.Effect<void, unknown>) =>
-      journalIsolated(Effect.orDie(effect)).pipe(Effect.catchAllCause((cause) => write.owner.failed(cause)))
+      Effect.orDie(effect).pipe(Effect.catchAllCause((cause) => write.owner.failed(cause)))
     /**
      * Writes of one kind stored together, a few hundred rows per statement. A statement that fails (one bad
      * row fails all of it) is replayed one write at a time, so only the bad write is lost.
@@ -309,7 +306,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
         rows += rowsOf(write)
       }
       return Effect.forEach(chunks, (chunk) =>
-        journalIsolated(Effect.orDie(insert(chunk))).pipe(
+        Effect.orDie(insert(chunk)).pipe(
           Effect.catchAllCause(() => Effect.forEach(chunk, (write) => alone(write, insert([write])), { discard: true }))
         ), { discard: true })
     }
@@ -332,7 +329,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       }
       const count = messages.length + events.length + updates.length
       return Effect.ensuring(
-        count === 0 ? Effect.void : inTransaction(
+        count === 0 ? Effect.void : journalCommit(
           Effect.zipRight(
             Effect.zipRight(
               together(messages, (write) => write.rows.length, insertMessages),
@@ -387,7 +384,6 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     return {
       journalWrite,
       journalFlush,
-      journalIsolated,
       inTransaction,
       createInbound,
       findBySid,
