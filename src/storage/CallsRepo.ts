@@ -89,6 +89,18 @@ const nextTurnOfEventLoop = Effect.async<void>((resume) => {
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
+/** A `call_messages` row to insert. */
+const messageRow = (callId: string, row: NewMessage, createdAt: string) => ({
+  call_id: callId,
+  seq: row.seq,
+  role: row.role,
+  content: row.content,
+  tool_name: row.toolName ?? null,
+  tool_use_id: row.toolUseId ?? null,
+  turn: row.turn,
+  created_at: createdAt
+})
+
 export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
   scoped: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -156,18 +168,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     const appendMessages = (callId: string, rows: ReadonlyArray<NewMessage>) => Effect.gen(function*() {
       if (rows.length === 0) return
       const now = yield* nowIso
-      yield* sql`INSERT INTO call_messages ${
-        sql.insert(rows.map((row) => ({
-          call_id: callId,
-          seq: row.seq,
-          role: row.role,
-          content: row.content,
-          tool_name: row.toolName ?? null,
-          tool_use_id: row.toolUseId ?? null,
-          turn: row.turn,
-          created_at: now
-        })))
-      }`
+      yield* sql`INSERT INTO call_messages ${sql.insert(rows.map((row) => messageRow(callId, row, now)))}`
     }).pipe(Effect.orDie)
 
     const appendEvent = (callId: string, type: string, data: Record<string, unknown> = {}) => Effect.gen(function*() {
@@ -256,18 +257,10 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
 
     // The rows of a batch's writes of one kind, in the order queued.
     const messageRows = (writes: ReadonlyArray<Extract<JournalWrite, { _tag: "Messages" }>>) =>
-      writes.flatMap((write) =>
-        write.rows.map((row) => ({
-          call_id: write.callId,
-          seq: row.seq,
-          role: row.role,
-          content: row.content,
-          tool_name: row.toolName ?? null,
-          tool_use_id: row.toolUseId ?? null,
-          turn: row.turn,
-          created_at: iso(write.at)
-        }))
-      )
+      writes.flatMap((write) => {
+        const createdAt = iso(write.at)
+        return write.rows.map((row) => messageRow(write.callId, row, createdAt))
+      })
     const eventRows = (writes: ReadonlyArray<Extract<JournalWrite, { _tag: "Event" }>>) =>
       writes.map((write) => ({ call_id: write.callId, type: write.type, data: write.data, created_at: iso(write.at) }))
     const insertMessages = (writes: ReadonlyArray<Extract<JournalWrite, { _tag: "Messages" }>>) => {
