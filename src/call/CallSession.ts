@@ -253,7 +253,6 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           })
 
         const turnContext: TurnContext = {
-          callId,
           tenant,
           toolContext,
           clock,
@@ -261,7 +260,6 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           claude,
           tools,
           metrics,
-          calls,
           journal,
           transcript,
           state,

@@ -4,7 +4,6 @@ import type { Claude, ClaudeEvent } from "../llm/Claude.ts"
 import { systemPrompt } from "../llm/prompt.ts"
 import type { Metrics } from "../observability/Metrics.ts"
 import { makeSpeechNormaliser } from "../speech/normalise.ts"
-import type { CallsRepo } from "../storage/CallsRepo.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
 import type { ToolContext, Tools } from "../tools/Tools.ts"
 import { toMessageParams } from "./history.ts"
@@ -22,7 +21,6 @@ import type { Outcome } from "./vocabulary.ts"
 
 /** What a turn uses of its call; the session builds it once. */
 export interface TurnContext {
-  readonly callId: string
   readonly tenant: Tenant
   readonly toolContext: ToolContext
   readonly clock: Clock.Clock
@@ -30,7 +28,6 @@ export interface TurnContext {
   readonly claude: Claude
   readonly tools: Tools
   readonly metrics: Metrics
-  readonly calls: CallsRepo
   readonly journal: Journal
   readonly transcript: Transcript
   readonly state: CallState
@@ -50,7 +47,7 @@ export interface TurnContext {
 const promptCache = new WeakMap<Tenant, { readonly minute: number; readonly blocks: ReturnType<typeof systemPrompt> }>()
 
 export const takeTurn = (context: TurnContext, utterance: string, promptAt: number) => {
-  const { callId, calls, claude, clock, config, journal, metrics, state, tenant, toolContext, tools, transcript } = context
+  const { claude, clock, config, journal, metrics, state, tenant, toolContext, tools, transcript } = context
   const { countTextFrames, failedTurn, noteOutcome, sayWhole, speakNow, transfer } = context
   const { event } = journal
   const addLines = transcript.add
