@@ -81,8 +81,9 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
       const at = yield* now
       const graceUntil = isoAfter(at, MOVE_GRACE)
       const droppedAt = options.dropped ? new Date(at).toISOString() : null
-      const upsert = sql`INSERT INTO call_owners (call_id, instance_id, lease_until, moving, dropped_at)
-        VALUES (${callId}, NULL, ${graceUntil}, 1, ${droppedAt})
+      // A handover is a resume, even of a call with no owner row yet: its next session reads the transcript.
+      const upsert = sql`INSERT INTO call_owners (call_id, instance_id, lease_until, moving, resumes, dropped_at)
+        VALUES (${callId}, NULL, ${graceUntil}, 1, 1, ${droppedAt})
         ON CONFLICT (call_id) DO UPDATE SET instance_id = NULL, lease_until = excluded.lease_until, moving = 1,
           resumes = call_owners.resumes + (1 - call_owners.moving),
           dropped_at = COALESCE(excluded.dropped_at, call_owners.dropped_at)`
