@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, expect, test } from "../support/test.ts"
+import { expect, test } from "../support/test.ts"
 import { MAX_FRAME_BYTES, MAX_REQUEST_BYTES } from "../../src/server/edge.ts"
-import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { sayText, startFakeAnthropic, type FakeAnthropic } from "../support/fakeAnthropic.ts"
+import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL } from "../support/appServer.ts"
+import { appWithFakeClaude } from "../support/fakeClaudeApp.ts"
+import { sayText } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 
 /**
@@ -9,22 +10,12 @@ import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } fr
  * (issue 9). Each refusal has a control beside it just under the limit, so none passes vacuously.
  */
 
-let fake: FakeAnthropic
-let app: TestApp
-
-beforeAll(async () => {
-  fake = await startFakeAnthropic({ script: () => sayText("Bien reçu.") })
-  app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
-})
-afterAll(async () => {
-  await app?.stop()
-  await fake?.stop()
-})
+const served = appWithFakeClaude({ script: () => sayText("Bien reçu.") })
 
 const KIB = 1024
 
 const postBody = (body: BodyInit, headers: Record<string, string> = {}) =>
-  fetch(`${app.baseUrl}/webhooks/twilio/status`, {
+  fetch(`${served.app.baseUrl}/webhooks/twilio/status`, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
     body
@@ -64,8 +55,8 @@ test("a chunked webhook body (no Content-Length) over the limit is refused too",
 })
 
 const openCall = async (callSid: string) => {
-  const res = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: "+33612345678", to: BUSINESS_NUMBER }), AUTH_TOKEN)
-  const ws = await RelayClient.connect(app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
+  const res = await signedPost(served.app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: "+33612345678", to: BUSINESS_NUMBER }), AUTH_TOKEN)
+  const ws = await RelayClient.connect(served.app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
   ws.setup({ callSid, from: "+33612345678", to: BUSINESS_NUMBER, customParameters: parametersOf(find(parseTwiml(res.text), "ConversationRelay")!) })
   return ws
 }

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
-import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, lastToolResult, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { describe, expect, test } from "../support/test.ts"
+import { AUTH_TOKEN, PUBLIC_URL } from "../support/appServer.ts"
+import { appWithFakeClaude } from "../support/fakeClaudeApp.ts"
+import { callTool, lastMessage, lastToolResult, type Reply, sayText, summaryCall } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { createTenant } from "../support/tenants.ts"
 import { waitUntil } from "../support/wait.ts"
@@ -36,22 +37,12 @@ const script = ({ body }: { body: any }): Reply => {
   return sayText("Très bien.")
 }
 
-let fake: FakeAnthropic
-let app: TestApp
+const served = appWithFakeClaude({ script })
 
-beforeAll(async () => {
-  fake = await startFakeAnthropic({ script })
-  app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
-})
-afterAll(async () => {
-  await app?.stop()
-  await fake?.stop()
-})
-
-const newTenant = (name: string, number: string) => createTenant(app, { name, phoneNumbers: [number], greeting: `${name}, bonjour !` })
+const newTenant = (name: string, number: string) => createTenant(served.app, { name, phoneNumbers: [number], greeting: `${name}, bonjour !` })
 
 const api = async (key: string, path: string, init: RequestInit = {}) => {
-  const res = await fetch(app.baseUrl + path, {
+  const res = await fetch(served.app.baseUrl + path, {
     ...init,
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }
   })
@@ -64,9 +55,9 @@ describe("take_message end to end", () => {
     const other = await newTenant("Autre", "+33100000012")
     const callSid = "CA" + "7".repeat(32)
 
-    const voice = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to: "+33100000011" }), AUTH_TOKEN)
+    const voice = await signedPost(served.app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to: "+33100000011" }), AUTH_TOKEN)
     const relay = find(parseTwiml(voice.text), "ConversationRelay")!
-    const ws = await RelayClient.connect(app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
+    const ws = await RelayClient.connect(served.app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
     ws.setup({ callSid, from: CALLER, to: "+33100000011", customParameters: parametersOf(relay) })
     ws.prompt("Je voudrais laisser un message pour le patron.")
     const reply = await ws.textUntilLast()
@@ -77,7 +68,7 @@ describe("take_message end to end", () => {
     await ws.close()
 
     const call = await waitUntil(async () => {
-      const rows = await app.query((s) => s<{ id: string; outcome: string | null }>`SELECT id, outcome FROM calls WHERE twilio_call_sid = ${callSid} AND ended_at IS NOT NULL`)
+      const rows = await served.app.query((s) => s<{ id: string; outcome: string | null }>`SELECT id, outcome FROM calls WHERE twilio_call_sid = ${callSid} AND ended_at IS NOT NULL`)
       return rows[0]
     }, "call finalised")
     expect(call.outcome).toBe("message_taken")
@@ -130,7 +121,7 @@ describe("take_message end to end", () => {
   test("messages page newest first with a cursor, and filter by dates", async () => {
     const shop = await newTenant("Boutique", "+33100000013")
     const insert = (id: string, createdAt: string) =>
-      app.query((s) =>
+      served.app.query((s) =>
         s`INSERT INTO caller_messages ${
           s.insert({ id, tenant_id: shop.id, call_id: null, caller_name: id, callback_number: null, message: "m", urgent: 1, status: "new", created_at: createdAt })
         }`

@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
+import { describe, expect, test } from "../support/test.ts"
 import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL } from "../support/appServer.ts"
+import { appWithFakeClaude } from "../support/fakeClaudeApp.ts"
+import { callTool, lastMessage, type Reply, sayText, summaryCall } from "../support/fakeAnthropic.ts"
 import { findPromtool, promtoolCheck, samples } from "../support/prometheus.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../support/twilioClient.ts"
 import { ADMIN_HEADERS, ADMIN_TOKEN, createTenant } from "../support/tenants.ts"
@@ -57,20 +58,10 @@ const script = ({ body }: { body: any }): Reply => {
   return sayText("Très bien.")
 }
 
-let fake: FakeAnthropic
-let app: TestApp
-
-beforeAll(async () => {
-  fake = await startFakeAnthropic({ script })
-  app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
-}, 300_000)
-afterAll(async () => {
-  await app?.stop()
-  await fake?.stop()
-})
+const served = appWithFakeClaude({ script }, { timeoutMs: 300_000 })
 
 const scrape = async () => {
-  const res = await fetch(app.baseUrl + "/metrics")
+  const res = await fetch(served.app.baseUrl + "/metrics")
   expect(res.status).toBe(200)
   return { text: await res.text(), contentType: res.headers.get("content-type") }
 }
@@ -79,10 +70,10 @@ let sidCounter = 0
 const newSid = () => `CA${"0123456789abcdef".repeat(2).slice(0, 26)}${String(++sidCounter).padStart(6, "0")}`
 
 const answer = async (callSid: string, to = BUSINESS_NUMBER) => {
-  const res = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to }), AUTH_TOKEN)
+  const res = await signedPost(served.app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to }), AUTH_TOKEN)
   expect(res.status).toBe(200)
   const relay = find(parseTwiml(res.text), "ConversationRelay")!
-  const ws = await RelayClient.connect(app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
+  const ws = await RelayClient.connect(served.app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
   ws.setup({ callSid, from: CALLER, to, customParameters: parametersOf(relay) })
   return ws
 }
@@ -91,7 +82,7 @@ const answer = async (callSid: string, to = BUSINESS_NUMBER) => {
 
 describe("GET /health", () => {
   test("200 with the database ok while calls are accepted", async () => {
-    const res = await fetch(app.baseUrl + "/health")
+    const res = await fetch(served.app.baseUrl + "/health")
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({ status: "ok", database: "ok", accepting: true, activeCalls: 0 })
   })
@@ -105,7 +96,7 @@ describe("GET /health", () => {
     let holding = 0
     const connections = backend === "postgres" ? POSTGRES_POOL_SIZE : 1
     const transaction = Promise.all(Array.from({ length: connections }, () =>
-      app.query((sql) =>
+      served.app.query((sql) =>
         sql.withTransaction(Effect.zipRight(Effect.sync(() => {
           holding++
         }), Effect.promise(() => held)))
@@ -113,7 +104,7 @@ describe("GET /health", () => {
     try {
       await waitUntil(async () => holding === connections, "the transactions to hold the connections")
       const started = Date.now()
-      const res = await fetch(app.baseUrl + "/health")
+      const res = await fetch(served.app.baseUrl + "/health")
       expect(res.status).toBe(503)
       expect(await res.json()).toMatchObject({ status: "unavailable", database: "unavailable" })
       // Within Fly's check timeout (fly.toml), so Fly reads the 503 rather than timing out on us.
@@ -122,7 +113,7 @@ describe("GET /health", () => {
       release()
       await transaction
     }
-    expect((await fetch(app.baseUrl + "/health")).status).toBe(200)
+    expect((await fetch(served.app.baseUrl + "/health")).status).toBe(200)
   }, 10_000)
 })
 
@@ -153,8 +144,8 @@ describe("GET /metrics", () => {
     // Hostile input that must not become a label: a frame type made of a SID and a phone number.
     ws.send({ type: `${callSid}${CALLER}` })
     // A status callback with a forged signature, and one for a SID we do not know.
-    expect((await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/status", statusForm({ callSid, status: "in-progress", sequence: 1 }), AUTH_TOKEN, { signature: "forged" })).status).toBe(403)
-    await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/status", statusForm({ callSid: "CAffffffffffffffffffffffffffffffff", status: "completed", sequence: 1 }), AUTH_TOKEN)
+    expect((await signedPost(served.app.baseUrl, PUBLIC_URL, "/webhooks/twilio/status", statusForm({ callSid, status: "in-progress", sequence: 1 }), AUTH_TOKEN, { signature: "forged" })).status).toBe(403)
+    await signedPost(served.app.baseUrl, PUBLIC_URL, "/webhooks/twilio/status", statusForm({ callSid: "CAffffffffffffffffffffffffffffffff", status: "completed", sequence: 1 }), AUTH_TOKEN)
     const during = samples((await scrape()).text)
     expect(during.get("coccinelle_active_calls")).toBe(1)
     await ws.close()
@@ -193,7 +184,7 @@ describe("GET /metrics", () => {
 
 describe("logs", () => {
   test("after admin calls and calls, every line is JSON with a level, call lines carry the call SID, no secret anywhere", async () => {
-    const { apiKey, id } = await createTenant(app, {
+    const { apiKey, id } = await createTenant(served.app, {
       name: "Garage Logs",
       phoneNumbers: ["+33478200001"],
       timezone: "Europe/Paris",
@@ -204,10 +195,10 @@ describe("logs", () => {
       services: [{ type: "vidange", name: "Vidange", durationMinutes: 60 }],
       knowledge: [{ title: "Parking", content: "Un parking gratuit se trouve rue Vauban." }]
     })
-    const rotated = (await (await fetch(`${app.baseUrl}/api/v1/admin/tenants/${id}/api-key`, { method: "POST", headers: ADMIN_HEADERS })).json()) as { apiKey: string }
-    expect((await fetch(app.baseUrl + "/api/v1/admin/tenants", { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}x` }, body: "{}" })).status).toBe(401)
-    expect((await fetch(app.baseUrl + "/api/v1/twilio/calls", { headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(401)
-    expect((await fetch(app.baseUrl + "/api/v1/twilio/calls", { headers: { authorization: `Bearer ${rotated.apiKey}` } })).status).toBe(200)
+    const rotated = (await (await fetch(`${served.app.baseUrl}/api/v1/admin/tenants/${id}/api-key`, { method: "POST", headers: ADMIN_HEADERS })).json()) as { apiKey: string }
+    expect((await fetch(served.app.baseUrl + "/api/v1/admin/tenants", { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}x` }, body: "{}" })).status).toBe(401)
+    expect((await fetch(served.app.baseUrl + "/api/v1/twilio/calls", { headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(401)
+    expect((await fetch(served.app.baseUrl + "/api/v1/twilio/calls", { headers: { authorization: `Bearer ${rotated.apiKey}` } })).status).toBe(200)
 
     // A call on that tenant where Claude refuses the key: the failure is logged with its cause.
     const callSid = newSid()
@@ -216,10 +207,10 @@ describe("logs", () => {
     expect((await ws.textUntilLast()).text).toContain("souci technique")
     await ws.close()
     // A webhook with a forged signature is logged as rejected.
-    await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to: BUSINESS_NUMBER }), AUTH_TOKEN, { signature: "forged-signature-value" })
-    await waitUntil(async () => app.logLines.some((line) => line.includes("call ended") && line.includes(callSid)), "the call's end in the logs")
+    await signedPost(served.app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to: BUSINESS_NUMBER }), AUTH_TOKEN, { signature: "forged-signature-value" })
+    await waitUntil(async () => served.app.logLines.some((line) => line.includes("call ended") && line.includes(callSid)), "the call's end in the logs")
 
-    const lines = [...app.logLines]
+    const lines = [...served.app.logLines]
     expect(lines.length).toBeGreaterThan(10)
     const secrets = [ADMIN_TOKEN, apiKey, rotated.apiKey, AUTH_TOKEN, ANTHROPIC_KEY, ECHOED_KEY, "forged-signature-value"]
     for (const line of lines) {

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
-import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { beforeAll, describe, expect, test } from "../support/test.ts"
+import { AUTH_TOKEN, PUBLIC_URL } from "../support/appServer.ts"
+import { appWithFakeClaude } from "../support/fakeClaudeApp.ts"
+import { callTool, lastMessage, type Reply, sayText, summaryCall } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { callRow } from "../support/rows.ts"
 import { ADMIN_HEADERS as ADMIN, createTenant } from "../support/tenants.ts"
@@ -31,17 +32,7 @@ const script = ({ body }: { body: any }): Reply => {
   return sayText("Très bien.")
 }
 
-let fake: FakeAnthropic
-let app: TestApp
-
-beforeAll(async () => {
-  fake = await startFakeAnthropic({ script })
-  app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
-})
-afterAll(async () => {
-  await app?.stop()
-  await fake?.stop()
-})
+const served = appWithFakeClaude({ script })
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
@@ -67,13 +58,13 @@ interface Created {
 }
 
 const newTenant = async (name: string, number: string, timezone?: string): Promise<Created> => ({
-  ...(await createTenant(app, tenantJson(name, number, timezone))),
+  ...(await createTenant(served.app, tenantJson(name, number, timezone))),
   number
 })
 
 const api = async (key: string | null, path: string, init: RequestInit = {}) => {
   const headers: Record<string, string> = key === null ? {} : { authorization: `Bearer ${key}` }
-  const res = await fetch(app.baseUrl + path, { ...init, headers: { ...headers, ...(init.headers as Record<string, string> | undefined) } })
+  const res = await fetch(served.app.baseUrl + path, { ...init, headers: { ...headers, ...(init.headers as Record<string, string> | undefined) } })
   const text = await res.text()
   let body: any = undefined
   try {
@@ -114,13 +105,13 @@ const insertCall = async (seed: CallSeed): Promise<string> => {
     end_reason: seed.endReason ?? null,
     outcome: seed.outcome ?? null
   })
-  await app.query((s) => s`INSERT INTO calls ${s.insert(row)}`)
+  await served.app.query((s) => s`INSERT INTO calls ${s.insert(row)}`)
   return row.id
 }
 
 const insertAppointment = async (tenantId: string, callId: string | null, startsAt: string): Promise<string> => {
   const id = crypto.randomUUID()
-  await app.query((s) =>
+  await served.app.query((s) =>
     s`INSERT INTO appointments ${
       s.insert({
         id,
@@ -143,25 +134,25 @@ const insertAppointment = async (tenantId: string, callId: string | null, starts
 }
 
 const insertLatency = (callId: string, ms: number) =>
-  app.query((s) => s`INSERT INTO call_events ${s.insert({ call_id: callId, type: "turn_latency", data: JSON.stringify({ turn: 1, ms }), created_at: new Date().toISOString() })}`)
+  served.app.query((s) => s`INSERT INTO call_events ${s.insert({ call_id: callId, type: "turn_latency", data: JSON.stringify({ turn: 1, ms }), created_at: new Date().toISOString() })}`)
 
 const insertSummary = (callId: string, summary: string) =>
-  app.query((s) =>
+  served.app.query((s) =>
     s`INSERT INTO call_summaries ${
       s.insert({ call_id: callId, summary, intent: "x", sentiment: "neutre", outcome: "abandoned", callback_needed: 0, unanswered: "[]", created_at: new Date().toISOString() })
     }`
   )
 
 const storedCall = async (sid: string) =>
-  (await app.query((s) => s<{ id: string; tenant_id: string; ended_at: string | null }>`SELECT id, tenant_id, ended_at FROM calls WHERE twilio_call_sid = ${sid}`))[0]
+  (await served.app.query((s) => s<{ id: string; tenant_id: string; ended_at: string | null }>`SELECT id, tenant_id, ended_at FROM calls WHERE twilio_call_sid = ${sid}`))[0]
 
 /** A call through the real path: signed voice webhook, relay socket, prompts, hang-up. Returns the call id. */
 const realCall = async (callSid: string, to: string, run: (ws: RelayClient) => Promise<void>): Promise<string> => {
-  const res = await signedPost(app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: "+33611223344", to }), AUTH_TOKEN)
+  const res = await signedPost(served.app.baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid, from: "+33611223344", to }), AUTH_TOKEN)
   expect(res.status).toBe(200)
   const relay = find(parseTwiml(res.text), "ConversationRelay")
   expect(relay).toBeDefined()
-  const ws = await RelayClient.connect(app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
+  const ws = await RelayClient.connect(served.app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
   ws.setup({ callSid, from: "+33611223344", to, customParameters: parametersOf(relay!) })
   try {
     await run(ws)
@@ -242,7 +233,7 @@ describe("tenant API keys and isolation between tenants", () => {
       expectUnauthorized(await api(null, route.path, { method: route.method, headers: { authorization: "Bearer " } }), `${label} (empty bearer)`)
     }
     // None of those DELETEs cancelled anything.
-    const rows = await app.query((s) => s<{ status: string }>`SELECT status FROM appointments WHERE id = ${aAppointment}`)
+    const rows = await served.app.query((s) => s<{ status: string }>`SELECT status FROM appointments WHERE id = ${aAppointment}`)
     expect(rows[0]!.status).toBe("booked")
   })
 
@@ -289,7 +280,7 @@ describe("tenant API keys and isolation between tenants", () => {
     expect(cancel.body.error.code).toBe("not_found")
     const listB = await api(b.apiKey, "/api/v1/appointments?status=booked")
     expect((listB.body.appointments as Array<{ id: string }>).map((x) => x.id)).toEqual([bAppointment])
-    const rows = await app.query((s) => s<{ status: string }>`SELECT status FROM appointments WHERE id = ${bAppointment}`)
+    const rows = await served.app.query((s) => s<{ status: string }>`SELECT status FROM appointments WHERE id = ${bAppointment}`)
     expect(rows[0]!.status).toBe("booked")
     // Its owner can.
     const own = await api(b.apiKey, `/api/v1/appointments/${bAppointment}`, { method: "DELETE" })
@@ -298,7 +289,7 @@ describe("tenant API keys and isolation between tenants", () => {
   })
 
   test("rotating a key through the admin API: the old key gets 401 on every route, the new one works", async () => {
-    const rotated = await fetch(`${app.baseUrl}/api/v1/admin/tenants/${a.id}/api-key`, { method: "POST", headers: ADMIN, body: "{}" })
+    const rotated = await fetch(`${served.app.baseUrl}/api/v1/admin/tenants/${a.id}/api-key`, { method: "POST", headers: ADMIN, body: "{}" })
     expect(rotated.status).toBe(200)
     const { apiKey } = (await rotated.json()) as { apiKey: string }
     expect(apiKey).not.toBe(a.apiKey)
@@ -310,8 +301,8 @@ describe("tenant API keys and isolation between tenants", () => {
       expect({ path: route.path, status: (await api(apiKey, route.path)).status }).toEqual({ path: route.path, status: 200 })
     }
     // Rotating an unknown tenant's key is a 404, and needs the admin token.
-    expect((await fetch(`${app.baseUrl}/api/v1/admin/tenants/${crypto.randomUUID()}/api-key`, { method: "POST", headers: ADMIN })).status).toBe(404)
-    expect((await fetch(`${app.baseUrl}/api/v1/admin/tenants/${a.id}/api-key`, { method: "POST", headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(401)
+    expect((await fetch(`${served.app.baseUrl}/api/v1/admin/tenants/${crypto.randomUUID()}/api-key`, { method: "POST", headers: ADMIN })).status).toBe(404)
+    expect((await fetch(`${served.app.baseUrl}/api/v1/admin/tenants/${a.id}/api-key`, { method: "POST", headers: { authorization: `Bearer ${apiKey}` } })).status).toBe(401)
   })
 })
 
@@ -570,7 +561,7 @@ describe("GET /api/v1/twilio/calls/:id", () => {
       expect((await ws.textUntilLast()).text).toBe("Nous sommes ouverts du lundi au vendredi.")
       ws.interrupt("Nous sommes ouverts", 900)
       await waitUntil(
-        async () => (await app.query((s) => s`SELECT 1 FROM call_events e JOIN calls c ON c.id = e.call_id WHERE c.twilio_call_sid = ${callSid} AND e.type = 'interrupt'`)).length > 0,
+        async () => (await served.app.query((s) => s`SELECT 1 FROM call_events e JOIN calls c ON c.id = e.call_id WHERE c.twilio_call_sid = ${callSid} AND e.type = 'interrupt'`)).length > 0,
         "the interrupt to be handled"
       )
     })

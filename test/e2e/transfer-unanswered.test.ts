@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
-import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, lastToolResult, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { describe, expect, test } from "../support/test.ts"
+import { AUTH_TOKEN, PUBLIC_URL } from "../support/appServer.ts"
+import { appWithFakeClaude } from "../support/fakeClaudeApp.ts"
+import { callTool, lastMessage, lastToolResult, type Reply, sayText, summaryCall } from "../support/fakeAnthropic.ts"
 import { actionForm, find, parametersOf, parseTwiml, RelayClient, signedPost, verbs, voiceForm } from "../support/twilioClient.ts"
 import { createTenant } from "../support/tenants.ts"
 import { waitUntil } from "../support/wait.ts"
@@ -39,29 +40,19 @@ const script = ({ body }: { body: any }): Reply => {
   return sayText("Très bien.")
 }
 
-let fake: FakeAnthropic
-let app: TestApp
+const served = appWithFakeClaude({ script })
 
-beforeAll(async () => {
-  fake = await startFakeAnthropic({ script })
-  app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
-})
-afterAll(async () => {
-  await app?.stop()
-  await fake?.stop()
-})
-
-const post = (path: string, form: Record<string, string>) => signedPost(app.baseUrl, PUBLIC_URL, path, form, AUTH_TOKEN)
+const post = (path: string, form: Record<string, string>) => signedPost(served.app.baseUrl, PUBLIC_URL, path, form, AUTH_TOKEN)
 const connect = async (callSid: string, twiml: string) => {
   const relay = find(parseTwiml(twiml), "ConversationRelay")!
-  const ws = await RelayClient.connect(app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
+  const ws = await RelayClient.connect(served.app.wsUrl, { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL })
   ws.setup({ callSid, from: CALLER, to: BUSINESS, customParameters: parametersOf(relay) })
   return { ws, relay }
 }
 
 describe("nobody answers the transfer", () => {
   test("the agent takes a message in a new relay session; the call keeps one row, one transcript, one summary", async () => {
-    const tenant = await createTenant(app, { name: "Salle de bains Martin", phoneNumbers: [BUSINESS], greeting: "Bonjour !", transferNumber: TEAM })
+    const tenant = await createTenant(served.app, { name: "Salle de bains Martin", phoneNumbers: [BUSINESS], greeting: "Bonjour !", transferNumber: TEAM })
     const callSid = "CA" + "21".repeat(16)
 
     const voice = await post("/webhooks/twilio/voice", voiceForm({ callSid, from: CALLER, to: BUSINESS }))
@@ -86,13 +77,13 @@ describe("nobody answers the transfer", () => {
     // The new socket: the caller gives a name and a message; the agent reads it back.
     const second = await connect(callSid, dial.text)
     expect(parametersOf(second.relay).callId).toBe(callId)
-    const before = fake.requests.length
+    const before = served.fake.requests.length
     second.ws.prompt("Jean Martin. Rappelez-moi pour le devis, s'il vous plaît.")
     const reply = await second.ws.textUntilLast()
     expect(reply.text).toContain("Jean Martin")
     expect(reply.text).toContain("Rappelez-moi pour le devis de la salle de bains.")
     // The model's request knew why the call came back: what was said, and no transfer offered any more.
-    const request = fake.requests[before]!.body
+    const request = served.fake.requests[before]!.body
     const system = request.system.map((block: any) => block.text).join("\n")
     expect(system).toContain("Aucun transfert vers un humain n'est possible")
     expect(JSON.stringify(request.messages)).toContain("Personne n'a pu répondre pour le moment.")
@@ -103,14 +94,14 @@ describe("nobody answers the transfer", () => {
     await second.ws.close()
 
     const call = await waitUntil(async () => {
-      const found = await app.query((s) =>
+      const found = await served.app.query((s) =>
         s<{ id: string; outcome: string; end_reason: string }>`SELECT id, outcome, end_reason FROM calls WHERE twilio_call_sid = ${callSid} AND ended_at IS NOT NULL`)
       return found[0]
     }, "call finalised")
     expect(call).toMatchObject({ id: callId, outcome: "message_taken" })
-    expect(await app.query((s) => s`SELECT id FROM calls WHERE twilio_call_sid = ${callSid}`)).toHaveLength(1)
+    expect(await served.app.query((s) => s`SELECT id FROM calls WHERE twilio_call_sid = ${callSid}`)).toHaveLength(1)
 
-    const events = (await app.query((s) =>
+    const events = (await served.app.query((s) =>
       s<{ type: string }>`SELECT type, data FROM call_events WHERE call_id = ${callId} ORDER BY id`)).map((e) => e.type)
     const order = ["transfer", "transfer_result", "transfer_unanswered", "resume"].map((type) => events.indexOf(type))
     expect(order.every((at) => at >= 0)).toBe(true)
@@ -118,13 +109,13 @@ describe("nobody answers the transfer", () => {
     expect(events.filter((type) => type === "setup")).toHaveLength(2)
     expect(events.filter((type) => type === "end")).toHaveLength(1)
 
-    const listed = await fetch(app.baseUrl + "/api/v1/messages", { headers: { authorization: `Bearer ${tenant.apiKey}` } })
+    const listed = await fetch(served.app.baseUrl + "/api/v1/messages", { headers: { authorization: `Bearer ${tenant.apiKey}` } })
     const body = (await listed.json()) as any
     expect(body).toMatchObject({ success: true, count: 1 })
     expect(body.messages[0]).toMatchObject({ callId, callerName: "Jean Martin", callbackNumber: CALLER, message: "Rappelez-moi pour le devis de la salle de bains." })
 
     const summaries = await waitUntil(async () => {
-      const found = await app.query((s) => s<{ call_id: string }>`SELECT call_id FROM call_summaries WHERE call_id = ${callId}`)
+      const found = await served.app.query((s) => s<{ call_id: string }>`SELECT call_id FROM call_summaries WHERE call_id = ${callId}`)
       return found.length > 0 ? found : undefined
     }, "summary written")
     expect(summaries).toHaveLength(1)
