@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "../support/test.ts"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, type Reply, type ScriptRequest, sayText, type Step, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, type Reply, type ScriptRequest, sayText, type Step, startFakeAnthropic, summaryCall, isSummaryRequest } from "../support/fakeAnthropic.ts"
 import {
   actionForm,
   find,
@@ -36,8 +36,7 @@ let app: TestApp
  */
 let current: (request: ScriptRequest, n: number) => Reply | Promise<Reply> = () => sayText("D'accord.")
 let base = 0
-const isSummary = (body: any) => typeof body?.system === "string" && body.system.startsWith("Vous résumez")
-const callRequests = () => fake.requests.filter((r) => !isSummary(r.body))
+const callRequests = () => fake.requests.filter((r) => !isSummaryRequest(r.body))
 const script = (fn: typeof current) => {
   base = callRequests().length
   current = fn
@@ -74,9 +73,9 @@ const SUMMARY = {
 beforeAll(async () => {
   fake = await startFakeAnthropic({
     script: (request) =>
-      isSummary(request.body)
+      isSummaryRequest(request.body)
         ? summaryCall(SUMMARY)
-        : current(request, fake.requests.slice(0, request.index).filter((r) => !isSummary(r.body)).length - base)
+        : current(request, fake.requests.slice(0, request.index).filter((r) => !isSummaryRequest(r.body)).length - base)
   })
   app = await startApp({ ANTHROPIC_BASE_URL: fake.url, MAX_TOOL_ROUNDS: "2" })
   const res = await fetch(app.baseUrl + "/api/v1/admin/tenants", {

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { readFileSync } from "node:fs"
 import { freePort } from "../support/ports.ts"
 import { emptyPostgresDatabase, queryDatabase, testPostgresUrl } from "../support/db.ts"
-import { callTool, type FakeAnthropic, lastMessage, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, sayText, startFakeAnthropic, summaryCall, isSummaryRequest } from "../support/fakeAnthropic.ts"
 import { type Cluster, postgresBinDir, startCluster } from "../support/postgres.ts"
 import { type Child, mainCommand, spawn } from "../support/runtime.ts"
 import {
@@ -162,14 +162,14 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
   const conversationRequestWith = (words: string) =>
     eventually(
       async () =>
-        [...fake.requests].reverse().find((r) => !JSON.stringify(r.body.system ?? "").includes("Vous résumez") && JSON.stringify(r.body.messages).includes(words)),
+        [...fake.requests].reverse().find((r) => !isSummaryRequest(r.body) && JSON.stringify(r.body.messages).includes(words)),
       (found) => found !== undefined,
       `a conversation request with « ${words} »`,
       8000
     )
 
   const summaryRequestsFor = (words: string) =>
-    fake.requests.filter((r) => JSON.stringify(r.body.system ?? "").includes("Vous résumez") && JSON.stringify(r.body.messages).includes(words))
+    fake.requests.filter((r) => isSummaryRequest(r.body) && JSON.stringify(r.body.messages).includes(words))
 
   const hangUp = async (on: Instance, ws: RelayClient, callSid: string) => {
     await ws.close()
@@ -181,7 +181,7 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
     databaseUrl = await emptyPostgresDatabase(clusterUrl, "cluster")
     fake = await startFakeAnthropic({
       script: ({ body }) => {
-        if (JSON.stringify(body.system ?? "").includes("Vous résumez")) {
+        if (isSummaryRequest(body)) {
           return summaryCall({
             summary: "Un client a appelé le salon.",
             intent: "rendez-vous",

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL } from "../support/appServer.ts"
 import { appWithFakeClaude } from "../support/fakeClaudeApp.ts"
-import { callTool, lastMessage, type Reply, sayText, summaryCall } from "../support/fakeAnthropic.ts"
+import { callTool, lastMessage, type Reply, sayText, summaryCall, isSummaryRequest } from "../support/fakeAnthropic.ts"
 import { findPromtool, promtoolCheck, samples } from "../support/prometheus.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../support/twilioClient.ts"
 import { ADMIN_HEADERS, ADMIN_TOKEN, createTenant } from "../support/tenants.ts"
@@ -39,7 +39,7 @@ const labelValues = (text: string): Array<string> =>
   [...text.matchAll(/\{([^}]*)\}/g)].flatMap((match) => [...match[1]!.matchAll(/="((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!))
 
 const script = ({ body }: { body: any }): Reply => {
-  if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) {
+  if (isSummaryRequest(body)) {
     return summaryCall({
       summary: "Question sur le parking, réponse donnée.",
       intent: "parking",

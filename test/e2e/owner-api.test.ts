@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from "../support/test.ts"
 import { AUTH_TOKEN, PUBLIC_URL } from "../support/appServer.ts"
 import { appWithFakeClaude } from "../support/fakeClaudeApp.ts"
-import { callTool, lastMessage, type Reply, sayText, summaryCall } from "../support/fakeAnthropic.ts"
+import { callTool, lastMessage, type Reply, sayText, summaryCall, isSummaryRequest } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { callRow } from "../support/rows.ts"
 import { ADMIN_HEADERS as ADMIN, createTenant } from "../support/tenants.ts"
@@ -24,7 +24,7 @@ const SUMMARY = {
 } as const
 
 const script = ({ body }: { body: any }): Reply => {
-  if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) return summaryCall(SUMMARY)
+  if (isSummaryRequest(body)) return summaryCall(SUMMARY)
   const last = lastMessage(body)
   if (last.toolResult) return sayText("Un parking gratuit ", "se trouve derrière le garage.")
   if (/parking/i.test(last.text)) return callTool("search_knowledge", { query: "parking" }, { text: "Je regarde. " })

@@ -5,7 +5,7 @@ import { join } from "node:path"
 import type { BrowserContext, Page } from "playwright-core"
 import { addDays, localDateAt } from "../../src/scheduling/slots.ts"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, type Reply, sayText, startFakeAnthropic, summaryCall, isSummaryRequest } from "../support/fakeAnthropic.ts"
 import { repoRoot } from "../support/fixtures.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { callRow } from "../support/rows.ts"
@@ -46,7 +46,7 @@ const SUMMARY = {
 } as const
 
 const script = ({ body }: { body: any }): Reply => {
-  if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) return summaryCall(SUMMARY)
+  if (isSummaryRequest(body)) return summaryCall(SUMMARY)
   const last = lastMessage(body)
   if (last.toolResult) return sayText("C'est noté, ", "merci.")
   if (/rendez-vous/i.test(last.text)) {

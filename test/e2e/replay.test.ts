@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect } from "../support/test.ts"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { type FakeAnthropic, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { type FakeAnthropic, sayText, startFakeAnthropic, summaryCall, isSummaryRequest } from "../support/fakeAnthropic.ts"
 import { freshFixture } from "../support/callHarness.ts"
 import { describeWithFixtures, fixtureNames, fixturesAvailable, type InboundFrameJson, testWithFixtures } from "../support/fixtures.ts"
 import { actionForm, find, type OutFrame, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
@@ -31,7 +31,7 @@ let app: TestApp
 beforeAll(async () => {
   if (!fixturesAvailable()) return
   fake = await startFakeAnthropic({
-    script: ({ body }) => (typeof body.system === "string" && body.system.startsWith("Vous résumez") ? summaryCall(SUMMARY) : sayText("Je vous ", "écoute."))
+    script: ({ body }) => (isSummaryRequest(body) ? summaryCall(SUMMARY) : sayText("Je vous ", "écoute."))
   })
   app = await startApp({ ANTHROPIC_BASE_URL: fake.url })
 })

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, sayText, startFakeAnthropic, summaryCall, isSummaryRequest } from "../support/fakeAnthropic.ts"
 import { actionForm, find, parametersOf, parseTwiml, RelayClient, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { eventually } from "../support/wait.ts"
 
@@ -21,7 +21,7 @@ let primary: "answer" | "stall" | "reject" | "reject-after-tool" = "answer"
 beforeAll(async () => {
   fake = await startFakeAnthropic({
     script: ({ body }) => {
-      if (String(body.system ?? "").includes("Vous résumez")) return summaryCall({ summary: "Résumé.", intent: "x", sentiment: "neutre", outcome: "abandoned", callbackNeeded: false, unansweredQuestions: [] })
+      if (isSummaryRequest(body)) return summaryCall({ summary: "Résumé.", intent: "x", sentiment: "neutre", outcome: "abandoned", callbackNeeded: false, unansweredQuestions: [] })
       if (body.model === "claude-sonnet-5-5") return sayText("Réponse de secours.")
       if (primary === "stall") return [{ hang: true }]
       if (primary === "reject") return [{ error: 400, type: "invalid_request_error", message: "bad request" }]
@@ -244,7 +244,7 @@ describe("telephony edge cases", () => {
     expect(ended[0]!.end_reason).toBe("caller_hangup")
     // One summary, from the whole call.
     await eventually(
-      async () => fake.requests.filter((r) => String(r.body.system ?? "").includes("Vous résumez") && JSON.stringify(r.body.messages).includes(words)),
+      async () => fake.requests.filter((r) => isSummaryRequest(r.body) && JSON.stringify(r.body.messages).includes(words)),
       (found) => found.length === 1,
       "the summary request",
       5000

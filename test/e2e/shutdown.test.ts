@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { type FakeAnthropic, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { type FakeAnthropic, sayText, startFakeAnthropic, summaryCall, isSummaryRequest } from "../support/fakeAnthropic.ts"
 import { actionForm, find, findAll, parametersOf, parseTwiml, RelayClient, RelayHandshakeError, signedPost, voiceForm } from "../support/twilioClient.ts"
 import { waitUntil } from "../support/wait.ts"
 import { sleep } from "../support/runtime.ts"
@@ -75,7 +75,7 @@ describe("graceful shutdown", () => {
   beforeAll(async () => {
     fake = await startFakeAnthropic({
       script: ({ body }) => {
-        if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) {
+        if (isSummaryRequest(body)) {
           return summaryCall({ summary: "Appel coupé.", intent: "tarifs", sentiment: "neutre", outcome: "abandoned", callbackNeeded: true, unansweredQuestions: [] })
         }
         return JSON.stringify(body.messages).includes("tarifs")

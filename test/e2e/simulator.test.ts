@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "../support/test.ts"
 import { readFileSync } from "node:fs"
 import { AUTH_TOKEN, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { callTool, type FakeAnthropic, lastMessage, lastToolResult, type Reply, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { callTool, type FakeAnthropic, lastMessage, lastToolResult, type Reply, sayText, startFakeAnthropic, summaryCall, isSummaryRequest } from "../support/fakeAnthropic.ts"
 import { runtime, scriptCommand, spawn } from "../support/runtime.ts"
 import { nextTuesday } from "../support/dates.ts"
 import { createTenant } from "../support/tenants.ts"
@@ -21,7 +21,7 @@ const HOURS_REPLY =
 const date = nextTuesday()
 
 const script = ({ body }: { body: any }): Reply => {
-  if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) {
+  if (isSummaryRequest(body)) {
     return summaryCall({
       summary: "Marie Dupont a demandé le parking puis a réservé une coupe femme.",
       intent: "réservation",

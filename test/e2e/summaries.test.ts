@@ -6,7 +6,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Summaries } from "../../src/llm/Summaries.ts"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL, startApp, type TestApp } from "../support/appServer.ts"
-import { type FakeAnthropic, type Reply, type ScriptRequest, sayText, startFakeAnthropic, summaryCall } from "../support/fakeAnthropic.ts"
+import { type FakeAnthropic, type Reply, type ScriptRequest, sayText, startFakeAnthropic, summaryCall, isSummaryRequest } from "../support/fakeAnthropic.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../support/twilioClient.ts"
 import { waitUntil } from "../support/wait.ts"
 
@@ -27,9 +27,6 @@ const summaryOf = (n: number) => ({
   unansweredQuestions: n % 2 === 0 ? [`Question sans réponse ${n}`] : []
 })
 
-const isSummaryRequest = (request: ScriptRequest) =>
-  typeof request.body.system === "string" && request.body.system.startsWith("Vous résumez")
-
 /** The call number written in the transcript ("question 7"), so each summary request is tied to its call. */
 const callNumberOf = (request: ScriptRequest): number => {
   const match = /question (\d+)/.exec(JSON.stringify(request.body.messages))
@@ -41,13 +38,13 @@ type SummaryBehaviour = (request: ScriptRequest) => Reply | Promise<Reply>
 /** A fake whose conversation replies are instant and whose summary replies follow `behaviour`. */
 const startFake = (behaviour: () => SummaryBehaviour) =>
   startFakeAnthropic({
-    script: (request) => (isSummaryRequest(request) ? behaviour()(request) : sayText("Une coupe femme ", "coûte 42 euros."))
+    script: (request) => (isSummaryRequest(request.body) ? behaviour()(request) : sayText("Une coupe femme ", "coûte 42 euros."))
   })
 
 const okSummary: SummaryBehaviour = (request) => summaryCall(summaryOf(callNumberOf(request)))
 
 const summaryRequestsFor = (fake: FakeAnthropic, n: number) =>
-  fake.requests.filter((r) => isSummaryRequest({ body: r.body, index: r.index, headers: r.headers }) && callNumberOf({ body: r.body, index: r.index, headers: r.headers }) === n)
+  fake.requests.filter((r) => isSummaryRequest(r.body) && callNumberOf({ body: r.body, index: r.index, headers: r.headers }) === n)
 
 interface SummaryRow {
   readonly call_id: string

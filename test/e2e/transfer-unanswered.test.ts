@@ -1,7 +1,7 @@
 import { describe, expect, test } from "../support/test.ts"
 import { AUTH_TOKEN, PUBLIC_URL } from "../support/appServer.ts"
 import { appWithFakeClaude } from "../support/fakeClaudeApp.ts"
-import { callTool, lastMessage, lastToolResult, type Reply, sayText, summaryCall } from "../support/fakeAnthropic.ts"
+import { callTool, lastMessage, lastToolResult, type Reply, sayText, summaryCall, isSummaryRequest } from "../support/fakeAnthropic.ts"
 import { actionForm, find, parametersOf, parseTwiml, RelayClient, signedPost, verbs, voiceForm } from "../support/twilioClient.ts"
 import { createTenant } from "../support/tenants.ts"
 import { waitUntil } from "../support/wait.ts"
@@ -27,7 +27,7 @@ const SUMMARY = {
 } as const
 
 const script = ({ body }: { body: any }): Reply => {
-  if (typeof body.system === "string" && body.system.startsWith("Vous résumez")) return summaryCall(SUMMARY)
+  if (isSummaryRequest(body)) return summaryCall(SUMMARY)
   const last = lastMessage(body)
   if (last.toolResult) {
     const { name, result } = lastToolResult(body)

@@ -119,6 +119,9 @@ export const callTool = (
   return steps
 }
 
+/** Whether a request is a post-call summary's (the summariser's system prompt), not a turn's. */
+export const isSummaryRequest = (body: any): boolean => typeof body?.system === "string" && body.system.startsWith("Vous résumez")
+
 /** The post-call summary as Claude gives it: a call of the forced `record_call_summary` tool. */
 export const summaryCall = (summary: unknown): Array<Step> => callTool("record_call_summary", summary)
 
