@@ -106,14 +106,8 @@ export const loadTranscript = (calls: CallsRepo, callId: string, journal: Journa
         Effect.suspend(() => {
           const added = newLines.map((line): Line => ({ ...line, seq: nextSeq++, interrupted: false }))
           lines.push(...added)
-          const rows: Array<NewMessage> = added.map((line) => ({
-            seq: line.seq,
-            role: line.role,
-            content: line.content,
-            turn: line.turn,
-            ...(line.toolName ? { toolName: line.toolName } : {}),
-            ...(line.toolUseId ? { toolUseId: line.toolUseId } : {})
-          }))
+          // Copies: a barge-in later cuts the lines, the queued insert keeps what was said.
+          const rows: Array<NewMessage> = added.map(({ interrupted: _, ...row }) => row)
           return Effect.as(journal.messages(rows), added)
         })
     }

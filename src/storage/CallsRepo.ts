@@ -377,7 +377,6 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     return {
       journalWrite,
       journalFlush,
-      inTransaction,
       createInbound,
       findBySid,
       findById,
