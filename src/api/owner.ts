@@ -1,4 +1,5 @@
-import { HttpRouter, HttpServerResponse } from "@effect/platform"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Clock, Effect, Option, Schema } from "effect"
 import { Outcome, OUTCOMES } from "../call/vocabulary.ts"
 import { addDays, localDateAt, parseLocalDate, startOfLocalDay } from "../scheduling/slots.ts"

@@ -1,5 +1,5 @@
 import { XMLParser } from "fast-xml-parser"
-import twilio from "twilio"
+import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js"
 
 /**
  * Twilio's side of a call, for the simulator: the forms Twilio posts (voice webhook, `<Connect action>`,
@@ -75,7 +75,7 @@ export const statusForm = (call: CallIdentity, durationSeconds: number, sequence
 
 /** `X-Twilio-Signature` over a URL and form parameters (none for the WebSocket handshake). */
 export const signature = (authToken: string, url: string, params: Record<string, string> = {}): string =>
-  twilio.getExpectedTwilioSignature(authToken, url, params)
+  getExpectedTwilioSignature(authToken, url, params)
 
 /** Posts a form to `path` on the server, signed over the public URL + path, as Twilio does. */
 export const postSigned = async (server: ServerAddress, path: string, form: Record<string, string>) => {

@@ -1,4 +1,5 @@
-import { HttpRouter, HttpServerResponse } from "@effect/platform"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Schema } from "effect"
 import { badRequest, issuesOf, jsonBody, jsonRoute, notFound, requireTenant, searchParams } from "../api/http.ts"
 import { limitParam, periodParams } from "../api/owner.ts"

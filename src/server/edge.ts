@@ -1,4 +1,5 @@
-import { HttpApp, HttpRouter } from "@effect/platform"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import { Context, Duration, Effect, type Layer, Option, Redacted } from "effect"
 import { CallRegistry } from "../call/CallRegistry.ts"
 import { AppConfig } from "../config.ts"

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto"
-import twilio from "twilio"
+// The signature helpers alone: the package's root module loads its whole REST client (~3 MB of heap).
+import { validateRequest } from "twilio/lib/webhooks/webhooks.js"
 
 /**
  * X-Twilio-Signature checks, delegated to the `twilio` package. The URL is always rebuilt from
@@ -14,7 +15,7 @@ export const validWebhookSignature = (input: {
 }): boolean =>
   input.signature !== null &&
   input.signature.length > 0 &&
-  twilio.validateRequest(input.authToken, input.signature, input.url, input.params)
+  validateRequest(input.authToken, input.signature, input.url, input.params)
 
 /**
  * ConversationRelay signs the wss:// URL exactly as written in our TwiML, with no parameters: the same
@@ -29,7 +30,7 @@ export const validHandshakeSignature = (input: {
   const key = input.authToken + "\n" + input.wssUrl
   const known = knownHandshakeSignatures.get(key)
   if (known !== undefined && sameSecret(known, input.signature)) return true
-  const valid = twilio.validateRequest(input.authToken, input.signature, input.wssUrl, {})
+  const valid = validateRequest(input.authToken, input.signature, input.wssUrl, {})
   if (valid) knownHandshakeSignatures.set(key, input.signature)
   return valid
 }

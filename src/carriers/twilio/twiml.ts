@@ -1,9 +1,8 @@
-import twilio from "twilio"
+// The TwiML builder alone: the package's root module loads its whole REST client (~3 MB of heap).
+import VoiceResponse from "twilio/lib/twiml/VoiceResponse.js"
 import type { Tenant } from "../../tenants/Tenant.ts"
 
 /** Every TwiML document we answer, built with the `twilio` package (never by hand). */
-
-const { VoiceResponse } = twilio.twiml
 
 export const RELAY_PATH = "/webhooks/twilio/conversation"
 export const CONNECT_ACTION_PATH = "/webhooks/twilio/connect-action"

@@ -1,4 +1,6 @@
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Clock, Duration, Effect, Option, Redacted, Schedule, Schema } from "effect"
 import { CallOwners } from "../../cluster/CallOwners.ts"
 import { decideSessionOver } from "../../cluster/decisions.ts"

@@ -1,7 +1,8 @@
 /**
  * The systems the turn benchmark drives, each in its own process: the bare relay, and our server on Bun
  * (`bun src/main.ts`) or on Deno (deno.json's `start` task, run with the Deno binary itself so that the
- * pid we read CPU and RSS from is the server's, not a wrapper's).
+ * pid we read CPU and RSS from is the server's, not a wrapper's). BENCH_BUN_FLAGS / BENCH_DENO_FLAGS add runtime flags
+ * (`--smol`, `--inspect=…`) to the server's command line.
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -17,6 +18,8 @@ export interface Call {
 export interface System {
   readonly name: string
   readonly pid: number
+  /** Our server's HTTP address (the bare relay has none). */
+  readonly baseUrl?: string
   readonly open: (n: number) => Promise<Call>
   readonly hangUp: (call: Call) => Promise<void>
   readonly stop: () => Promise<void>
@@ -62,7 +65,7 @@ export const findDeno = (): string | undefined => {
 const denoStart = (deno: string): Array<string> => {
   const task = (JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as { tasks: { start: string } }).tasks.start
   const [, ...args] = task.split(/\s+/)
-  return [deno, ...args]
+  return [deno, args[0]!, ...(process.env.BENCH_DENO_FLAGS ?? "").split(" ").filter(Boolean), ...args.slice(1)]
 }
 
 export const startBareRelay = async (claudeUrl: string): Promise<System> => {
@@ -133,6 +136,7 @@ export const startOurs = async (options: OursOptions): Promise<System> => {
   let sequence = 0
   return {
     name: `ours · ${options.runtime} · ${options.backend}`,
+    baseUrl,
     pid: server.pid,
     open: async (n) => {
       const sid = `CA_${run}_${n}`
