@@ -4,7 +4,6 @@ import type { Connection } from "@effect/sql/SqlConnection"
 import { Context, Effect, Layer, Scope } from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
-import { setImmediate } from "node:timers"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import { runMigrations } from "./Database.ts"
 
@@ -21,62 +20,11 @@ const STATEMENT_CACHE_SIZE = 256
 const bindable = (value: unknown): SQLInputValue =>
   value === undefined ? null : typeof value === "boolean" ? (value ? 1 : 0) : value as SQLInputValue
 
-/** How the driver runs a statement (see makeConnection). */
-const statementKind = (sql: string): "read" | "write" | "begin" | "end" | "alone" => {
-  const head = /^\s*(\w+)(\s+TO\b)?/i.exec(sql)
-  switch (head?.[1]?.toUpperCase()) {
-    case "SELECT":
-      return "read"
-    case "BEGIN":
-      return "begin"
-    case "COMMIT":
-    case "END":
-      return "end"
-    case "ROLLBACK":
-      return head[2] === undefined ? "end" : "write" // ROLLBACK TO a savepoint stays in the transaction
-    case "PRAGMA": // most pragmas are no-ops inside a transaction (foreign_keys among them)
-    case "VACUUM":
-    case "ATTACH":
-    case "DETACH":
-      return "alone"
-    default:
-      return "write"
-  }
-}
-
-/**
- * One connection, with group commit. A write outside an explicit transaction joins the transaction of its
- * turn of the event loop, committed once that turn's other statements have run; each write completes only
- * after that commit, so nothing is reported written before it is. A busy turn's writes of every call (call
- * rows, leases, statuses) cost one commit — one append to the WAL — instead of one each. A write that fails
- * alone (a constraint) leaves the others of its group untouched; if SQLite rolls the whole group back, each of
- * its writes fails. An explicit transaction (`sql.withTransaction`) first commits the open group.
- */
 const makeConnection = (filename: string) =>
   Effect.gen(function*() {
-    let group: { readonly writes: Array<(failure: SqlError.SqlError | undefined) => void> } | undefined
-    let inExplicitTransaction = false
-    const settle = (writes: ReadonlyArray<(failure: SqlError.SqlError | undefined) => void>, failure?: SqlError.SqlError) => {
-      for (const done of writes) done(failure)
-    }
-    const commitGroup = () => {
-      const committing = group
-      if (committing === undefined) return
-      group = undefined
-      try {
-        db.exec("COMMIT")
-        settle(committing.writes)
-      } catch (cause) {
-        if (db.isTransaction) db.exec("ROLLBACK")
-        settle(committing.writes, new SqlError.SqlError({ cause, message: "Failed to commit" }))
-      }
-    }
     const db = yield* Effect.acquireRelease(
       Effect.sync(() => new DatabaseSync(filename)),
-      (db) => Effect.sync(() => {
-        commitGroup()
-        db.close()
-      })
+      (db) => Effect.sync(() => db.close())
     )
     db.exec("PRAGMA journal_mode = WAL;")
     const statements = new Map<string, StatementSync>()
@@ -88,38 +36,15 @@ const makeConnection = (filename: string) =>
       statements.set(sql, statement)
       return statement
     }
-    const failed = (cause: unknown) => new SqlError.SqlError({ cause, message: "Failed to execute statement" })
     const run = (sql: string, params: ReadonlyArray<unknown>) =>
       Effect.withFiberRuntime<Array<any>, SqlError.SqlError>((fiber) => {
-        const kind = statementKind(sql)
-        if (kind === "begin" || kind === "alone") commitGroup()
-        // Inside an explicit transaction, statements are the transaction's own (it holds the connection).
-        const grouped = kind === "write" && !inExplicitTransaction
-        if (grouped && group === undefined) {
-          db.exec("BEGIN")
-          group = { writes: [] }
-          setImmediate(commitGroup)
-        }
-        const joined = group
-        let rows: Array<any>
         try {
           const statement = prepare(sql)
           statement.setReadBigInts(Context.get(fiber.currentContext, SqlClient.SafeIntegers))
-          rows = statement.all(...params.map(bindable))
+          return Effect.succeed(statement.all(...params.map(bindable)))
         } catch (cause) {
-          // SQLite rolled the whole group back (not only this statement): its writes did not happen either.
-          if (grouped && joined !== undefined && !db.isTransaction) {
-            group = undefined
-            settle(joined.writes, failed(cause))
-          }
-          return Effect.fail(failed(cause))
+          return Effect.fail(new SqlError.SqlError({ cause, message: "Failed to execute statement" }))
         }
-        if (kind === "begin") inExplicitTransaction = true
-        if (kind === "end") inExplicitTransaction = false
-        if (!grouped || joined === undefined) return Effect.succeed(rows)
-        return Effect.async<Array<any>, SqlError.SqlError>((resume) => {
-          joined.writes.push((failure) => resume(failure === undefined ? Effect.succeed(rows) : Effect.fail(failure)))
-        })
       })
     const connection: Connection = {
       execute: (sql, params, transformRows) => transformRows ? Effect.map(run(sql, params), transformRows) : run(sql, params),
