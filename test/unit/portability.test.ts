@@ -55,3 +55,15 @@ describe("only the edges know their runtime", () => {
     expect(offences(/import\.meta\.(dir|path|file)\b/, [])).toEqual([])
   })
 })
+
+describe("what the server loads", () => {
+  // The root of @effect/platform evaluates all of its ~60 modules (about 11 MB of heap) and twilio's builds its
+  // whole REST client (about 3 MB) for the few modules we use: every instance would carry them from start.
+  test("@effect/platform and twilio are imported by module, never by their root", () => {
+    const serverFiles = files.filter((file) => file.startsWith("src/"))
+    const roots = serverFiles.flatMap((file) =>
+      codeOf(file).flatMap((line, index) => /from\s+["'](@effect\/platform|twilio)["']/.test(line) ? [`${file}:${index + 1}: ${line.trim()}`] : [])
+    )
+    expect(roots).toEqual([])
+  })
+})
