@@ -1,5 +1,4 @@
 import { Config, Data, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
-import OpenAI from "openai"
 import { Lru } from "./Lru.ts"
 import { base64ToVector } from "./vectors.ts"
 
@@ -99,7 +98,10 @@ export const disabledEmbeddings: EmbeddingsShape = {
   embedQuery: () => Effect.fail(disabledError)
 }
 
-const toEmbeddingError = (cause: unknown): EmbeddingError => {
+/** The SDK is loaded only when embeddings are configured (~1.4 MB of heap an instance without a key never needs). */
+const loadOpenAI = Effect.promise(() => import("openai")).pipe(Effect.map((module) => module.default))
+
+const toEmbeddingError = (OpenAI: typeof import("openai").default) => (cause: unknown): EmbeddingError => {
   if (cause instanceof OpenAI.APIConnectionTimeoutError) {
     return new EmbeddingError({ reason: "Timeout", message: "embeddings request timed out", cause })
   }
@@ -122,9 +124,10 @@ const toEmbeddingError = (cause: unknown): EmbeddingError => {
 const normalizeQuery = (text: string): string => text.trim().replace(/\s+/g, " ")
 
 export const makeEmbeddings = (options: EmbeddingsOptions): Effect.Effect<EmbeddingsShape> =>
-  Effect.sync(() => {
+  Effect.gen(function*() {
     const apiKey = options.apiKey === undefined ? "" : Redacted.value(options.apiKey).trim()
     if (apiKey === "") return disabledEmbeddings
+    const OpenAI = yield* loadOpenAI
 
     const model = options.model ?? DEFAULT_EMBEDDING_MODEL
     const dimensions = options.dimensions ?? DEFAULT_EMBEDDING_DIMENSIONS
@@ -155,7 +158,7 @@ export const makeEmbeddings = (options: EmbeddingsOptions): Effect.Effect<Embedd
             },
             { signal }
           ),
-        catch: toEmbeddingError
+        catch: toEmbeddingError(OpenAI)
       }).pipe(
         Effect.flatMap((response) =>
           Effect.try({
