@@ -18,8 +18,6 @@ export interface Call {
 export interface System {
   readonly name: string
   readonly pid: number
-  /** Our server's HTTP address (the bare relay has none). */
-  readonly baseUrl?: string
   readonly open: (n: number) => Promise<Call>
   readonly hangUp: (call: Call) => Promise<void>
   readonly stop: () => Promise<void>
@@ -61,11 +59,14 @@ export const findDeno = (): string | undefined => {
   return path && existsSync(path) ? path : undefined
 }
 
+/** Runtime flags for our server from a space-separated variable (none when unset). */
+const extraFlags = (variable: string): Array<string> => (process.env[variable] ?? "").split(" ").filter(Boolean)
+
 /** deno.json's `start` task as an argument list, with `deno` replaced by the binary found. */
 const denoStart = (deno: string): Array<string> => {
   const task = (JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as { tasks: { start: string } }).tasks.start
-  const [, ...args] = task.split(/\s+/)
-  return [deno, args[0]!, ...(process.env.BENCH_DENO_FLAGS ?? "").split(" ").filter(Boolean), ...args.slice(1)]
+  const [, subcommand, ...args] = task.split(/\s+/)
+  return [deno, subcommand!, ...extraFlags("BENCH_DENO_FLAGS"), ...args]
 }
 
 export const startBareRelay = async (claudeUrl: string): Promise<System> => {
@@ -103,7 +104,7 @@ export const startOurs = async (options: OursOptions): Promise<System> => {
   const dir = mkdtempSync(join(tmpdir(), "coccinelle-bench-"))
   const port = freePort()
   const command = options.runtime === "Bun"
-    ? ["bun", ...(process.env.BENCH_BUN_FLAGS ?? "").split(" ").filter(Boolean), join(ROOT, "src/main.ts")]
+    ? ["bun", ...extraFlags("BENCH_BUN_FLAGS"), join(ROOT, "src/main.ts")]
     : denoStart(options.deno!)
   const server = Bun.spawn(command, {
     cwd: ROOT,
@@ -136,7 +137,6 @@ export const startOurs = async (options: OursOptions): Promise<System> => {
   let sequence = 0
   return {
     name: `ours · ${options.runtime} · ${options.backend}`,
-    baseUrl,
     pid: server.pid,
     open: async (n) => {
       const sid = `CA_${run}_${n}`
