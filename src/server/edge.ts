@@ -6,6 +6,7 @@ import { AppConfig } from "../config.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { validHandshakeSignature } from "../carriers/twilio/signature.ts"
 import { RELAY_PATH } from "../carriers/twilio/twiml.ts"
+import { makeTwilioWebhooks, type WebhookServices } from "../carriers/twilio/webhooks.ts"
 import { appRouter } from "./http.ts"
 
 /**
@@ -21,7 +22,7 @@ export type RouteServices = typeof appRouter extends HttpRouter.HttpRouter<infer
   ? Exclude<R, HttpRouter.HttpRouter.Provided>
   : never
 
-export type ServerRequirements = RouteServices | AppConfig | CallRegistry | Metrics
+export type ServerRequirements = RouteServices | WebhookServices | AppConfig | CallRegistry | Metrics
 
 /** One module per runtime exports this (`adapters/bun.ts`, `adapters/deno.ts`); `main.ts` picks one. */
 export interface ServerAdapter {
@@ -42,7 +43,10 @@ export const makeEdge = Effect.gen(function*() {
   const metrics = yield* Metrics
   const runtime = yield* Effect.runtime<RouteServices>()
   const app = yield* HttpRouter.toHttpApp(appRouter)
-  const handleHttp = HttpApp.toWebHandlerRuntime(runtime)(app)
+  const handleRoute = HttpApp.toWebHandlerRuntime(runtime)(app)
+  const handleTwilioWebhook = yield* makeTwilioWebhooks
+  /** Twilio's webhooks first (two per call, kept off the router), then the routes. */
+  const handleHttp = (request: Request): Promise<Response> => handleTwilioWebhook(request) ?? handleRoute(request)
   const authToken = Option.map(config.twilioAuthToken, Redacted.value)
 
   if (Option.isNone(authToken)) {

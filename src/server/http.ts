@@ -8,7 +8,6 @@ import { adminRoutes } from "../api/admin.ts"
 import { ownerRoutes } from "../api/owner.ts"
 import { messageRoutes } from "../messages/api.ts"
 import { webRoutes } from "../web/routes.ts"
-import { webhookRoutes } from "../carriers/twilio/webhooks.ts"
 
 /** Under the health check's 2 s timeout in fly.toml, so Fly reads our 503 instead of timing out. */
 const DATABASE_PROBE_TIMEOUT = "1 second"
@@ -37,7 +36,6 @@ const metrics = Effect.gen(function*() {
 })
 
 export const appRouter = HttpRouter.empty.pipe(
-  HttpRouter.concat(webhookRoutes),
   HttpRouter.concat(adminRoutes),
   HttpRouter.concat(ownerRoutes),
   HttpRouter.concat(messageRoutes),

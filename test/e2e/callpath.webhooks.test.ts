@@ -146,6 +146,25 @@ describe("incoming call", () => {
       expect(await callRows(callSid)).toEqual([])
     }
   })
+
+  test("a webhook that fails inside (its table gone) answers 500 in JSON without internals, logs it, and the next one is served", async () => {
+    await app.query((sql) => sql`ALTER TABLE call_owners RENAME TO call_owners_away`)
+    let res: Awaited<ReturnType<typeof post>>
+    try {
+      res = await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_BROKEN_DB", from: CALLER, to: BUSINESS_NUMBER }))
+    } finally {
+      await app.query((sql) => sql`ALTER TABLE call_owners_away RENAME TO call_owners`)
+    }
+    expect(res.status).toBe(500)
+    expect(JSON.parse(res.text)).toEqual({ success: false, error: { code: "internal", message: "internal error" } })
+    expect(res.text).not.toContain("call_owners")
+    const failure = app.logLines.map((line) => JSON.parse(line)).find((record) => record.message === "webhook failed")
+    expect(failure).toMatchObject({ level: "error", annotations: { route: "voice" } })
+    // Twilio retries the same call: now answered with the relay.
+    const retried = await post("/webhooks/twilio/voice", voiceForm({ callSid: "CA_BROKEN_DB", from: CALLER, to: BUSINESS_NUMBER }))
+    expect(retried.status).toBe(200)
+    expect(find(parseTwiml(retried.text), "ConversationRelay")).toBeDefined()
+  })
 })
 
 describe("signatures", () => {

@@ -1,7 +1,4 @@
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Clock, Duration, Effect, Option, Redacted, Schedule, Schema } from "effect"
+import { Clock, Duration, Effect, Option, Redacted, Runtime, Schedule, Schema } from "effect"
 import { CallOwners } from "../../cluster/CallOwners.ts"
 import { decideSessionOver } from "../../cluster/decisions.ts"
 import { Outcome } from "../../call/vocabulary.ts"
@@ -29,13 +26,29 @@ import { Tenants } from "../../tenants/Tenants.ts"
 export const VOICE_PATH = "/webhooks/twilio/voice"
 export const STATUS_PATH = "/webhooks/twilio/status"
 
-const twiml = (xml: string) => HttpServerResponse.text(xml, { contentType: "text/xml; charset=utf-8" })
-const refusal = (status: 400 | 403, code: string, message: string) =>
-  HttpServerResponse.unsafeJson({ success: false, error: { code, message } }, { status })
+/**
+ * What a webhook answers, turned into a web `Response` at the very end. Twilio's webhooks are the two requests of
+ * every call (voice, status), so they skip the HTTP router: a plain handler costs a call about half as much.
+ */
+interface WebhookReply {
+  readonly status: number
+  readonly body: string
+  readonly contentType: string
+  readonly headers?: Record<string, string>
+}
+
+const twiml = (xml: string): WebhookReply => ({ status: 200, body: xml, contentType: "text/xml; charset=utf-8" })
+const refusal = (status: 400 | 403 | 500, code: string, message: string): WebhookReply => ({
+  status,
+  body: JSON.stringify({ success: false, error: { code, message } }),
+  contentType: "application/json"
+})
 const forbidden = refusal(403, "forbidden", "invalid Twilio signature or account")
+const internalError = refusal(500, "internal", "internal error")
+const emptyOk: WebhookReply = { status: 200, body: "", contentType: "text/plain" }
 
 /** Fly's proxy replays a request answered with this on another machine of the app. */
-export const flyReplayElsewhere = HttpServerResponse.text("replayed elsewhere", { status: 409, headers: { "fly-replay": "elsewhere=true" } })
+const flyReplayElsewhere: WebhookReply = { status: 409, body: "replayed elsewhere", contentType: "text/plain", headers: { "fly-replay": "elsewhere=true" } }
 
 const decodeOutcome = Schema.decodeUnknownOption(Outcome)
 /** The outcome stored as the call went (a booking before a move or a crash), else `abandoned`. */
@@ -60,22 +73,27 @@ const messageOffered = (callId: string) => Effect.flatMap(CallsRepo, (calls) => 
 
 const TERMINAL_STATUSES = new Set(["completed", "busy", "failed", "no-answer", "canceled"])
 
+/** A Twilio webhook as read off the wire: the path and query it was called on, its signature header, its form. */
+interface WebhookRequest {
+  readonly target: string
+  readonly signature: string | null
+  readonly form: Record<string, string>
+}
+
 /**
- * Reads a Twilio form webhook and checks its signature against PUBLIC_URL + the path we were
- * called on. With an auth token configured, a missing or wrong signature is refused before any
- * side effect (fail-closed).
+ * Checks a Twilio form webhook's signature against PUBLIC_URL + the path we were called on. With an
+ * auth token configured, a missing or wrong signature is refused before any side effect (fail-closed).
  */
-const signedForm = (route: string) =>
+const signedForm = (route: string, request: WebhookRequest) =>
   Effect.gen(function*() {
     const config = yield* AppConfig
     const metrics = yield* Metrics
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const form = Object.fromEntries(yield* request.urlParamsBody) as Record<string, string>
+    const form = request.form
     if (Option.isSome(config.twilioAuthToken)) {
       const valid = validWebhookSignature({
         authToken: Redacted.value(config.twilioAuthToken.value),
-        signature: request.headers["x-twilio-signature"] ?? null,
-        url: config.publicUrl + request.url,
+        signature: request.signature,
+        url: config.publicUrl + request.target,
         params: form
       })
       if (!valid) {
@@ -99,14 +117,17 @@ const signedForm = (route: string) =>
     return Option.some(form)
   })
 
-const withSignedForm = <E, R>(
-  route: string,
-  handler: (form: Record<string, string>) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-) =>
+const withSignedForm = <E, R>(route: string, handler: (form: Record<string, string>) => Effect.Effect<WebhookReply, E, R>) =>
+(request: WebhookRequest) =>
   Effect.flatMap(
-    signedForm(route),
+    signedForm(route, request),
     Option.match({ onNone: () => Effect.succeed(forbidden), onSome: handler })
-  ).pipe(Effect.annotateLogs("route", route))
+  ).pipe(
+    // Twilio reads a 500 as an application error: nothing of the failure goes into the answer, all of it into the log.
+    Effect.catchAllCause((cause) => Effect.as(Effect.logError("webhook failed", cause), internalError)),
+    Effect.annotateLogs("route", route),
+    Effect.withSpan(`twilio.${route}`, { captureStackTrace: false })
+  )
 
 /** An incoming call: the tenant comes from the number that was dialled, never from the caller. */
 const voice = withSignedForm("voice", (form) =>
@@ -295,7 +316,7 @@ const status = withSignedForm("status", (form) =>
         yield* callEnd.finalise(applied.value.id, { reason: "caller_hangup", outcome: storedOutcome(applied.value.outcome) })
       }
     }
-    return HttpServerResponse.empty({ status: 200 })
+    return emptyOk
   }))
 
 const decodeHandoff = Schema.decodeUnknownOption(Schema.parseJson(Schema.Struct({ reason: Schema.String })))
@@ -303,9 +324,35 @@ const parseHandoff = (raw: string | undefined): { reason: string | null } => ({
   reason: Option.match(decodeHandoff(raw ?? ""), { onNone: () => null, onSome: (handoff) => handoff.reason })
 })
 
-export const webhookRoutes = HttpRouter.empty.pipe(
-  HttpRouter.post(VOICE_PATH, voice),
-  HttpRouter.post(CONNECT_ACTION_PATH, connectAction),
-  HttpRouter.post(DIAL_RESULT_PATH, dialResult),
-  HttpRouter.post(STATUS_PATH, status)
-)
+const handlers = new Map([
+  [VOICE_PATH, voice],
+  [CONNECT_ACTION_PATH, connectAction],
+  [DIAL_RESULT_PATH, dialResult],
+  [STATUS_PATH, status]
+])
+
+export type WebhookServices = Effect.Effect.Context<ReturnType<typeof voice | typeof connectAction | typeof dialResult | typeof status>>
+
+/** The path and query of a request, as Twilio signed it (everything after the host). */
+const targetOf = (url: string) => url.slice(url.indexOf("/", url.indexOf("//") + 2))
+
+/** Twilio's webhooks as a plain web handler: `undefined` for any other request (the router answers it). */
+export const makeTwilioWebhooks = Effect.gen(function*() {
+  const runPromise = Runtime.runPromise(yield* Effect.runtime<WebhookServices>())
+  const answer = async (request: Request, target: string, handler: (request: WebhookRequest) => Effect.Effect<WebhookReply, never, WebhookServices>) => {
+    const signature = request.headers.get("x-twilio-signature")
+    const reply = await request.text().then(
+      (body) => runPromise(handler({ target, signature, form: Object.fromEntries(new URLSearchParams(body)) })),
+      // The body could not be read (the client went away): nothing was done.
+      () => refusal(400, "bad_request", "unreadable body")
+    )
+    return new Response(reply.body === "" ? null : reply.body, { status: reply.status, headers: { "content-type": reply.contentType, ...reply.headers } })
+  }
+  return (request: Request): Promise<Response> | undefined => {
+    if (request.method !== "POST") return undefined
+    const target = targetOf(request.url)
+    const query = target.indexOf("?")
+    const handler = handlers.get(query === -1 ? target : target.slice(0, query))
+    return handler === undefined ? undefined : answer(request, target, handler)
+  }
+})
