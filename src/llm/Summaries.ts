@@ -50,6 +50,12 @@ Enregistrez le résumé de l'appel avec l'outil ${SUMMARY_TOOL}.`
 
 const SUMMARY_WORKERS = 3
 
+/** A finished call waiting for its summary, and when Twilio's last word on it is in. */
+interface Queued {
+  readonly callId: string
+  readonly settlesAt: number
+}
+
 class SummaryUnusable extends Schema.TaggedError<SummaryUnusable>()("SummaryUnusable", { reason: Schema.String }) {}
 
 export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
@@ -64,7 +70,7 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
 
     /** Who claims summaries in the database: this process's summary workers. */
     const claimant = crypto.randomUUID()
-    const queue = yield* Queue.unbounded<string>()
+    const queue = yield* Queue.unbounded<Queued>()
     /** Calls queued or being summarised: a call queued twice (socket close and status callback) is summarised once. */
     const pending = new Set<string>()
 
@@ -133,25 +139,21 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
       })
 
     /**
-     * Twilio's own word on how a call ended (connect action, status callback) comes a second or so after
-     * our socket closed: wait until the call has been over for SUMMARY_SETTLE_MS, then read it afresh.
+     * Twilio's own word on how a call ended (connect action, status callback) comes a second or so after our
+     * socket closed: a summary's work — even its claim — starts once the call has been over for
+     * SUMMARY_SETTLE_MS, so the hang-up itself costs the database nothing for it.
      */
-    const settled = (callId: string) =>
-      Effect.gen(function*() {
-        const ended = yield* calls.findById(callId)
-        if (settleMs > 0 && Option.isSome(ended) && ended.value.ended_at !== null) {
-          // Never more than the settle time, whatever the clocks say.
-          const wait = Math.min(settleMs, Date.parse(ended.value.ended_at) + settleMs - (yield* Clock.currentTimeMillis))
-          if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
-        }
-        return yield* calls.findById(callId)
-      })
+    const untilSettled = (settlesAt: number) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        // Never more than the settle time, whatever the clocks say.
+        settlesAt > now ? Effect.sleep(Duration.millis(Math.min(settleMs, settlesAt - now))) : Effect.void)
 
-    const summarise = (callId: string) =>
+    const summarise = ({ callId, settlesAt }: Queued) =>
       Effect.gen(function*() {
+        yield* untilSettled(settlesAt)
         if (yield* hasSummary(callId)) return
         if (!(yield* claim(callId))) return
-        const call = yield* settled(callId)
+        const call = yield* calls.findById(callId)
         if (Option.isNone(call)) return
         const transcript = yield* transcriptOf(callId)
         if (transcript.trim() !== "" && !claude.configured) {
@@ -215,12 +217,12 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
         Effect.ensuring(Effect.zipRight(releaseClaim(callId), Effect.sync(() => pending.delete(callId))))
       )
 
-    /** Queue a finished call; returns at once. */
-    const enqueue = (callId: string) =>
-      Effect.suspend(() => {
+    /** Queue a call that just ended (or ended at `endedAt`); returns at once. */
+    const enqueue = (callId: string, endedAt?: number) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
         if (pending.has(callId)) return Effect.void
         pending.add(callId)
-        return Queue.offer(queue, callId)
+        return Queue.offer(queue, { callId, settlesAt: (endedAt ?? now) + settleMs })
       })
 
     // A few workers, so one summary stuck in its retries does not hold back every other call's.
@@ -230,9 +232,9 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
     )
 
     // Calls that ended without a summary (crash, restart during retries) are picked up again.
-    const missing = yield* sql<{ id: string }>`SELECT c.id FROM calls c LEFT JOIN call_summaries s ON s.call_id = c.id
+    const missing = yield* sql<{ id: string; ended_at: string | Date }>`SELECT c.id, c.ended_at FROM calls c LEFT JOIN call_summaries s ON s.call_id = c.id
       WHERE c.ended_at IS NOT NULL AND s.call_id IS NULL ORDER BY c.ended_at`.pipe(Effect.orDie)
-    yield* Effect.forEach(missing, (row) => enqueue(row.id), { discard: true })
+    yield* Effect.forEach(missing, (row) => enqueue(row.id, new Date(row.ended_at).getTime()), { discard: true })
     if (missing.length > 0) yield* Effect.logInfo("queued missing call summaries").pipe(Effect.annotateLogs({ count: missing.length }))
 
     /** Waits until nothing is queued or being summarised (tests, shutdown). */

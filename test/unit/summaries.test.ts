@@ -186,6 +186,26 @@ describe("Summaries", () => {
     })))
   })
 
+  test("nothing is claimed or asked until the call has settled; what Twilio said meanwhile is what the summary reads", async () => {
+    const claude = scriptedClaude(() => Effect.succeed(SUMMARY))
+    await run(Effect.scoped(Effect.gen(function*() {
+      yield* seedTenant
+      const summaries = yield* startSummaries(claude.layer, { SUMMARY_SETTLE_MS: "5000" })
+      const sql = yield* SqlClient.SqlClient
+      yield* seedCall("c9", CONVERSATION)
+      yield* summaries.enqueue("c9")
+      yield* TestClock.adjust("4 seconds")
+      const claims = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM summary_claims`
+      expect(Number(claims[0]!.n)).toBe(0)
+      expect(claude.state.requests.length).toBe(0)
+      // The connect action lands during the settle time: the call was transferred after all.
+      yield* sql`UPDATE calls SET outcome = 'transferred' WHERE id = 'c9'`
+      expect(yield* advanceUntil(Effect.map(rowsOf("c9"), (rows) => rows.length === 1))).toBe(true)
+      expect(claude.state.requests.length).toBe(1)
+      expect(JSON.stringify(claude.state.requests[0]!.messages)).toContain("issue enregistrée : transferred")
+    })), { testClock: true })
+  })
+
   test("two instances on one database both queue a call: it is claimed in the database, Claude is asked once, the summary written once", async () => {
     const gate = Effect.runSync(Deferred.make<void>())
     const claude = scriptedClaude(() => Effect.as(Deferred.await(gate), SUMMARY))
