@@ -1,4 +1,4 @@
-import { Cause, Clock, Duration, Effect, Either, Exit, FiberHandle, Option, Queue, Runtime, Schedule, Schema } from "effect"
+import { Cause, Clock, Duration, Effect, Either, Exit, Fiber, Option, Queue, Runtime, Schedule, Schema } from "effect"
 import { AppConfig } from "../config.ts"
 import { Claude } from "../llm/Claude.ts"
 import { Metrics } from "../observability/Metrics.ts"
@@ -30,10 +30,10 @@ import { decideOutcome, Outcome } from "./vocabulary.ts"
 /**
  * The whole life of one phone call, in the order it happens: setup (`run`: the call, its tenant, the checks)
  * → the call's state and how it speaks → how it ends a session (transfer, goodbye, failed turns) → one handler
- * per carrier event → the end (the finaliser) → the event loop. The turn is in turn.ts, the transcript and its
- * journal in transcript.ts, the state's transitions and decisions in state.ts.
+ * per carrier event → the end (`endOfSession`, the one cleanup) → the frame loop. The turn is in turn.ts, the
+ * transcript and its journal in transcript.ts, the state's transitions and decisions in state.ts.
  *
- * A turn runs in a child fiber held by a FiberHandle, so a barge-in, a new prompt or a hang-up cancels it — and
+ * A turn runs in a child fiber of its own (one at a time), so a barge-in, a new prompt or a hang-up cancels it — and
  * the HTTP request to Claude. Writes go through the journal, never between a prompt and its first token.
  *
  * Longer than 400 lines on purpose: a call's life reads top to bottom in one file; its parts that stand alone
@@ -109,8 +109,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           )
           return socket.close(1008, "session refused")
         }
-        yield* Effect.scoped(conversation(socket, inbound, setup.value, call, tenant, connectionId, claim.firstSession)).pipe(
-          // Released however the session ends, even before its finaliser exists (the claim is taken above).
+        yield* conversation(socket, inbound, setup.value, call, tenant, connectionId, claim.firstSession).pipe(
+          // Released however the session ends, even before its end is set up (the claim is taken above).
           Effect.ensuring(live.release(call.id, connectionId)),
           Effect.annotateLogs({ callSid: call.twilio_call_sid, tenantId: tenant.id })
         )
@@ -272,14 +272,20 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         }
         const runTurn = (utterance: string, promptAt: number) => takeTurn(turnContext, utterance, promptAt)
 
-        const turns = yield* FiberHandle.make<void, never>()
+        /** The turn (or transfer, or goodbye) running now, at most one: a new one, a barge-in or the end interrupts it. */
+        let running: Fiber.RuntimeFiber<void> | undefined
+        const stopRunning = Effect.suspend(() => {
+          const fiber = running
+          running = undefined
+          return fiber === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(fiber))
+        })
 
         /** Cancels the running turn (awaiting its cleanup) and cuts the reply to what was heard. */
         const cancelTurn = (heard: string | null) =>
           Effect.gen(function*() {
-            const running = Option.isSome(FiberHandle.unsafeGet(turns))
-            yield* FiberHandle.clear(turns)
-            if (heard === null && !running) return
+            const wasRunning = running !== undefined
+            yield* stopRunning
+            if (heard === null && !wasRunning) return
             const changed = heard === null
               ? transcript.lastReply.slice(-1).map((line) => { line.interrupted = true; return line })
               : cutToHeard(transcript.lastReply, heard)
@@ -289,7 +295,16 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           })
 
         const startAction = (action: Effect.Effect<void>) =>
-          Effect.asVoid(FiberHandle.run(turns, action.pipe(Effect.catchAllCause(() => Effect.void))))
+          Effect.uninterruptible(Effect.zipRight(
+            stopRunning,
+            Effect.flatMap(Effect.forkDaemon(Effect.interruptible(action.pipe(Effect.catchAllCause(() => Effect.void)))), (fiber) =>
+              Effect.sync(() => {
+                running = fiber
+                fiber.addObserver(() => {
+                  if (running === fiber) running = undefined
+                })
+              }))
+          ))
 
         // ---- One handler per event kind. `ending`: the call is saying its last sentence.
         const onCallerSaid = (said: Extract<CallEvent, { _tag: "CallerSaid" }>, ending: boolean) =>
@@ -371,7 +386,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           const paused = Effect.sync(() =>
             atPause({
               phase: state.phase,
-              turnRunning: Option.isSome(FiberHandle.unsafeGet(turns)),
+              turnRunning: running !== undefined,
               agentSpeaking: agentSpeaking || clock.unsafeCurrentTimeMillis() - lastTokenAt < SPEECH_REPORTED_WITHIN_MS
             })
           )
@@ -381,19 +396,19 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           yield* Effect.logInfo("moving the call to another instance")
           yield* sendEnd({ reason: "resume", callId })
         })
-        if (!live.isMoving()) {
-          const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-          const session = yield* Effect.scope
-          const forget = live.whenMovesRequested(() => runFork(Effect.forkIn(moveAtPause, session)))
-          yield* Effect.addFinalizer(() => Effect.sync(forget))
+        const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+        let mover: Fiber.RuntimeFiber<void> | undefined
+        let forgetMoves = () => {}
+        const listenForMoves = () => {
+          if (!live.isMoving()) forgetMoves = live.whenMovesRequested(() => (mover = runFork(moveAtPause)))
         }
 
         // ---- The end, however it comes: hang-up (socket closed), transfer, goodbye, shutdown, a move.
-        // Counted live before the finaliser exists, so the finaliser's decrement always has its increment.
-        yield* metrics.callStarted()
-        yield* Effect.addFinalizer((exit) =>
+        const endOfSession = (exit: Exit.Exit<unknown, unknown>) =>
           Effect.gen(function*() {
-            yield* FiberHandle.clear(turns)
+            forgetMoves()
+            if (mover !== undefined) yield* Fiber.interrupt(mover)
+            yield* stopRunning
             countTextFrames()
             const reported = live.reportedEnd(callId)
             const droppedWith = live.droppedWith(connectionId)
@@ -447,33 +462,43 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             // The gauge always comes down; the outcome is counted by whoever finalised the call.
             yield* metrics.sessionClosed()
           }).pipe(Effect.catchAllCause((cause) => Effect.logError("call finalisation failed", cause)))
-        )
 
-        yield* event("setup", {
-          sessionId: setup.sessionId,
-          callStatus: setup.callStatus,
-          resumed: lines.length > 0,
-          instance: live.instanceId
-        })
-        yield* Effect.logInfo("relay session started")
-
-        while (true) {
-          const raw = yield* Queue.take(inbound)
-          const decoded = socket.decode(raw)
-          if (Either.isLeft(decoded)) {
-            yield* metrics.frameIn("unknown")
-            yield* metrics.error("relay_decode")
-            if (journal.seen("malformed_frame") < FRAME_EVENTS_STORED) {
-              yield* Effect.logWarning("undecodable relay frame").pipe(Effect.annotateLogs({ frameType: decoded.left.type.slice(0, 50) }))
+        // ---- The frame loop: one carrier event at a time, in order, until the socket closes.
+        const frameLoop = Effect.gen(function*() {
+          yield* event("setup", {
+            sessionId: setup.sessionId,
+            callStatus: setup.callStatus,
+            resumed: lines.length > 0,
+            instance: live.instanceId
+          })
+          yield* Effect.logInfo("relay session started")
+          while (true) {
+            const raw = yield* Queue.take(inbound)
+            const decoded = socket.decode(raw)
+            if (Either.isLeft(decoded)) {
+              yield* metrics.frameIn("unknown")
+              yield* metrics.error("relay_decode")
+              if (journal.seen("malformed_frame") < FRAME_EVENTS_STORED) {
+                yield* Effect.logWarning("undecodable relay frame").pipe(Effect.annotateLogs({ frameType: decoded.left.type.slice(0, 50) }))
+              }
+              yield* frameEvent("malformed_frame", { type: decoded.left.type.slice(0, 50), reason: decoded.left.reason.slice(0, 300) })
+              continue
             }
-            yield* frameEvent("malformed_frame", { type: decoded.left.type.slice(0, 50), reason: decoded.left.reason.slice(0, 300) })
-            continue
+            yield* metrics.frameIn(decoded.right.frameType)
+            yield* handle(decoded.right.event).pipe(
+              Effect.catchAllCause((cause) => Effect.logError("frame handling failed", cause))
+            )
           }
-          yield* metrics.frameIn(decoded.right.frameType)
-          yield* handle(decoded.right.event).pipe(
-            Effect.catchAllCause((cause) => Effect.logError("frame handling failed", cause))
+        })
+
+        // Counted live and listening for moves only once the end is sure to run: one cleanup per session, not a
+        // finaliser per resource (each of those diffs the fiber's whole context when it runs).
+        yield* Effect.uninterruptibleMask((restore) =>
+          Effect.zipRight(
+            Effect.zipRight(metrics.callStarted(), Effect.sync(listenForMoves)),
+            Effect.onExit(restore(frameLoop), endOfSession)
           )
-        }
+        )
       })
 
     return { run } as const

@@ -1,4 +1,4 @@
-import { Effect, type Scope } from "effect"
+import { Effect } from "effect"
 import type { Metrics } from "../observability/Metrics.ts"
 import type { CallsRepo, JournalOwner, NewMessage } from "../storage/CallsRepo.ts"
 import type { Line } from "./history.ts"
@@ -34,7 +34,7 @@ export const makeJournal = (
   calls: CallsRepo,
   metrics: Metrics,
   callId: string
-): Effect.Effect<Journal, never, Scope.Scope> =>
+): Effect.Effect<Journal> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
     // A failed write is logged with the call's annotations (its SID), though the journal's fiber writes it.
