@@ -272,6 +272,8 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         }
         const runTurn = (utterance: string, promptAt: number) => takeTurn(turnContext, utterance, promptAt)
 
+        /** Forks with the call's context and log annotations (its turn, its mover). */
+        const runFork = Runtime.runFork(yield* Effect.runtime<never>())
         /** The turn (or transfer, or goodbye) running now, at most one: a new one, a barge-in or the end interrupts it. */
         let running: Fiber.RuntimeFiber<void> | undefined
         const stopRunning = Effect.suspend(() => {
@@ -297,13 +299,15 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const startAction = (action: Effect.Effect<void>) =>
           Effect.uninterruptible(Effect.zipRight(
             stopRunning,
-            Effect.flatMap(Effect.forkDaemon(Effect.interruptible(action.pipe(Effect.catchAllCause(() => Effect.void)))), (fiber) =>
-              Effect.sync(() => {
-                running = fiber
-                fiber.addObserver(() => {
-                  if (running === fiber) running = undefined
-                })
-              }))
+            // Started at once, not on the scheduler's next tick: a frame queued right behind this one (a barge-in
+            // behind key 9) must find the action already begun — the call already ending — not cancel it unstarted.
+            Effect.sync(() => {
+              const fiber = runFork(action.pipe(Effect.catchAllCause(() => Effect.void)))
+              running = fiber
+              fiber.addObserver(() => {
+                if (running === fiber) running = undefined
+              })
+            })
           ))
 
         // ---- One handler per event kind. `ending`: the call is saying its last sentence.
@@ -396,7 +400,6 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           yield* Effect.logInfo("moving the call to another instance")
           yield* sendEnd({ reason: "resume", callId })
         })
-        const runFork = Runtime.runFork(yield* Effect.runtime<never>())
         let mover: Fiber.RuntimeFiber<void> | undefined
         let forgetMoves = () => {}
         const listenForMoves = () => {

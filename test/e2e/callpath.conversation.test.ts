@@ -422,6 +422,17 @@ describe("transfer and DTMF", () => {
     const row = await eventually(() => callRow(callId), (r) => r.ended_at !== null, "the call finalised")
     expect(row.end_reason).toBe("agent_hangup")
   })
+
+  test("DTMF 9 with the greeting's barge-in in the same instant (as recorded on a real call): the goodbye still comes, then end", async () => {
+    const { ws } = await startCall("CA_DTMF_9_BARGE")
+    // Twilio stops the greeting as the key is pressed: the interrupt lands right behind the key, before any reply.
+    ws.dtmf("9")
+    ws.interrupt("Bonjour", 15)
+    expect((await ws.textUntilLast()).text).toBe(GOODBYE)
+    spoken(ws)
+    const end = await ws.waitForType("end")
+    expect(JSON.parse(String(end.handoffData))).toMatchObject({ reason: "hangup" })
+  })
 })
 
 describe("hang-up", () => {
