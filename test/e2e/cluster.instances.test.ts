@@ -54,6 +54,27 @@ interface Instance {
   readonly wsUrl: string
   readonly child: Child
   readonly exited: Promise<number | null>
+  /** The end of what it printed, once its output is closed. */
+  readonly output: () => Promise<string>
+}
+
+/** Reads a child's output as it comes (so its pipe never fills), keeping the last 20,000 characters. */
+const keepTail = (stream: ReadableStream<Uint8Array>) => {
+  let text = ""
+  const decoder = new TextDecoder()
+  const reader = stream.getReader()
+  const read = (async () => {
+    for (let next = await reader.read(); !next.done; next = await reader.read()) {
+      text = (text + decoder.decode(next.value, { stream: true })).slice(-20_000)
+    }
+  })().catch(() => {})
+  return () => read.then(() => text)
+}
+
+/** Waits for an instance to exit; anything but 0 fails with the end of its output, which says why. */
+const stoppedCleanly = async (instance: Instance) => {
+  const code = await instance.exited
+  if (code !== 0) throw new Error(`instance ${instance.name} exited with ${code}:\n${(await instance.output()).slice(-6_000)}`)
 }
 
 /** The next Friday at least three days ahead (open 9 h–19 h), as the tool takes it. */
@@ -99,20 +120,23 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
         ...extra
       }
     })
+    const stdout = keepTail(child.stdout)
+    const stderr = keepTail(child.stderr)
     const instance: Instance = {
       name,
       port,
       baseUrl: `http://127.0.0.1:${port}`,
       wsUrl: `ws://127.0.0.1:${port}/webhooks/twilio/conversation`,
       child,
-      exited: child.exited
+      exited: child.exited,
+      output: async () => `${await stderr()}${await stdout()}`
     }
     instances.push(instance)
     const healthy = () => fetch(`${instance.baseUrl}/health`).then((r) => r.status === 200, () => false)
     const up = await Promise.race([
       waitUntil(healthy, `instance ${name} healthy`, 30_000),
       child.exited.then(async (code) => {
-        const output = `${await new Response(child.stderr).text()}${await new Response(child.stdout).text()}`
+        const output = await instance.output()
         if (attempt < 3 && /EADDRINUSE|AddrInUse|already in use|port [0-9]+ in use/i.test(output)) return "port taken" as const
         throw new Error(`instance ${name} exited with ${code}: ${output.slice(-3000)}`)
       })
@@ -245,7 +269,7 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
     expect(resumed.ws.texts().map((t) => t.token).join("")).not.toContain("Salon Lumière")
 
     // A had nothing else to wait for: it stops cleanly well before its drain limit.
-    expect(await A().exited).toBe(0)
+    await stoppedCleanly(A())
 
     await hangUp(B(), resumed.ws, callSid)
     const [after] = await eventually(() => callRow(callSid), (rows) => rows[0]?.ended_at != null, "the call finalised", 8000)
@@ -328,8 +352,8 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
     expect(after!.end_reason).toBe("caller_hangup")
     E.child.kill("SIGTERM")
     D.child.kill("SIGTERM")
-    expect(await E.exited).toBe(0)
-    expect(await D.exited).toBe(0)
+    await stoppedCleanly(E)
+    await stoppedCleanly(D)
   }, 60_000)
 
   test("a tenant or knowledge change made through B is seen by another instance at once, without a restart", async () => {
@@ -371,7 +395,7 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
     )
     expect(JSON.stringify(after!.body.messages)).toContain("arceaux")
     G.child.kill("SIGTERM")
-    expect(await G.exited).toBe(0)
+    await stoppedCleanly(G)
   }, 60_000)
 
   test("20 concurrent bookings of one slot across two instances: exactly one appointment", async () => {
@@ -394,6 +418,6 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
     expect(booked[0]!.n).toBe(1)
     await Promise.all(calls.map(({ callSid, instance, ws }) => hangUp(instance, ws, callSid)))
     F.child.kill("SIGTERM")
-    expect(await F.exited).toBe(0)
+    await stoppedCleanly(F)
   }, 90_000)
 })
