@@ -17,7 +17,7 @@ import { freePort } from "../support/ports.ts"
 import { emptyPostgresDatabase, queryDatabase, testPostgresUrl } from "../support/db.ts"
 import { callTool, type FakeAnthropic, lastMessage, sayText, startFakeAnthropic, summaryCall, isSummaryRequest } from "../support/fakeAnthropic.ts"
 import { type Cluster, postgresBinDir, startCluster } from "../support/postgres.ts"
-import { type Child, mainCommand, spawn } from "../support/runtime.ts"
+import { type Child, mainCommand, outputTail, spawn } from "../support/runtime.ts"
 import {
   actionForm,
   find,
@@ -56,19 +56,6 @@ interface Instance {
   readonly exited: Promise<number | null>
   /** The end of what it printed, once its output is closed. */
   readonly output: () => Promise<string>
-}
-
-/** Reads a child's output as it comes (so its pipe never fills), keeping the last 20,000 characters. */
-const keepTail = (stream: ReadableStream<Uint8Array>) => {
-  let text = ""
-  const decoder = new TextDecoder()
-  const reader = stream.getReader()
-  const read = (async () => {
-    for (let next = await reader.read(); !next.done; next = await reader.read()) {
-      text = (text + decoder.decode(next.value, { stream: true })).slice(-20_000)
-    }
-  })().catch(() => {})
-  return () => read.then(() => text)
 }
 
 /** Waits for an instance to exit; anything but 0 fails with the end of its output, which says why. */
@@ -120,8 +107,7 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
         ...extra
       }
     })
-    const stdout = keepTail(child.stdout)
-    const stderr = keepTail(child.stderr)
+    const output = outputTail(child)
     const instance: Instance = {
       name,
       port,
@@ -129,7 +115,7 @@ describe.skipIf(!available)("several instances on one Postgres: live calls survi
       wsUrl: `ws://127.0.0.1:${port}/webhooks/twilio/conversation`,
       child,
       exited: child.exited,
-      output: async () => `${await stderr()}${await stdout()}`
+      output
     }
     instances.push(instance)
     const healthy = () => fetch(`${instance.baseUrl}/health`).then((r) => r.status === 200, () => false)

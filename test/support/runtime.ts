@@ -138,6 +138,27 @@ export const spawn = (command: ReadonlyArray<string>, options: SpawnOptions & { 
   }
 }
 
+/**
+ * Reads a child's standard error and output as they come (so its pipes never fill), keeping the last
+ * `keep` characters of each; the returned function gives them (error first) once the child has closed both.
+ */
+export const outputTail = (child: Child, keep = 20_000): (() => Promise<string>) => {
+  const tail = (stream: ReadableStream<Uint8Array>) => {
+    let text = ""
+    const decoder = new TextDecoder()
+    const reader = stream.getReader()
+    const read = (async () => {
+      for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        text = (text + decoder.decode(next.value, { stream: true })).slice(-keep)
+      }
+    })().catch(() => {})
+    return () => read.then(() => text)
+  }
+  const stderr = tail(child.stderr)
+  const stdout = tail(child.stdout)
+  return async () => `${await stderr()}${await stdout()}`
+}
+
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url).href)
 
 /** The command that evaluates a TypeScript module `script` on this runtime, from the repository's root. */
