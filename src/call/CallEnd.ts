@@ -7,8 +7,9 @@ import type { EndReason, Outcome } from "./vocabulary.ts"
 /**
  * The one way a call ends. Whoever notices the end — the session (socket closed, transfer, goodbye, shutdown),
  * the connect action (Twilio's session failed), the status callback (hung up before the relay), recovery at
- * start — calls `finalise`; only the first call for a call id does anything: the row's end, the `end` event,
- * the outcome's count and the post-call summary. The others learn that it was already done.
+ * start — calls `finalise`; only the first call for a call id does anything: the row's end with its `end` event
+ * and the end of its lease, the outcome's count and the post-call summary. The others learn that it was already
+ * done.
  */
 export class CallEnd extends Effect.Service<CallEnd>()("app/CallEnd", {
   effect: Effect.gen(function*() {
@@ -22,9 +23,6 @@ export class CallEnd extends Effect.Service<CallEnd>()("app/CallEnd", {
         Effect.catchAllCause((cause) => Effect.as(Effect.logError("call finalisation failed", cause), false))
       )
       if (!finalised) return false
-      yield* calls.appendEvent(callId, "end", { reason: end.reason, outcome: end.outcome }).pipe(
-        Effect.catchAllCause((cause) => Effect.logError("end event not stored", cause))
-      )
       yield* metrics.callFinalised(end.outcome)
       yield* Effect.logInfo("call ended").pipe(Effect.annotateLogs({ reason: end.reason, outcome: end.outcome }))
       yield* summaries.enqueue(callId)

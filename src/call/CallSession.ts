@@ -459,7 +459,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
             }
             // Every queued write is durable before the call is finalised.
             yield* journal.close
-            yield* callEnd.finalise(callId, { reason, outcome: decideOutcome(state.outcomes) })
+            if (yield* callEnd.finalise(callId, { reason, outcome: decideOutcome(state.outcomes) })) live.finalised(callId, connectionId)
             // A cut call's `end` goes out once it is finalised as cut: the connect action it brings must find it so.
             if (cutEnd !== undefined) yield* sendEnd(cutEnd)
             // The gauge always comes down; the outcome is counted by whoever finalised the call.

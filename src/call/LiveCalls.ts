@@ -60,6 +60,10 @@ export class LiveCalls extends Effect.Service<LiveCalls>()("app/LiveCalls", {
           local.delete(callId)
           return owners.release(callId, instance.id)
         }),
+      /** The session finalised the call, which ended its lease: nothing is left to release. */
+      finalised: (callId: string, connectionId: string) => {
+        if (local.get(callId) === connectionId) local.delete(callId)
+      },
       /** The session ended to be resumed elsewhere: any instance may take the call's next socket. */
       handOver: (callId: string, connectionId: string) =>
         Effect.suspend(() => {

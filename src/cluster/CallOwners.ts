@@ -29,7 +29,7 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
       execute: (callId) => sql`SELECT instance_id, lease_until, moving, resumes, dropped_at FROM call_owners WHERE call_id = ${callId}`
     })
 
-    // Every call is claimed, answered, released and checked: no span of their own (see CallsRepo).
+    // Every call is claimed, released and checked: no span of their own (see CallsRepo).
 
     /**
      * Takes the call for `instanceId` unless another live lease holds it. `firstSession`: the call was never
@@ -44,16 +44,6 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
         WHERE call_owners.moving = 1 OR call_owners.instance_id IS NULL OR call_owners.lease_until <= ${nowIso}
         RETURNING resumes`
       return { held: rows.length > 0, firstSession: rows.length > 0 && Number(rows[0]!.resumes) === 0 }
-    }, Effect.orDie)
-
-    /**
-     * The call was just answered here: its first socket may land on any instance (claimable), and until it does
-     * the call is this instance's — recovery leaves it alone while this instance is up, for CONNECT_GRACE at most.
-     */
-    const answered = Effect.fnUntraced(function*(callId: string, instanceId: string) {
-      const at = yield* now
-      yield* sql`INSERT INTO call_owners (call_id, instance_id, lease_until, moving)
-        VALUES (${callId}, ${instanceId}, ${isoAfter(at, CONNECT_GRACE)}, 1) ON CONFLICT (call_id) DO NOTHING`
     }, Effect.orDie)
 
     /** Renews every lease this instance holds (its calls are still live). */
@@ -128,6 +118,6 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
       })
     }, Effect.orDie)
 
-    return { answered, claim, renew, release, handOver, owner, isHeld, abandoned } as const
+    return { claim, renew, release, handOver, owner, isHeld, abandoned } as const
   })
 }) {}

@@ -1,6 +1,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { setImmediate } from "node:timers"
 import { type Cause, Chunk, Clock, Deferred, Effect, Fiber, Option, Queue, Schema } from "effect"
+import { CONNECT_GRACE, isoAfter } from "../cluster/decisions.ts"
 
 /** Calls, their messages and events. SQL errors are defects here: no caller can act on them. */
 
@@ -129,7 +130,11 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     // The queries every call runs have no span of their own (a span and its stack capture cost more than the
     // query): the webhook's request span, or the session's log annotations, place them.
 
-    /** Twilio may retry the voice webhook: the call SID makes creation idempotent. */
+    /**
+     * A call answered by `answeredBy`: until its first socket lands (on any instance) the call is that instance's,
+     * for CONNECT_GRACE at most — recovery elsewhere leaves it alone meanwhile. Twilio may retry the voice webhook:
+     * the call SID makes creation idempotent.
+     */
     const createInbound = Effect.fnUntraced(function*(input: {
       readonly tenantId: string
       readonly callSid: string
@@ -138,10 +143,11 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       readonly forwardedFrom: string | null
       readonly direction: string
       readonly status: string
+      readonly answeredBy: string
     }) {
-      const now = yield* nowIso
-      // The row comes back from the insert itself; only a retried webhook (the SID exists) reads it again.
-      const inserted = yield* sql`INSERT INTO calls ${
+      const at = yield* Clock.currentTimeMillis
+      const now = iso(at)
+      const created = sql`INSERT INTO calls ${
         sql.insert({
           id: crypto.randomUUID(),
           tenant_id: input.tenantId,
@@ -155,6 +161,21 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
           created_at: now
         })
       } ON CONFLICT (twilio_call_sid) DO NOTHING RETURNING *`
+      const ownedUntil = isoAfter(at, CONNECT_GRACE)
+      const owned = (callId: string) =>
+        sql`INSERT INTO call_owners (call_id, instance_id, lease_until, moving)
+          VALUES (${callId}, ${input.answeredBy}, ${ownedUntil}, 1) ON CONFLICT (call_id) DO NOTHING`
+      // The row comes back from the insert itself; only a retried webhook (the SID exists) reads it again. On
+      // Postgres the call and its owner are one statement (each costs a round trip). A call left without its owner
+      // row (a crash between SQLite's two writes) is only recovered after CONNECT_GRACE from its creation.
+      const inserted = yield* sql.onDialectOrElse({
+        pg: () =>
+          sql`WITH created AS (${created}),
+            owned AS (INSERT INTO call_owners (call_id, instance_id, lease_until, moving)
+              SELECT id, ${input.answeredBy}, ${ownedUntil}::timestamptz, 1 FROM created ON CONFLICT (call_id) DO NOTHING)
+            SELECT * FROM created`,
+        orElse: () => Effect.tap(created, (rows) => rows.length > 0 ? owned(rows[0]!.id as string) : Effect.void)
+      })
       if (inserted.length > 0) return yield* decodeCallRow(inserted[0])
       return Option.getOrThrow(yield* callBySid(input.callSid))
     }, Effect.orDie)
@@ -194,16 +215,38 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       return Number(row?.booked ?? 0) > 0 ? "booked" as const : Number(row?.messages ?? 0) > 0 ? "message_taken" as const : "abandoned" as const
     }, Effect.orDie)
 
-    /** Finalises once: only the first caller (hang-up, transfer, shutdown…) wins; returns whether it did. */
+    /**
+     * Finalises once: only the first caller (hang-up, transfer, shutdown…) wins; returns whether it did. The end,
+     * its `end` event and the end of the call's lease (a finished call has no owner) are one atomic write:
+     * one statement on Postgres (each costs a round trip), one transaction on SQLite (no data-modifying CTEs).
+     */
     const finalize = Effect.fnUntraced(function*(
       callId: string,
-      input: { readonly endReason: string; readonly outcome: string | null }
+      input: { readonly endReason: string; readonly outcome: string }
     ) {
       const now = yield* nowIso
-      const rows = yield* sql<{ id: string }>`UPDATE calls
-        SET ended_at = ${now}, end_reason = ${input.endReason}, outcome = COALESCE(${input.outcome}, outcome)
+      const endEvent = JSON.stringify({ reason: input.endReason, outcome: input.outcome })
+      const end = sql`UPDATE calls SET ended_at = ${now}, end_reason = ${input.endReason}, outcome = ${input.outcome}
         WHERE id = ${callId} AND ended_at IS NULL RETURNING id`
-      return rows.length > 0
+      const release = sql`UPDATE call_owners SET instance_id = NULL, lease_until = ${now}`
+      return yield* sql.onDialectOrElse({
+        pg: () =>
+          Effect.map(
+            sql`WITH ended AS (${end}),
+              logged AS (INSERT INTO call_events (call_id, type, data, created_at)
+                SELECT id, 'end', ${endEvent}::jsonb, ${now}::timestamptz FROM ended),
+              released AS (${release} WHERE call_id IN (SELECT id FROM ended))
+              SELECT id FROM ended`,
+            (rows) => rows.length > 0
+          ),
+        orElse: () =>
+          inTransaction(Effect.gen(function*() {
+            if ((yield* end).length === 0) return false
+            yield* sql`INSERT INTO call_events ${sql.insert({ call_id: callId, type: "end", data: endEvent, created_at: now })}`
+            yield* sql`${release} WHERE call_id = ${callId}`
+            return true
+          }))
+      })
     }, Effect.orDie)
 
     /**

@@ -49,7 +49,7 @@ const databaseName = (url: string) => new URL(url).pathname.slice(1)
 
 const createCall = (sid: string) =>
   Effect.flatMap(CallsRepo, (calls) =>
-    calls.createInbound({ tenantId: "tenant-1", callSid: sid, from: "+33611111111", to: "+33939035760", forwardedFrom: null, direction: "inbound", status: "in-progress" }))
+    calls.createInbound({ tenantId: "tenant-1", callSid: sid, from: "+33611111111", to: "+33939035760", forwardedFrom: null, direction: "inbound", status: "in-progress", answeredBy: "instance-1" }))
 
 /** Two calls queue into one batch: A's writes around a write of B that breaks a unique constraint. */
 const batchWithOneBadWrite = (url: string) =>

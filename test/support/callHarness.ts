@@ -295,7 +295,8 @@ export const runCall = async <A>(
       to: "+33939035760",
       forwardedFrom: null,
       direction: "inbound",
-      status: "ringing"
+      status: "ringing",
+      answeredBy: live.instanceId
     })
     const inbound = yield* Queue.unbounded<string>()
     const outbound = yield* Queue.unbounded<OutboundFrame>()

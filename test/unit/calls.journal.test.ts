@@ -16,7 +16,7 @@ const base = Layer.mergeAll(CallsRepo.Default, Metrics.Test).pipe(Layer.provideM
 
 const createCall = (sid: string) =>
   Effect.flatMap(CallsRepo, (calls) =>
-    calls.createInbound({ tenantId: "tenant-1", callSid: sid, from: "+33611111111", to: "+33939035760", forwardedFrom: null, direction: "inbound", status: "in-progress" }))
+    calls.createInbound({ tenantId: "tenant-1", callSid: sid, from: "+33611111111", to: "+33939035760", forwardedFrom: null, direction: "inbound", status: "in-progress", answeredBy: "instance-1" }))
 
 const seedTenant = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   sql`INSERT INTO tenants (id, name, config, created_at, updated_at)

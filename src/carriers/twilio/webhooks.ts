@@ -136,7 +136,6 @@ const voice = withSignedForm("voice", (form) =>
     const tenants = yield* Tenants
     const calls = yield* CallsRepo
     const registry = yield* CallRegistry
-    const owners = yield* CallOwners
     const callSid = form.CallSid ?? ""
     const to = form.To ?? ""
     const forwardedFrom = form.ForwardedFrom && form.ForwardedFrom !== "" ? form.ForwardedFrom : null
@@ -159,10 +158,9 @@ const voice = withSignedForm("voice", (form) =>
       to,
       forwardedFrom,
       direction: form.Direction ?? "inbound",
-      status: form.CallStatus ?? "ringing"
+      status: form.CallStatus ?? "ringing",
+      answeredBy: registry.instanceId
     })
-    // Until its first socket, the call is this instance's (recovery elsewhere leaves it alone while we are up).
-    yield* owners.answered(call.id, registry.instanceId)
     yield* Effect.logInfo("incoming call answered").pipe(Effect.annotateLogs({ callSid, tenantId: tenant.value.id }))
     return twiml(relayTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: tenant.value, callId: call.id }))
   }))
