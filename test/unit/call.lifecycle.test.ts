@@ -279,6 +279,8 @@ describe("start and end of a session", () => {
         ])
         const events = yield* call.events
         expect(events.filter((e) => e.type === "end")).toEqual([{ type: "end", data: { reason: "caller_hangup", outcome: "abandoned" } }])
+        // Its lease ended with it: no instance holds a finished call (the heartbeat's renewal no longer touches it).
+        expect(Option.getOrThrow(yield* call.owner)).toMatchObject({ instance_id: null, moving: 0 })
       }))
   })
 
