@@ -9,6 +9,7 @@ import { type ToolContext, Tools } from "../tools/Tools.ts"
 import { cutToHeard } from "./history.ts"
 import { CallEnd } from "./CallEnd.ts"
 import { LiveCalls } from "./LiveCalls.ts"
+import type { FoundCall } from "../cluster/CallOwners.ts"
 import { spokenSentence } from "../speech/sentence.ts"
 import { SAY, speechEstimate } from "./sentences.ts"
 import { FRAME_EVENTS_STORED, loadTranscript, makeJournal } from "./transcript.ts"
@@ -73,35 +74,51 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           return socket.close(1008, "setup expected")
         }
         yield* metrics.frameIn("setup")
-        // Nothing in the setup frame is trusted beyond the call SID: the call and its tenant come
-        // from the row the signed voice webhook created.
-        const found = yield* Effect.flatMap(calls.findBySid(setup.value.callSid), (call) =>
-          Option.match(call, {
-            onNone: () => Effect.succeed(Option.none<readonly [CallRow, Tenant]>()),
-            onSome: (row) => Effect.map(tenants.byId(row.tenant_id), Option.map((tenant) => [row, tenant] as const))
-          }))
-        if (Option.isNone(found)) {
+        // Nothing in the setup frame is trusted beyond the call SID: the call and its tenant come from the row the
+        // signed voice webhook created. The handshake signature covers a fixed URL, so it proves little on its own:
+        // the call is taken for this socket only when the frame also carries the call id we gave Twilio in
+        // <Parameter>, for a call that is still open and not live elsewhere (found and taken in one step). It is
+        // released however the session ends, even before it began.
+        yield* Effect.acquireUseRelease(
+          live.claimBySid(setup.value.callSid, setup.value.parameters["callId"] ?? "", connectionId),
+          (found) => begin(socket, inbound, setup.value, found, connectionId),
+          (found) => Option.isSome(found) ? live.release(found.value.call.id, connectionId) : Effect.void
+        )
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("call session failed", cause)
+        )
+      )
+
+    /** The session of a call looked up by its setup (and taken, if it was ours): refused, or the conversation. */
+    const begin = (
+      socket: CallChannel,
+      inbound: Queue.Dequeue<string>,
+      setup: Extract<CallEvent, { _tag: "SessionStarted" }>,
+      found: Option.Option<FoundCall>,
+      connectionId: string
+    ) =>
+      Effect.gen(function*() {
+        const tenant = Option.isNone(found) ? Option.none<Tenant>() : yield* tenants.byId(found.value.call.tenant_id)
+        if (Option.isNone(found) || Option.isNone(tenant)) {
           yield* Effect.logWarning("setup for a call we never answered; ending the session").pipe(
-            Effect.annotateLogs("callSid", setup.value.callSid)
+            Effect.annotateLogs("callSid", setup.callSid)
           )
           // Then closed: a replayed handshake must not hold a socket open until the idle timeout.
-          yield* Effect.sync(() => {
+          return yield* Effect.sync(() => {
             socket.speak(spokenSentence(SAY.unknownCall), true)
             socket.end({ reason: "unknown_call" })
             socket.close(1000, "unknown call")
           })
-          return
         }
-        const [call, tenant] = found.value
-        // The handshake signature covers a fixed URL, so it proves little on its own: the session must also
-        // carry the call id we gave Twilio in <Parameter>, for a call that is still open and not already live.
-        const mismatch = setup.value.parameters["callId"] !== call.id
+        const { call, held, firstSession } = found.value
+        const refusal = setup.parameters["callId"] !== call.id
           ? "call id parameter does not match"
           : call.ended_at !== null
           ? "call already ended"
-          : null
-        const claim = mismatch === null ? yield* live.claim(call.id, connectionId) : { held: false, firstSession: false }
-        const refusal = mismatch ?? (claim.held ? null : "call already has a live session")
+          : held
+          ? null
+          : "call already has a live session"
         if (refusal !== null) {
           yield* metrics.error("relay")
           yield* Effect.logWarning("relay session refused").pipe(
@@ -109,16 +126,10 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           )
           return socket.close(1008, "session refused")
         }
-        yield* conversation(socket, inbound, setup.value, call, tenant, connectionId, claim.firstSession).pipe(
-          // Released however the session ends, even before its end is set up (the claim is taken above).
-          Effect.ensuring(live.release(call.id, connectionId)),
-          Effect.annotateLogs({ callSid: call.twilio_call_sid, tenantId: tenant.id })
+        yield* conversation(socket, inbound, setup, call, tenant.value, connectionId, firstSession).pipe(
+          Effect.annotateLogs({ callSid: call.twilio_call_sid, tenantId: tenant.value.id })
         )
-      }).pipe(
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("call session failed", cause)
-        )
-      )
+      })
 
     const conversation = (
       socket: CallChannel,

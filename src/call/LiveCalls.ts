@@ -1,4 +1,4 @@
-import { Effect, Schedule } from "effect"
+import { Effect, Option, Schedule } from "effect"
 import { CallOwners } from "../cluster/CallOwners.ts"
 import { RENEW_EVERY } from "../cluster/decisions.ts"
 import { Instance } from "../cluster/Instance.ts"
@@ -43,15 +43,15 @@ export class LiveCalls extends Effect.Service<LiveCalls>()("app/LiveCalls", {
     return {
       instanceId: instance.id,
       /**
-       * Takes the call for this connection: `held` is false when another session (on any instance) already has
-       * it; `firstSession` when no session had it before (nothing to resume).
+       * The call a relay session names by its SID, taken for this connection when it is `callId` and still open:
+       * `held` is false when it was not taken, or another session (on any instance) already has it; `firstSession`
+       * when no session had it before (nothing to resume).
        */
-      claim: (callId: string, connectionId: string) =>
+      claimBySid: (callSid: string, callId: string, connectionId: string) =>
         Effect.gen(function*() {
-          if (local.has(callId)) return { held: false, firstSession: false }
-          const claimed = yield* owners.claim(callId, instance.id)
-          if (claimed.held) local.set(callId, connectionId)
-          return claimed
+          const found = yield* owners.findAndClaim(callSid, local.has(callId) ? undefined : callId, instance.id)
+          if (Option.isSome(found) && found.value.held) local.set(found.value.call.id, connectionId)
+          return found
         }),
       /** The session let go of the call (after its finalisation). */
       release: (callId: string, connectionId: string) =>

@@ -18,6 +18,14 @@ const OwnerRow = Schema.Struct({
 })
 export type OwnerRow = typeof OwnerRow.Type
 
+/** A call looked up by its SID; `held` when it was taken (see `findAndClaim`). */
+export interface FoundCall {
+  readonly call: CallRow
+  readonly held: boolean
+  /** No session had the call before (nothing to resume). */
+  readonly firstSession: boolean
+}
+
 const now = Clock.currentTimeMillis
 
 export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
@@ -44,6 +52,53 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
         WHERE call_owners.moving = 1 OR call_owners.instance_id IS NULL OR call_owners.lease_until <= ${nowIso}
         RETURNING resumes`
       return { held: rows.length > 0, firstSession: rows.length > 0 && Number(rows[0]!.resumes) === 0 }
+    }, Effect.orDie)
+
+    const callBySid = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: CallRow,
+      execute: (callSid) => sql`SELECT * FROM calls WHERE twilio_call_sid = ${callSid}`
+    })
+    const ClaimedCallRow = Schema.Struct({ ...CallRow.fields, claimed_resumes: Schema.NullOr(Schema.Number) })
+    const claimedCallBySid = SqlSchema.findOne({
+      Request: Schema.Struct({ callSid: Schema.String, callId: Schema.String, instanceId: Schema.String, leaseUntil: Schema.String, now: Schema.String }),
+      Result: ClaimedCallRow,
+      execute: ({ callId, callSid, instanceId, leaseUntil, now }) =>
+        sql`WITH found AS (SELECT * FROM calls WHERE twilio_call_sid = ${callSid}),
+          claimed AS (INSERT INTO call_owners (call_id, instance_id, lease_until)
+            SELECT id, ${instanceId}, ${leaseUntil}::timestamptz FROM found WHERE id = ${callId} AND ended_at IS NULL
+            ON CONFLICT (call_id) DO UPDATE SET instance_id = excluded.instance_id, lease_until = excluded.lease_until, moving = 0
+            WHERE call_owners.moving = 1 OR call_owners.instance_id IS NULL OR call_owners.lease_until <= ${now}::timestamptz
+            RETURNING resumes)
+          SELECT found.*, claimed.resumes AS claimed_resumes FROM found LEFT JOIN claimed ON true`
+    })
+
+    /**
+     * The call with this SID, taken for `instanceId` when it is `callId` (undefined: only found) and still open:
+     * one statement on Postgres (each costs a round trip), the lookup then the claim on SQLite.
+     */
+    const findAndClaim = Effect.fnUntraced(function*(callSid: string, callId: string | undefined, instanceId: string) {
+      const notHeld = { held: false, firstSession: false }
+      if (callId === undefined) return Option.map(yield* callBySid(callSid), (call) => ({ call, ...notHeld }))
+      const at = yield* now
+      return yield* sql.onDialectOrElse({
+        pg: () =>
+          Effect.map(
+            claimedCallBySid({ callSid, callId, instanceId, leaseUntil: isoAfter(at, LEASE), now: new Date(at).toISOString() }),
+            Option.map(({ claimed_resumes, ...call }) => ({
+              call,
+              held: claimed_resumes !== null,
+              firstSession: claimed_resumes === 0
+            }))
+          ),
+        orElse: () =>
+          Effect.flatMap(callBySid(callSid), (found) => {
+            if (Option.isNone(found)) return Effect.succeed(Option.none())
+            const call = found.value
+            if (call.id !== callId || call.ended_at !== null) return Effect.succeed(Option.some({ call, ...notHeld }))
+            return Effect.map(claim(call.id, instanceId), (claimed) => Option.some({ call, ...claimed }))
+          })
+      })
     }, Effect.orDie)
 
     /** Renews every lease this instance holds (its calls are still live). */
@@ -118,6 +173,6 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
       })
     }, Effect.orDie)
 
-    return { claim, renew, release, handOver, owner, isHeld, abandoned } as const
+    return { claim, findAndClaim, renew, release, handOver, owner, isHeld, abandoned } as const
   })
 }) {}
