@@ -15,7 +15,8 @@
  *   last so that the calls run warm (JIT-compiled) like the calls with turns they are subtracted from
  * - RSS per live call: (RSS with N calls live after their turns − RSS before they opened) / N; and the same
  *   once the server has gone idle with the calls still live (garbage of the turns collected, or not)
- * - first-token overhead: prompt sent → first model text frame received, minus the SSE server's 50 ms
+ * - first-token overhead: prompt sent → first model text frame received, minus the SSE server's 50 ms; at the top
+ *   level also split into each call's first turn (right after its setup) and the later ones
  */
 import { readFileSync } from "node:fs"
 import type { Cluster } from "../support/postgres.ts"
@@ -190,4 +191,11 @@ const top = LEVELS[LEVELS.length - 1]!
 for (const [name, ours] of results.slice(1)) {
   const ratio = (p: number) => (percentile(ours.overheads.get(top)!, p) / Math.max(0.01, percentile(bare.overheads.get(top)!, p))).toFixed(1)
   console.log(`${name} at ${top} calls: first-token overhead / bare relay's p50 ×${ratio(50)} (target ≤ 3), p99 ×${ratio(99)} (target ≤ 5)`)
+}
+// Where the tail comes from: each call's first prompt follows its setup at once (a real caller first hears the
+// greeting), so the first turn also waits for the setups of every other call still being answered.
+for (const [name, r] of results) {
+  const values = r.overheads.get(top)!
+  const spread = (part: Array<number>) => `p50 ${ms(percentile(part, 50))}, p99 ${ms(percentile(part, 99))}`
+  console.log(`${name} at ${top} calls: first turns (right after setup) ${spread(values.slice(0, top))}; later turns ${spread(values.slice(top))}`)
 }
