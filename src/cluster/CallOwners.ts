@@ -39,6 +39,11 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
 
     // Every call is claimed, released and checked: no span of their own (see CallsRepo).
 
+    /** A claim's rule: the row is taken unless another live lease holds it (a call being moved may be taken). */
+    const takenUnlessHeld = (nowIso: string) =>
+      sql`ON CONFLICT (call_id) DO UPDATE SET instance_id = excluded.instance_id, lease_until = excluded.lease_until, moving = 0
+        WHERE call_owners.moving = 1 OR call_owners.instance_id IS NULL OR call_owners.lease_until <= ${nowIso}`
+
     /**
      * Takes the call for `instanceId` unless another live lease holds it. `firstSession`: the call was never
      * handed over (every resume, move or dial goes through `handOver`), so no earlier session wrote its transcript.
@@ -47,10 +52,7 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
       const at = yield* now
       const nowIso = new Date(at).toISOString()
       const rows = yield* sql<{ resumes: number }>`INSERT INTO call_owners (call_id, instance_id, lease_until)
-        VALUES (${callId}, ${instanceId}, ${isoAfter(at, LEASE)})
-        ON CONFLICT (call_id) DO UPDATE SET instance_id = excluded.instance_id, lease_until = excluded.lease_until, moving = 0
-        WHERE call_owners.moving = 1 OR call_owners.instance_id IS NULL OR call_owners.lease_until <= ${nowIso}
-        RETURNING resumes`
+        VALUES (${callId}, ${instanceId}, ${isoAfter(at, LEASE)}) ${takenUnlessHeld(nowIso)} RETURNING resumes`
       return { held: rows.length > 0, firstSession: rows.length > 0 && Number(rows[0]!.resumes) === 0 }
     }, Effect.orDie)
 
@@ -67,9 +69,7 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
         sql`WITH found AS (SELECT * FROM calls WHERE twilio_call_sid = ${callSid}),
           claimed AS (INSERT INTO call_owners (call_id, instance_id, lease_until)
             SELECT id, ${instanceId}, ${leaseUntil}::timestamptz FROM found WHERE id = ${callId} AND ended_at IS NULL
-            ON CONFLICT (call_id) DO UPDATE SET instance_id = excluded.instance_id, lease_until = excluded.lease_until, moving = 0
-            WHERE call_owners.moving = 1 OR call_owners.instance_id IS NULL OR call_owners.lease_until <= ${now}::timestamptz
-            RETURNING resumes)
+            ${takenUnlessHeld(now)} RETURNING resumes)
           SELECT found.*, claimed.resumes AS claimed_resumes FROM found LEFT JOIN claimed ON true`
     })
 
