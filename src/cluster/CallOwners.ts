@@ -1,7 +1,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Duration, Effect, Option, Schema } from "effect"
 import { CONNECT_GRACE, INSTANCE_GONE_AFTER, isoAfter, LEASE, MOVE_GRACE } from "./decisions.ts"
-import { CallRow } from "../storage/CallsRepo.ts"
+import { CallRow, CallsRepo } from "../storage/CallsRepo.ts"
 
 /**
  * Which instance serves each live call (`call_owners`): the one holding its relay socket, under a lease it
@@ -31,6 +31,7 @@ const now = Clock.currentTimeMillis
 export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const calls = yield* CallsRepo
     const ownerOf = SqlSchema.findOne({
       Request: Schema.String,
       Result: OwnerRow,
@@ -56,11 +57,6 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
       return { held: rows.length > 0, firstSession: rows.length > 0 && Number(rows[0]!.resumes) === 0 }
     }, Effect.orDie)
 
-    const callBySid = SqlSchema.findOne({
-      Request: Schema.String,
-      Result: CallRow,
-      execute: (callSid) => sql`SELECT * FROM calls WHERE twilio_call_sid = ${callSid}`
-    })
     const ClaimedCallRow = Schema.Struct({ ...CallRow.fields, claimed_resumes: Schema.NullOr(Schema.Number) })
     const claimedCallBySid = SqlSchema.findOne({
       Request: Schema.Struct({ callSid: Schema.String, callId: Schema.String, instanceId: Schema.String, leaseUntil: Schema.String, now: Schema.String }),
@@ -79,7 +75,7 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
      */
     const findAndClaim = Effect.fnUntraced(function*(callSid: string, callId: string | undefined, instanceId: string) {
       const notHeld = { held: false, firstSession: false }
-      if (callId === undefined) return Option.map(yield* callBySid(callSid), (call) => ({ call, ...notHeld }))
+      if (callId === undefined) return Option.map(yield* calls.findBySid(callSid), (call) => ({ call, ...notHeld }))
       const at = yield* now
       return yield* sql.onDialectOrElse({
         pg: () =>
@@ -92,7 +88,7 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
             }))
           ),
         orElse: () =>
-          Effect.flatMap(callBySid(callSid), (found) => {
+          Effect.flatMap(calls.findBySid(callSid), (found) => {
             if (Option.isNone(found)) return Effect.succeed(Option.none())
             const call = found.value
             if (call.id !== callId || call.ended_at !== null) return Effect.succeed(Option.some({ call, ...notHeld }))

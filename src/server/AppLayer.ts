@@ -40,7 +40,8 @@ const Storage = Layer.mergeAll(
   Scheduling.Default,
   Knowledge.Default,
   Messages.Default,
-  CallOwners.Default,
+  // The same CallsRepo layer as above: built once (layers are shared by reference).
+  CallOwners.Default.pipe(Layer.provide(CallsRepo.Default)),
   Instance.Default
 ).pipe(
   Layer.provideMerge(Database)

@@ -266,7 +266,7 @@ export const runCall = async <A>(
   const layer = CallSessions.Default.pipe(
     Layer.provideMerge(Layer.merge(CallEnd.Default, LiveCalls.Default)),
     Layer.provideMerge(Layer.mergeAll(
-      CallOwners.Default,
+      CallOwners.Default.pipe(Layer.provide(CallsRepo.Default)),
       Instance.Default,
       summaries,
       AppConfig.Default.pipe(Layer.provide(configLayer)),
