@@ -1,8 +1,8 @@
 /**
- * The systems the turn benchmark drives, each in its own process: the bare relay, and our server on Bun
- * (`bun src/main.ts`) or on Deno (deno.json's `start` task, run with the Deno binary itself so that the
- * pid we read CPU and RSS from is the server's, not a wrapper's). BENCH_BUN_FLAGS / BENCH_DENO_FLAGS add runtime flags
- * (`--smol`, `--inspect=…`) to the server's command line.
+ * The systems the turn benchmark drives, each in its own process: the bare relay (on Bun, and on Deno when Deno
+ * is measured), and our server on Bun (`bun src/main.ts`) or on Deno (deno.json's `start` task, run with the
+ * Deno binary itself so that the pid we read CPU and RSS from is the server's, not a wrapper's).
+ * BENCH_BUN_FLAGS / BENCH_DENO_FLAGS add runtime flags (`--smol`, `--inspect=…`) to the server's command line.
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -27,9 +27,10 @@ export type Runtime = "Bun" | "Deno"
 const ROOT = new URL("../../../", import.meta.url).pathname
 const DENO_VERSION = "2.9.6"
 
-/** Starts a helper process that prints "listening <port>" on its first line. */
-export const spawnListening = async (script: string, env: Record<string, string>) => {
-  const child = Bun.spawn(["bun", new URL(script, import.meta.url).pathname], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" })
+/** Starts a helper process that prints "listening <port>" on its first line; with Bun unless told another command. */
+export const spawnListening = async (script: string, env: Record<string, string>, runtimeCommand: Array<string> = ["bun"]) => {
+  const command = [...runtimeCommand, new URL(script, import.meta.url).pathname]
+  const child = Bun.spawn(command, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" })
   const reader = child.stdout.getReader()
   let text = ""
   while (!/listening (\d+)/.test(text)) {
@@ -69,11 +70,15 @@ const denoStart = (deno: string): Array<string> => {
   return [deno, subcommand!, ...extraFlags("BENCH_DENO_FLAGS"), ...args]
 }
 
-export const startBareRelay = async (claudeUrl: string): Promise<System> => {
-  const relay = await spawnListening("./bareRelay.ts", { PORT: "0", CLAUDE_URL: claudeUrl })
+/** The bare relay on Bun, or on Deno (given its binary) to set our server on Deno against that runtime's own cost. */
+export const startBareRelay = async (claudeUrl: string, runtime: Runtime = "Bun", deno?: string): Promise<System> => {
+  const env = { PORT: "0", CLAUDE_URL: claudeUrl }
+  const relay = runtime === "Bun"
+    ? await spawnListening("./bareRelay.ts", env)
+    : await spawnListening("./bareRelay.ts", env, [deno!, "run", "--allow-net", "--allow-env"])
   const wsUrl = `ws://127.0.0.1:${relay.port}/`
   return {
-    name: "bare relay",
+    name: `bare relay · ${runtime}`,
     pid: relay.child.pid,
     open: async (n) => {
       const sid = `CA_BARE_${n}`
