@@ -72,10 +72,8 @@ const denoStart = (deno: string): Array<string> => {
 
 /** The bare relay on Bun, or on Deno (given its binary) to set our server on Deno against that runtime's own cost. */
 export const startBareRelay = async (claudeUrl: string, runtime: Runtime = "Bun", deno?: string): Promise<System> => {
-  const env = { PORT: "0", CLAUDE_URL: claudeUrl }
-  const relay = runtime === "Bun"
-    ? await spawnListening("./bareRelay.ts", env)
-    : await spawnListening("./bareRelay.ts", env, [deno!, "run", "--allow-net", "--allow-env"])
+  const command = runtime === "Bun" ? ["bun"] : [deno!, "run", "--allow-net", "--allow-env"]
+  const relay = await spawnListening("./bareRelay.ts", { PORT: "0", CLAUDE_URL: claudeUrl }, command)
   const wsUrl = `ws://127.0.0.1:${relay.port}/`
   return {
     name: `bare relay · ${runtime}`,
