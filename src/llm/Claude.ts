@@ -164,10 +164,12 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
     /**
      * One attempt, up to its first text or whole tool call. Up to there nothing was said (message_start and
      * ping fold to nothing), so an error among those events, such as an in-stream overloaded_error, may be
-     * retried. A failed or silent attempt has its HTTP request aborted at once. The attempt's deadline is one
-     * sleeping fiber that aborts the request if the model has not begun by then (no race per attempt).
+     * retried. Those first events go to `onEvent` as soon as they are read, before anything else runs (the
+     * first word is the one the caller waits for); from then on nothing is retried. A failed or silent attempt
+     * has its HTTP request aborted at once. The attempt's deadline is one sleeping fiber that aborts the request
+     * if the model has not begun by then (no race per attempt).
      */
-    const openAttempt = (anthropic: Anthropic, model: string, request: ClaudeRequest) =>
+    const openAttempt = (anthropic: Anthropic, model: string, request: ClaudeRequest, onEvent: (event: ClaudeEvent) => void) =>
       Effect.suspend(() => {
         if (request.signal?.aborted) return Effect.fail(abandoned())
         const controller = new AbortController()
@@ -175,6 +177,7 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
         request.signal?.addEventListener("abort", abortWithCaller)
         let begun = false
         let stalled = false
+        let delivered = false
         const fold = reassemble(metrics.unsafe.claudeTokens, () => {
           begun = true
         })
@@ -200,12 +203,18 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
               const next = await iterator.next()
               if (next.done) throw new ClaudeError({ status: undefined, transient: true, message: "empty stream" })
               const events = fold(next.value)
-              if (events.length > 0) return { iterator, events }
+              if (events.length > 0) {
+                delivered = true
+                for (const event of events) onEvent(event)
+                return iterator
+              }
             }
           },
           catch: (cause) =>
             request.signal?.aborted
               ? abandoned()
+              : delivered
+              ? new ClaudeError({ ...toClaudeError(cause), transient: false }) // words went out: never again
               : stalled
               ? new ClaudeError({ status: undefined, transient: true, stalled: true, message: "no first event in time" })
               : toClaudeError(cause)
@@ -224,7 +233,7 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
         return Effect.flatMap(Effect.fork(stallWatch), (watch) =>
           firstEvents.pipe(
             Effect.ensuring(Fiber.interrupt(watch)),
-            Effect.map(({ events, iterator }) => ({ controller, iterator, fold, first: events, stopFollowingCaller })),
+            Effect.map((iterator) => ({ controller, iterator, fold, stopFollowingCaller })),
             Effect.onError(() => Effect.sync(() => {
               stopFollowingCaller()
               controller.abort()
@@ -233,8 +242,8 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
       })
 
     /** Retried only until its first event: once words are spoken, a retry would repeat them. */
-    const open = (anthropic: Anthropic, model: string, request: ClaudeRequest) =>
-      Effect.retry(openAttempt(anthropic, model, request), retryPolicy(model))
+    const open = (anthropic: Anthropic, model: string, request: ClaudeRequest, onEvent: (event: ClaudeEvent) => void) =>
+      Effect.retry(openAttempt(anthropic, model, request, onEvent), retryPolicy(model))
 
     /**
      * Streams one reply into `onEvent`, a plain function called for each event in order. The SDK's events are
@@ -247,14 +256,14 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
         onNone: () => Effect.fail(new ClaudeNotConfigured()),
         onSome: (anthropic) => {
           const primary = request.model ?? config.anthropicModel
-          const opening = open(anthropic, primary, request).pipe(
+          const opening = open(anthropic, primary, request, onEvent).pipe(
             Effect.catchTag("ClaudeError", (error) =>
               error.transient && config.anthropicFallbackModel !== primary && !request.signal?.aborted
                 ? Effect.zipRight(
                   Effect.logWarning("Claude primary model unavailable, using fallback").pipe(
                     Effect.annotateLogs({ status: error.status, stalled: error.stalled === true, fallback: config.anthropicFallbackModel })
                   ),
-                  open(anthropic, config.anthropicFallbackModel, request)
+                  open(anthropic, config.anthropicFallbackModel, request, onEvent)
                 )
                 : Effect.fail(error)
             )
@@ -264,7 +273,6 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
               restore(
                 Effect.tryPromise({
                   try: async (signal) => {
-                    for (const event of opened.first) onEvent(event)
                     for (;;) {
                       const next = await opened.iterator.next()
                       if (signal.aborted || next.done) return
