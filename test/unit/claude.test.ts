@@ -149,6 +149,20 @@ describe("retries and fallback", () => {
     expect(fake.requests).toHaveLength(1)
   })
 
+  test("the first word is handed over as soon as it is read: if taking it fails, nothing is asked again", async () => {
+    const fake = await withFake(() => sayText("Bonjour, ", "que puis-je faire ?"))
+    const heard: Array<string> = []
+    const respond = Effect.flatMap(Claude, (claude) =>
+      claude.respond(request, (event) => {
+        if (event._tag !== "TextDelta") return
+        heard.push(event.text)
+        throw new Error("the socket refused the frame")
+      }))
+    expect(failureOf(await run(fake, respond))).toMatchObject({ _tag: "ClaudeError", transient: false })
+    expect(heard).toEqual(["Bonjour, "])
+    expect(fake.requests.map((r) => r.body.model)).toEqual([PRIMARY]) // no retry, no fallback: it was said once
+  })
+
   test("a connection dropped mid-reply is not retried either", async () => {
     // The pause lets the first word reach the client before the reset (an errored stream drops what it had queued).
     const fake = await withFake(() => [...sayText("Nous sommes "), { delayMs: 50 }, { disconnect: true }])
