@@ -7,15 +7,11 @@ import {
   vectorToBlob,
   VectorTable
 } from "../../src/knowledge/vectors.ts"
+import { seeded } from "../support/seeded.ts"
 
 const randomVector = (dims: number, seed: number) => {
-  let s = seed
-  const v = new Float32Array(dims)
-  for (let i = 0; i < dims; i++) {
-    s = (s * 1103515245 + 12345) & 0x7fffffff
-    v[i] = s / 0x7fffffff - 0.5
-  }
-  return v
+  const next = seeded(seed)
+  return Float32Array.from({ length: dims }, () => next() - 0.5)
 }
 
 describe("vectors", () => {

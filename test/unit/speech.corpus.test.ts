@@ -1,5 +1,6 @@
 import { describe, expect, test } from "../support/test.ts"
 import { makeSpeechNormaliser } from "../../src/speech/normalise.ts"
+import { seeded } from "../support/seeded.ts"
 
 /**
  * What the caller hears, pinned down: each French case (input → spoken) fed whole, one character at a time,
@@ -213,14 +214,6 @@ const CORPUS: ReadonlyArray<readonly [string, string]> = [
     "Parfait ! Votre rendez-vous est le mardi 1er décembre à 9 heures 30. On vous rappelle au 06 11 22 33 44. Tarif : 89 euros 50. Infos : salon point f r"
   ]
 ]
-
-/** Mulberry32: a tiny seeded generator, so every chunking is the same on every run. */
-const seeded = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 const feed = (chunks: ReadonlyArray<string>): string => {
   const normaliser = makeSpeechNormaliser()

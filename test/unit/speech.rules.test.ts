@@ -1,5 +1,6 @@
 import { describe, expect, test } from "../support/test.ts"
 import { applyAll, normaliseSegment, RULE_GROUPS } from "../../src/speech/rules.ts"
+import { seeded } from "../support/seeded.ts"
 
 /**
  * The normaliser skips a group of rules when the segment lacks what every match of the group needs
@@ -24,12 +25,6 @@ const PIECES = [
   "+", "~", "→", "😊", "👍🏽", "🇫🇷", "\u200d", "ℹ", "™", ",", ":", "!", "?", "'", "\n", " ", "  "
 ]
 
-/** A seeded generator: the same mixes on every run. */
-const random = (seed: number) => () => {
-  seed = (seed * 1103515245 + 12345) % 2147483648
-  return seed / 2147483648
-}
-
 describe("speech rules: groups skipped by their filter", () => {
   test("every group's filter rejects only text its rules leave as it is, for every character", () => {
     const wrong: Array<string> = []
@@ -44,7 +39,7 @@ describe("speech rules: groups skipped by their filter", () => {
   })
 
   test("every group's filter rejects only text its rules leave as it is, for random mixes of what they rewrite", () => {
-    const next = random(7)
+    const next = seeded(7)
     const wrong: Array<string> = []
     for (let i = 0; i < 4_000; i++) {
       const length = 1 + Math.floor(next() * 6)
