@@ -4,6 +4,7 @@ import { Data, Duration, Effect, Fiber, Option, Redacted, Schedule, Schema, Stre
 
 const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
 import { AppConfig } from "../config.ts"
+import { nextTurnOfEventLoop } from "../eventLoop.ts"
 import { Metrics, type TokenKind } from "../observability/Metrics.ts"
 
 /** What a turn asks Claude for. */
@@ -271,7 +272,10 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
           return Effect.uninterruptibleMask((restore) =>
             Effect.flatMap(restore(opening), (opened) =>
               restore(
-                Effect.tryPromise({
+                // The first words are out. The rest of a reply often came with them; before it is read, the I/O
+                // already waiting goes first: other calls' first words, a barge-in on this one. A caller waits for
+                // the first word, not the fifth.
+                Effect.zipRight(nextTurnOfEventLoop, Effect.tryPromise({
                   try: async (signal) => {
                     for (;;) {
                       const next = await opened.iterator.next()
@@ -280,7 +284,7 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
                     }
                   },
                   catch: (cause) => new ClaudeError({ ...toClaudeError(cause), transient: false })
-                })
+                }))
               ).pipe(Effect.ensuring(Effect.sync(() => {
                 opened.stopFollowingCaller()
                 opened.controller.abort()

@@ -1,7 +1,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
-import { setImmediate } from "node:timers"
 import { type Cause, Chunk, Clock, Deferred, Effect, Fiber, Option, Queue, Schema } from "effect"
 import { CONNECT_GRACE, isoAfter } from "../cluster/decisions.ts"
+import { nextTurnOfEventLoop } from "../eventLoop.ts"
 
 /** Calls, their messages and events. SQL errors are defects here: no caller can act on them. */
 
@@ -82,11 +82,6 @@ type JournalItem =
 const JOURNAL_BATCH = 1024
 /** Rows per multi-row insert: far below SQLite's and Postgres's bound-parameter limits (8 columns each). */
 const ROWS_PER_INSERT = 500
-
-/** Resumes once the event loop has handled the I/O already waiting (not a timer: no time passes by a clock). */
-const nextTurnOfEventLoop = Effect.async<void>((resume) => {
-  setImmediate(() => resume(Effect.void))
-})
 
 const iso = (ms: number) => new Date(ms).toISOString()
 

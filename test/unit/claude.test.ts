@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "../support/test.ts"
 import { runExit } from "../support/effect.ts"
 import { Cause, Chunk, ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
+import { setImmediate } from "node:timers"
 import { Claude, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { callTool, type FakeAnthropic, type Script, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
@@ -95,6 +96,20 @@ describe("streaming and reassembly", () => {
       { _tag: "ToolUse", id: "toolu_c", name: "transfer_to_human", input: {} },
       { _tag: "Stop", stopReason: "tool_use" }
     ])
+  })
+
+  test("after a reply's first words, what already waits on the event loop (another call's first words) goes before the rest", async () => {
+    const fake = await withFake(() => sayText("Bon", "jour, ", "que puis-je faire ?"))
+    const heard: Array<string> = []
+    const exit = await run(fake, Effect.flatMap(Claude, (claude) =>
+      claude.respond(request, (event) => {
+        if (event._tag !== "TextDelta") return
+        // Another call's reply, arrived meanwhile: queued behind the I/O this one came with.
+        if (heard.length === 0) setImmediate(() => heard.push("(another call)"))
+        heard.push(event.text)
+      })))
+    valueOf(exit)
+    expect(heard).toEqual(["Bon", "(another call)", "jour, ", "que puis-je faire ?"])
   })
 
   test("closing the stream early aborts the HTTP request to Claude", async () => {
