@@ -1,11 +1,12 @@
 import Anthropic from "@anthropic-ai/sdk"
 import type { MessageParam, RawMessageStreamEvent, TextBlockParam, Tool, ToolChoice } from "@anthropic-ai/sdk/resources/messages"
 import { Data, Duration, Effect, Fiber, Option, Redacted, Schedule, Schema, Stream } from "effect"
-
-const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
 import { AppConfig } from "../config.ts"
 import { nextTurnOfEventLoop } from "../eventLoop.ts"
 import { Metrics, type TokenKind } from "../observability/Metrics.ts"
+
+/** A tool call's input, as the model streamed it. */
+const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
 
 /** What a turn asks Claude for. */
 export interface ClaudeRequest {
