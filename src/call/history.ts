@@ -1,5 +1,6 @@
 import type { ContentBlockParam, MessageParam } from "@anthropic-ai/sdk/resources/messages"
 import { Option, Schema } from "effect"
+import { latin1ForClaude } from "../llm/latin1.ts"
 import type { MessageRole } from "../storage/CallsRepo.ts"
 
 /** One line of a call's transcript, in memory; mirrors a `call_messages` row. */
@@ -16,7 +17,8 @@ export interface Line {
 /**
  * Rebuilds the Messages API history from transcript lines: assistant text and tool_use blocks
  * form assistant messages, tool results go back as user content, and consecutive lines of the
- * same side merge. Empty text (a reply cut before any word was heard) is dropped.
+ * same side merge. Empty text (a reply cut before any word was heard) is dropped. The text goes in Latin-1
+ * (`latin1ForClaude`); the transcript keeps what was said.
  */
 export const toMessageParams = (lines: ReadonlyArray<Line>): Array<MessageParam> => {
   const messages: Array<{ role: "user" | "assistant"; content: Array<ContentBlockParam> }> = []
@@ -28,16 +30,16 @@ export const toMessageParams = (lines: ReadonlyArray<Line>): Array<MessageParam>
   for (const line of lines) {
     switch (line.role) {
       case "user":
-        if (line.content.trim() !== "") push("user", { type: "text", text: line.content })
+        if (line.content.trim() !== "") push("user", { type: "text", text: latin1ForClaude(line.content) })
         break
       case "assistant":
-        if (line.content.trim() !== "") push("assistant", { type: "text", text: line.content })
+        if (line.content.trim() !== "") push("assistant", { type: "text", text: latin1ForClaude(line.content) })
         break
       case "tool_use":
-        push("assistant", { type: "tool_use", id: line.toolUseId ?? "", name: line.toolName ?? "", input: safeJson(line.content) })
+        push("assistant", { type: "tool_use", id: line.toolUseId ?? "", name: line.toolName ?? "", input: safeJson(latin1ForClaude(line.content)) })
         break
       case "tool_result":
-        push("user", { type: "tool_result", tool_use_id: line.toolUseId ?? "", content: line.content })
+        push("user", { type: "tool_result", tool_use_id: line.toolUseId ?? "", content: latin1ForClaude(line.content) })
         break
     }
   }

@@ -3,6 +3,7 @@ import { dayLabel, dayLabelWithYear, openingHoursSentence } from "../scheduling/
 import { addDays, dayStatus, localDateAt, localTimeAt } from "../scheduling/slots.ts"
 import { spokenDuration, spokenTime } from "../speech/spoken.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
+import { latin1ForClaude } from "./latin1.ts"
 
 /** Days after today in the date block's calendar: enough for « dans quinze jours » (two weeks on). */
 const CALENDAR_DAYS = 14
@@ -77,7 +78,7 @@ ${calendar(tenant, now.isoDate)}
 
 Résolvez les dates relatives (« demain », « mardi prochain », « dans quinze jours ») avec ce calendrier, et donnez aux outils la date au format AAAA-MM-JJ. Avant de réserver, confirmez avec le client la date complète avec son jour de la semaine (« le mardi 8 décembre, c'est bien cela ? »).`
   return [
-    { type: "text", text: stable, cache_control: { type: "ephemeral" } },
+    { type: "text", text: latin1ForClaude(stable), cache_control: { type: "ephemeral" } },
     { type: "text", text: today }
   ]
 }

@@ -79,7 +79,7 @@ export class Tools extends Effect.Service<Tools>()("app/Tools", {
       {
         name: "search_knowledge",
         description:
-          "Cherche dans la base de connaissances de l'établissement (horaires, tarifs, accès, services, politique d'annulation…). Renvoie les passages pertinents avec leur titre, ou found=false si rien ne correspond : dans ce cas, dites que vous ne savez pas.",
+          "Cherche dans la base de connaissances de l'établissement (horaires, tarifs, accès, services, politique d'annulation...). Renvoie les passages pertinents avec leur titre, ou found=false si rien ne correspond : dans ce cas, dites que vous ne savez pas.",
         input: SearchKnowledgeInput,
         sideEffecting: false,
         outcome: (content) => ("found" in content && content.found === true ? "information_given" : undefined),

@@ -27,6 +27,23 @@ const expectAcceptedByApi = (messages: ReturnType<typeof toMessageParams>) =>
   expect(validateMessagesBody({ model: "m", max_tokens: 10, messages })).toBeUndefined()
 
 describe("toMessageParams", () => {
+  test("the history goes to Claude in Latin-1 typography; the transcript keeps what was said and written", () => {
+    const lines = [
+      user("C’est pour un soin du visage… combien ça coûte ?"),
+      toolUse("t1", "search_knowledge", { query: "prix d’un soin" }),
+      toolResult("t1", "search_knowledge", { passages: ["Soin « éclat » – 45 € ; la sœur de l’esthéticienne"] }),
+      assistant("Le soin coûte 45 euros, c’est une heure.")
+    ]
+    const messages = toMessageParams(lines)
+    expectAcceptedByApi(messages)
+    const body = JSON.stringify(messages)
+    expect([...body].filter((char) => char.codePointAt(0)! > 0xff)).toEqual([])
+    expect(body).toContain("C'est pour un soin du visage... combien ça coûte ?")
+    expect(body).toContain("Soin « éclat » - 45 EUR ; la soeur de l'esthéticienne")
+    expect(messages[1]!.content).toContainEqual({ type: "tool_use", id: "t1", name: "search_knowledge", input: { query: "prix d'un soin" } })
+    expect(lines[0]!.content).toBe("C’est pour un soin du visage… combien ça coûte ?")
+  })
+
   test("a plain exchange becomes alternating user/assistant messages", () => {
     const messages = toMessageParams([user("Bonjour"), assistant("Bonjour, que puis-je faire ?"), user("Un rendez-vous")])
     expect(messages).toEqual([

@@ -1,12 +1,15 @@
 import { describe, expect, test } from "../support/test.ts"
 import { Effect, Layer } from "effect"
 import { Knowledge } from "../../src/knowledge/Knowledge.ts"
+import { systemPrompt } from "../../src/llm/prompt.ts"
 import { Messages, type NewMessage } from "../../src/messages/Messages.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { Scheduling } from "../../src/scheduling/Scheduling.ts"
+import type { Tenant } from "../../src/tenants/Tenant.ts"
 import { decodeTenantConfig } from "../../src/tenants/TenantConfig.ts"
 import { type ToolContext, Tools } from "../../src/tools/Tools.ts"
 import { runWith } from "../support/effect.ts"
+import { salonConfig } from "../support/salon.ts"
 
 /** Tools with the services they call replaced: any method a test did not script dies with "unimplemented". */
 const unimplemented = (name: string) => () => Effect.dieMessage(`unimplemented: ${name}`)
@@ -68,6 +71,17 @@ describe("tool registry", () => {
     expect(properties.date!.description).toContain("AAAA-MM-JJ")
     expect(JSON.stringify(definitions)).not.toContain("$schema")
     for (const definition of definitions) expect(definition.description?.length ?? 0).toBeGreaterThan(40)
+  })
+
+  test("what goes to Claude with every request, the tools and the system prompt, is Latin-1 text", async () => {
+    // One character past U+00FF makes the whole JSON body a string of two bytes per character, held by the SDK
+    // while a turn waits for Claude: a single "…" in a tool description doubled it.
+    const definitions = await run(Effect.map(Tools, (tools) => tools.definitions))
+    // The owner's own text, typed with a phone's typography, goes in Latin-1 too.
+    const config = salonConfig({ name: "Salon d’Anna", greeting: "Bonjour, c’est le salon d’Anna… que puis-je pour vous ?", closures: ["2026-12-25"], transferNumber: "+33612345678" })
+    const salon: Tenant = { id: "salon", config }
+    const body = JSON.stringify({ system: systemPrompt(salon, Date.parse("2026-12-15T09:00:00Z")), tools: definitions })
+    expect([...body].filter((char) => char.codePointAt(0)! > 0xff)).toEqual([])
   })
 
   test("an input the Schema refuses comes back to the model as an error naming the field", async () => {
