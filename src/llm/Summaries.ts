@@ -152,9 +152,10 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
       Effect.gen(function*() {
         yield* untilSettled(settlesAt)
         if (yield* hasSummary(callId)) return
-        if (!(yield* claim(callId))) return
+        // Before the claim: a claim names an existing call, so an unknown id would fail it and be retried.
         const call = yield* calls.findById(callId)
         if (Option.isNone(call)) return
+        if (!(yield* claim(callId))) return
         const transcript = yield* transcriptOf(callId)
         if (transcript.trim() !== "" && !claude.configured) {
           return yield* Effect.logWarning("no ANTHROPIC_API_KEY: call summary skipped").pipe(Effect.annotateLogs({ callId }))

@@ -368,7 +368,7 @@ describe("Summaries", () => {
     }))
   })
 
-  test("an unknown call id is ignored", async () => {
+  test("an unknown call id is ignored: nothing stored, nothing retried, no failure counted", async () => {
     const claude = scriptedClaude(() => Effect.die("Claude must not be asked"))
     await run(Effect.scoped(Effect.gen(function*() {
       yield* seedTenant
@@ -378,6 +378,8 @@ describe("Summaries", () => {
       expect(claude.state.requests.length).toBe(0)
       const all = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ n: number }>`SELECT COUNT(*) AS n FROM call_summaries`)
       expect(all[0]!.n).toBe(0)
+      expect(yield* counter('coccinelle_retries_total{operation="summary"}')).toBe(0)
+      expect(yield* counter("coccinelle_summaries_failed_total")).toBe(0)
     })))
   })
 })
