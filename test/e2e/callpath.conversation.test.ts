@@ -394,6 +394,7 @@ describe("transfer and DTMF", () => {
     spoken(ws)
     const end = await ws.waitForType("end")
     expect(JSON.parse(String(end.handoffData))).toEqual({ reason: "transfer", callId })
+    await ws.close() // as Twilio does before it calls the action URL
     const action = await post("/webhooks/twilio/connect-action", actionForm({ callSid: "CA_DTMF_0", sessionStatus: "ended", handoffData: String(end.handoffData) }))
     expect(verbs(parseTwiml(action.text))).toEqual(["Dial"])
   })

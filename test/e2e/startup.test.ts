@@ -103,7 +103,8 @@ describe("start-up errors", () => {
         TWILIO_PHONE_NUMBER: "",
         PUBLIC_URL: "",
         HOST: "127.0.0.1",
-        LOG_FORMAT: "json"
+        LOG_FORMAT: "json",
+        SHUTDOWN_GRACE_MS: "0" // no call to let finish: stop at once
       },
       stdout: "pipe",
       stderr: "pipe"
@@ -124,5 +125,5 @@ describe("start-up errors", () => {
       child.kill()
       await child.exited
     }
-  })
+  }, 20_000)
 })
