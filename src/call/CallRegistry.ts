@@ -8,6 +8,8 @@ import { LiveCalls, type ReportedEnd } from "./LiveCalls.ts"
 export const CALL_END_CHANNEL = "coccinelle_call_end"
 const CallEndNotice = Schema.Struct({
   callId: Schema.String,
+  /** The instance whose session is over; a new session of the call, elsewhere or begun since, is left alone. */
+  holder: Schema.String,
   end: Schema.Union(
     Schema.Struct({ endReason: Schema.Literal("socket_failed"), outcome: Schema.Literal("transferred", "abandoned") }),
     Schema.Struct({ endReason: Schema.Literal("resumed") })
@@ -94,17 +96,20 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
      * Ends the call's session wherever it runs: here, or on the instance holding it (told through the database),
      * which then finalises it — or hands it over, for a resume — as `how` says. Does not wait for another instance.
      */
-    const endCallAnywhere = (callId: string, how: ReportedEnd) =>
+    const endCallAnywhere = (callId: string, how: ReportedEnd, holder: Option.Option<string>) =>
       live.ownerOf(callId) !== undefined
         ? endCall(callId, how)
-        : backend.notify(CALL_END_CHANNEL, encodeNotice({ callId, end: how }))
+        : Option.isSome(holder) && holder.value !== instance.id
+        ? backend.notify(CALL_END_CHANNEL, encodeNotice({ callId, holder: holder.value, end: how }))
+        : Effect.void
 
     yield* Effect.forkScoped(
       backend.listen(CALL_END_CHANNEL).pipe(
         Stream.runForEach((payload) =>
           Option.match(decodeNotice(payload), {
             onNone: () => Effect.logWarning("undecodable call-end notice"),
-            onSome: (notice) => endCall(notice.callId, notice.end)
+            // Every instance hears every notice, its sender too: only the holder's session is over.
+            onSome: (notice) => notice.holder === instance.id ? endCall(notice.callId, notice.end) : Effect.void
           })
         ),
         Effect.catchAllCause((cause) => Effect.logError("call-end notices no longer heard", cause))

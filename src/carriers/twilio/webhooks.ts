@@ -188,6 +188,8 @@ const connectAction = withSignedForm("connect_action", (form) =>
     const owners = yield* CallOwners
     const registry = yield* CallRegistry
     const owner = yield* owners.owner(call.value.id)
+    /** The instance whose session Twilio says is over (it may still hold a half-open socket). */
+    const holder = Option.flatMap(owner, (row) => Option.fromNullable(row.instance_id))
     const decision = decideSessionOver({
       sessionStatus,
       callInProgress: form.CallStatus === "in-progress",
@@ -202,7 +204,7 @@ const connectAction = withSignedForm("connect_action", (form) =>
       case "Resume": {
         // The session is over, whatever the lease says: a half-open session (here or on the instance holding
         // it, told through the database) lets go without finalising, and any instance may take the next one.
-        if (decision.why === "socket_dropped") yield* registry.endCallAnywhere(call.value.id, { endReason: "resumed" })
+        if (decision.why === "socket_dropped") yield* registry.endCallAnywhere(call.value.id, { endReason: "resumed" }, holder)
         yield* owners.handOver(call.value.id, { dropped: decision.why === "socket_dropped" })
         yield* calls.appendEvent(call.value.id, "resume", { why: decision.why, answeredBy: registry.instanceId })
         yield* Effect.logInfo("call resumed on a new relay session").pipe(
@@ -228,7 +230,7 @@ const connectAction = withSignedForm("connect_action", (form) =>
         // finalised once (with its summary); if it had been closed as a hang-up, correct what was recorded.
         const callEnd = yield* CallEnd
         const outcome = Option.isSome(transferNumber) ? "transferred" : "abandoned"
-        yield* registry.endCallAnywhere(call.value.id, { endReason: "socket_failed", outcome })
+        yield* registry.endCallAnywhere(call.value.id, { endReason: "socket_failed", outcome }, holder)
         yield* callEnd.finalise(call.value.id, { reason: "socket_failed", outcome })
         yield* calls.reviseEnd(call.value.id, { endReason: "socket_failed", outcome })
         return twiml(
