@@ -12,6 +12,9 @@
  * `--postgres` starts a throwaway cluster (test/support/postgres.ts) and stops it at the end.
  *
  * - server CPU per turn: (CPU of N calls × 3 turns − CPU of N calls with no turn) / 3N, from /proc/<pid>/stat
+ * - first, a warm-up of 1,500 calls of one turn each (50 at a time): a fresh Bun server's JIT compiler keeps
+ *   working through its first ~1,500 calls (0.5–0.7 ms of CPU per call on its own threads), Deno's through ~600;
+ *   the numbers below are those of a server that has run a while. The warm-up's first and last calls' CPU is printed.
  * - CPU per call apart from its turns: CPU of the N zero-turn calls / N (post-call summaries held back), measured
  *   last so that the calls run warm (JIT-compiled) like the calls with turns they are subtracted from
  * - RSS per live call: (RSS with N calls live after their turns − RSS before they opened) / N; and the same
@@ -33,6 +36,8 @@ const runtimeChoice = args.find((arg) => arg.startsWith("--runtime="))?.slice("-
 const LEVELS = quick ? [1, 20, 50] : [1, 50, 200]
 const TURNS = 3
 const SEQUENTIAL_CALLS = quick ? 5 : 10
+const WARM_UP_CALLS = quick ? 300 : 1_500
+const WARM_UP_BATCH = 50
 const ANSWER_AFTER_MS = 50
 /**
  * Between the setups and the first prompts: Twilio speaks the TwiML's welcome greeting first (seconds of speech),
@@ -98,12 +103,34 @@ interface Result {
   readonly rssPerCall: number
   readonly rssIdlePerCall: number
   readonly overheads: Map<number, Array<number>>
+  /** Server CPU per warm-up call (with its one turn): its first and its last `calls` calls. */
+  readonly warm: { readonly first: number; readonly last: number; readonly calls: number }
+}
+
+/**
+ * Calls of one turn each, WARM_UP_BATCH at a time, until WARM_UP_CALLS have run: JSC keeps compiling (its JITWorker
+ * threads) for the first ~1,500 calls of a fresh server, V8 for the first ~600. What a server that has run a while
+ * costs is what the numbers below are about; the cost per call of the first and the last batches is kept, to show.
+ */
+const warmUp = async (system: System, phase: string) => {
+  const batches = WARM_UP_CALLS / WARM_UP_BATCH
+  const costs: Array<number> = []
+  for (let i = 0; i < batches; i++) {
+    if (i % 10 === 0) progress(`${phase} ${system.name}: warm-up, calls ${i * WARM_UP_BATCH + 1}–${Math.min(WARM_UP_CALLS, (i + 10) * WARM_UP_BATCH)} of ${WARM_UP_CALLS} (1 turn each)`)
+    const cpuBefore = cpuMs(system.pid)
+    const live = await Promise.all(Array.from({ length: WARM_UP_BATCH }, () => system.open(++callCounter)))
+    await Promise.all(live.map(turn))
+    await Promise.all(live.map(system.hangUp))
+    costs.push((cpuMs(system.pid) - cpuBefore) / WARM_UP_BATCH)
+  }
+  const mean = (values: Array<number>) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length)
+  const edge = Math.max(1, Math.round(batches / 6))
+  return { first: mean(costs.slice(0, edge)), last: mean(costs.slice(-edge)), calls: edge * WARM_UP_BATCH }
 }
 
 const measure = async (system: System, phase: string): Promise<Result> => {
   const top = LEVELS[LEVELS.length - 1]!
-  progress(`${phase} ${system.name}: warm-up (20 calls × 1 turn)`)
-  await batch(system, 20, 1)
+  const warm = await warmUp(system, phase)
   const overheads = new Map<number, Array<number>>()
   let cpuPerTurn = 0
   let cpuPerCall = 0
@@ -130,7 +157,7 @@ const measure = async (system: System, phase: string): Promise<Result> => {
       cpuPerCall = zero.cpu / top
     }
   }
-  return { cpuPerTurn, cpuPerCall, rssPerCall, rssIdlePerCall, overheads }
+  return { cpuPerTurn, cpuPerCall, rssPerCall, rssIdlePerCall, overheads, warm }
 }
 
 // The backend our server runs on.
@@ -158,7 +185,7 @@ const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).
 // Each runtime measured has its bare relay: the reference its targets are set against (Bun's is always run).
 const relayRuntimes: Array<Runtime> = runtimes.includes("Deno") ? ["Bun", "Deno"] : ["Bun"]
 const systemsCount = relayRuntimes.length + runtimes.length
-const expected = quick ? `~${20 * systemsCount} s` : `~${30 * systemsCount}–${40 * systemsCount} s`
+const expected = quick ? `~${25 * systemsCount} s` : `~${35 * systemsCount}–${50 * systemsCount} s`
 process.stderr.write(
   `turn benchmark${quick ? " (--quick)" : ""}: ${backend}, ${[...relayRuntimes.map((r) => `bare relay · ${r}`), ...runtimes].join(" / ")}, levels ${LEVELS.join(", ")} × ${TURNS} turns, ` +
     `expected ${expected}; load average ${load()}\n`
@@ -216,4 +243,8 @@ for (const [name, r] of results) {
   const values = r.overheads.get(top)!
   const spread = (part: Array<number>) => `p50 ${ms(percentile(part, 50))}, p99 ${ms(percentile(part, 99))}`
   console.log(`${name} at ${top} calls: first turns ${spread(values.slice(0, top))}; later turns ${spread(values.slice(top))}`)
+}
+// A fresh server first pays for compiling its code: what the warm-up calls cost at its start and at its end.
+for (const [name, r] of results) {
+  console.log(`${name}: warm-up, server CPU per call with one turn: first ${r.warm.calls} calls ${ms(r.warm.first)}, last ${r.warm.calls} ${ms(r.warm.last)}`)
 }
