@@ -89,7 +89,13 @@ const batch = async (system: System, calls: number, turns: number) => {
   const rssIdle = rssBytes(system.pid)
   await Promise.all(live.map(system.hangUp))
   await settle(system.pid)
-  return { overheads, cpu: cpuMs(system.pid) - cpuBefore, rssPerCall: (rssLive - rssBefore) / calls, rssIdlePerCall: (rssIdle - rssBefore) / calls }
+  return {
+    overheads,
+    cpu: cpuMs(system.pid) - cpuBefore,
+    rssPerCall: (rssLive - rssBefore) / calls,
+    rssIdlePerCall: (rssIdle - rssBefore) / calls,
+    rss: { before: rssBefore, live: rssLive, idle: rssIdle }
+  }
 }
 
 const percentile = (values: Array<number>, p: number) => {
@@ -102,6 +108,8 @@ interface Result {
   readonly cpuPerCall: number
   readonly rssPerCall: number
   readonly rssIdlePerCall: number
+  /** The whole process's RSS around the top level's batch: before it, with its calls live after their turns, once idle. */
+  readonly rss: { readonly before: number; readonly live: number; readonly idle: number }
   readonly overheads: Map<number, Array<number>>
   /** Server CPU per warm-up call (with its one turn): its first and its last `calls` calls. */
   readonly warm: { readonly first: number; readonly last: number; readonly calls: number }
@@ -136,6 +144,7 @@ const measure = async (system: System, phase: string): Promise<Result> => {
   let cpuPerCall = 0
   let rssPerCall = 0
   let rssIdlePerCall = 0
+  let rss = { before: 0, live: 0, idle: 0 }
   for (const level of LEVELS) {
     if (level === 1) {
       progress(`${phase} ${system.name}: ${SEQUENTIAL_CALLS} calls one after another × ${TURNS} turns`)
@@ -150,6 +159,7 @@ const measure = async (system: System, phase: string): Promise<Result> => {
     if (level === top) {
       rssPerCall = result.rssPerCall
       rssIdlePerCall = result.rssIdlePerCall
+      rss = result.rss
       // Measured after every level: the zero-turn calls then run warm, like the calls they are subtracted from.
       progress(`${phase} ${system.name}: ${top} calls with no turn (CPU per call)`)
       const zero = await batch(system, top, 0)
@@ -157,7 +167,7 @@ const measure = async (system: System, phase: string): Promise<Result> => {
       cpuPerCall = zero.cpu / top
     }
   }
-  return { cpuPerTurn, cpuPerCall, rssPerCall, rssIdlePerCall, overheads, warm }
+  return { cpuPerTurn, cpuPerCall, rssPerCall, rssIdlePerCall, rss, overheads, warm }
 }
 
 // The backend our server runs on.
@@ -247,4 +257,9 @@ for (const [name, r] of results) {
 // A fresh server first pays for compiling its code: what the warm-up calls cost at its start and at its end.
 for (const [name, r] of results) {
   console.log(`${name}: warm-up, server CPU per call with one turn: first ${r.warm.calls} calls ${ms(r.warm.first)}, last ${r.warm.calls} ${ms(r.warm.last)}`)
+}
+// RSS per call is a difference of two readings of the whole process: the readings themselves, to size a machine.
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`
+for (const [name, r] of results) {
+  console.log(`${name}: whole process RSS ${mib(r.rss.before)} before the ${top} calls, ${mib(r.rss.live)} with them live after their turns, ${mib(r.rss.idle)} once idle`)
 }
