@@ -11,10 +11,10 @@
  * Backend: a fresh SQLite file per server by default; `DATABASE_URL=postgres://…` measures that database;
  * `--postgres` starts a throwaway cluster (test/support/postgres.ts) and stops it at the end.
  *
- * - server CPU per turn: (CPU of N calls × 3 turns − CPU of N calls with no turn) / 3N, from /proc/<pid>/stat
  * - first, a warm-up of 1,500 calls of one turn each (50 at a time): a fresh Bun server's JIT compiler keeps
  *   working through its first ~1,500 calls (0.5–0.7 ms of CPU per call on its own threads), Deno's through ~600;
  *   the numbers below are those of a server that has run a while. The warm-up's first and last calls' CPU is printed.
+ * - server CPU per turn: (CPU of N calls × 3 turns − CPU of N calls with no turn) / 3N, from /proc/<pid>/stat
  * - CPU per call apart from its turns: CPU of the N zero-turn calls / N (post-call summaries held back), measured
  *   last so that the calls run warm (JIT-compiled) like the calls with turns they are subtracted from
  * - RSS per live call: (RSS with N calls live after their turns − RSS before they opened) / N; and the same
@@ -89,13 +89,7 @@ const batch = async (system: System, calls: number, turns: number) => {
   const rssIdle = rssBytes(system.pid)
   await Promise.all(live.map(system.hangUp))
   await settle(system.pid)
-  return {
-    overheads,
-    cpu: cpuMs(system.pid) - cpuBefore,
-    rssPerCall: (rssLive - rssBefore) / calls,
-    rssIdlePerCall: (rssIdle - rssBefore) / calls,
-    rss: { before: rssBefore, live: rssLive, idle: rssIdle }
-  }
+  return { overheads, cpu: cpuMs(system.pid) - cpuBefore, rss: { before: rssBefore, live: rssLive, idle: rssIdle } }
 }
 
 const percentile = (values: Array<number>, p: number) => {
@@ -106,8 +100,6 @@ const percentile = (values: Array<number>, p: number) => {
 interface Result {
   readonly cpuPerTurn: number
   readonly cpuPerCall: number
-  readonly rssPerCall: number
-  readonly rssIdlePerCall: number
   /** The whole process's RSS around the top level's batch: before it, with its calls live after their turns, once idle. */
   readonly rss: { readonly before: number; readonly live: number; readonly idle: number }
   readonly overheads: Map<number, Array<number>>
@@ -142,8 +134,6 @@ const measure = async (system: System, phase: string): Promise<Result> => {
   const overheads = new Map<number, Array<number>>()
   let cpuPerTurn = 0
   let cpuPerCall = 0
-  let rssPerCall = 0
-  let rssIdlePerCall = 0
   let rss = { before: 0, live: 0, idle: 0 }
   for (const level of LEVELS) {
     if (level === 1) {
@@ -157,8 +147,6 @@ const measure = async (system: System, phase: string): Promise<Result> => {
     const result = await batch(system, level, TURNS)
     overheads.set(level, result.overheads)
     if (level === top) {
-      rssPerCall = result.rssPerCall
-      rssIdlePerCall = result.rssIdlePerCall
       rss = result.rss
       // Measured after every level: the zero-turn calls then run warm, like the calls they are subtracted from.
       progress(`${phase} ${system.name}: ${top} calls with no turn (CPU per call)`)
@@ -167,7 +155,7 @@ const measure = async (system: System, phase: string): Promise<Result> => {
       cpuPerCall = zero.cpu / top
     }
   }
-  return { cpuPerTurn, cpuPerCall, rssPerCall, rssIdlePerCall, rss, overheads, warm }
+  return { cpuPerTurn, cpuPerCall, rss, overheads, warm }
 }
 
 // The backend our server runs on.
@@ -228,14 +216,16 @@ const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`
 console.log(`\nturn benchmark, ${backend}, ${TURNS} turns per call, loopback Claude answering after ${ANSWER_AFTER_MS} ms; took ${elapsed()}; load average at the end ${load()}`)
 console.log(`| | server CPU per turn | CPU per call apart from turns | RSS per live call (after its turns / once idle) | ${LEVELS.map((l) => `first-token overhead p50 / p95 / p99 at ${l}`).join(" | ")} |`)
 console.log(`|---|---|---|---|${LEVELS.map(() => "---").join("|")}|`)
+const top = LEVELS[LEVELS.length - 1]!
+/** RSS per live call: what the process grew by with the top level's calls live, over their number. */
+const perCall = (r: Result, reading: "live" | "idle") => kib((r.rss[reading] - r.rss.before) / top)
 for (const [name, r] of results) {
   const cells = LEVELS.map((level) => {
     const values = r.overheads.get(level) ?? []
     return `${ms(percentile(values, 50))} / ${ms(percentile(values, 95))} / ${ms(percentile(values, 99))}`
   })
-  console.log(`| ${name} | ${ms(r.cpuPerTurn)} | ${ms(r.cpuPerCall)} | ${kib(r.rssPerCall)} / ${kib(r.rssIdlePerCall)} | ${cells.join(" | ")} |`)
+  console.log(`| ${name} | ${ms(r.cpuPerTurn)} | ${ms(r.cpuPerCall)} | ${perCall(r, "live")} / ${perCall(r, "idle")} | ${cells.join(" | ")} |`)
 }
-const top = LEVELS[LEVELS.length - 1]!
 const relayOn = (runtime: Runtime) => results.find(([name]) => name === `bare relay · ${runtime}`)?.[1]
 for (const [name, ours] of results.filter(([name]) => name.startsWith("ours"))) {
   const ratio = (relay: Result, p: number) =>
