@@ -12,7 +12,7 @@
  * `--postgres` starts a throwaway cluster (test/support/postgres.ts) and stops it at the end.
  *
  * - first, a warm-up of 1,500 calls of one turn each (50 at a time): a fresh Bun server's JIT compiler keeps
- *   working through its first ~1,500 calls (0.5–0.7 ms of CPU per call on its own threads), Deno's through ~600;
+ *   working through its first ~1,500 calls (0.5–0.7 ms of CPU per call on its own threads), Deno's through ~800;
  *   the numbers below are those of a server that has run a while. The warm-up's first and last calls' CPU is printed.
  * - server CPU per turn: (CPU of N calls × 3 turns − CPU of N calls with no turn) / 3N, from /proc/<pid>/stat
  * - CPU per call apart from its turns: CPU of the N zero-turn calls / N (post-call summaries held back), measured
@@ -109,7 +109,7 @@ interface Result {
 
 /**
  * Calls of one turn each, WARM_UP_BATCH at a time, until WARM_UP_CALLS have run: JSC keeps compiling (its JITWorker
- * threads) for the first ~1,500 calls of a fresh server, V8 for the first ~600. What a server that has run a while
+ * threads) for the first ~1,500 calls of a fresh server, V8 for the first ~800. What a server that has run a while
  * costs is what the numbers below are about; the cost per call of the first and the last batches is kept, to show.
  */
 const warmUp = async (system: System, phase: string) => {
