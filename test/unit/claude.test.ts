@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "../support/test.ts"
 import { runExit } from "../support/effect.ts"
 import { Cause, Chunk, ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
 import { setImmediate } from "node:timers"
-import { Claude, type ClaudeEvent, type ClaudeRequest } from "../../src/llm/Claude.ts"
+import { Claude, type ClaudeEvent, type ClaudeRequest, fetchWithHeaderPairs } from "../../src/llm/Claude.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { callTool, type FakeAnthropic, type Script, sayText, startFakeAnthropic } from "../support/fakeAnthropic.ts"
 
@@ -206,5 +206,30 @@ describe("retries and fallback", () => {
     const text = valueOf(await run(fake, Effect.flatMap(Claude, (claude) => claude.complete(request))))
     expect(text).toBe("Résumé de l'appel.")
     expect(fake.requests).toHaveLength(2)
+  })
+})
+
+describe("the fetch the SDK is given", () => {
+  test("passes every header on as pairs (repeated ones joined), and the rest of the request untouched", async () => {
+    const seen: Array<RequestInit | undefined> = []
+    const fetchPairs = fetchWithHeaderPairs(async (_input, init) => {
+      seen.push(init)
+      return new Response("ok")
+    })
+    const headers = new Headers({ "x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01" })
+    headers.append("anthropic-beta", "a")
+    headers.append("anthropic-beta", "b")
+    const signal = new AbortController().signal
+    await fetchPairs("http://127.0.0.1:1/v1/messages", { method: "POST", headers, body: "{}", signal })
+    const sent = new Headers(seen[0]!.headers)
+    expect(Array.isArray(seen[0]!.headers)).toBe(true)
+    expect(sent.get("x-api-key")).toBe("sk-ant-test")
+    expect(sent.get("anthropic-version")).toBe("2023-06-01")
+    expect(sent.get("anthropic-beta")).toBe("a, b")
+    expect(seen[0]).toMatchObject({ method: "POST", body: "{}", signal })
+    // Headers given any other way reach fetch as they came.
+    const plain = { "x-api-key": "k" }
+    await fetchPairs("http://127.0.0.1:1/v1/messages", { headers: plain })
+    expect(seen[1]!.headers).toBe(plain)
   })
 })
