@@ -263,9 +263,24 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
           ))
       })
 
-    /** Retried only until its first event: once words are spoken, a retry would repeat them. */
-    const open = (anthropic: Anthropic, model: string, request: ClaudeRequest, onEvent: (event: ClaudeEvent) => void) =>
-      Effect.retry(openAttempt(anthropic, model, request, onEvent), retryPolicy(model))
+    /**
+     * Retried only until its first event: once words are spoken, a retry would repeat them. The policy's driver
+     * is only built once an attempt has failed (most turns never need it): the failure is replayed to it first,
+     * so it decides and counts exactly as if it had watched from the start.
+     */
+    const open = (anthropic: Anthropic, model: string, request: ClaudeRequest, onEvent: (event: ClaudeEvent) => void) => {
+      const attempt = openAttempt(anthropic, model, request, onEvent)
+      return Effect.catchAll(attempt, (failure) => {
+        let replay: ClaudeError | undefined = failure
+        const again = Effect.suspend(() => {
+          if (replay === undefined) return attempt
+          const first = replay
+          replay = undefined
+          return Effect.fail(first)
+        })
+        return Effect.retry(again, retryPolicy(model))
+      })
+    }
 
     /**
      * Streams one reply into `onEvent`, a plain function called for each event in order. The SDK's events are
