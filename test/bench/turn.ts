@@ -18,7 +18,8 @@
  * - CPU per call apart from its turns: CPU of the N zero-turn calls / N (post-call summaries held back), measured
  *   last so that the calls run warm (JIT-compiled) like the calls with turns they are subtracted from
  * - RSS per live call: (RSS with N calls live after their turns − RSS before they opened) / N; and the same
- *   once the server has gone idle with the calls still live (garbage of the turns collected, or not)
+ *   once the server has gone idle with the calls still live (garbage of the turns collected, or not); the RSS once
+ *   the calls are open, before their first turn, is printed too (opening N calls at once makes garbage of its own)
  * - first-token overhead: prompt sent → first model text frame received, minus the SSE server's 50 ms; at the top
  *   level also split into each call's first turn and the later ones. As on a real call, the first prompt comes after
  *   the welcome greeting (GREETING_MS after the setups): Twilio speaks it before the caller can say anything.
@@ -81,6 +82,7 @@ const batch = async (system: System, calls: number, turns: number) => {
   const rssBefore = rssBytes(system.pid)
   const live = await Promise.all(Array.from({ length: calls }, () => system.open(++callCounter)))
   if (turns > 0) await Bun.sleep(GREETING_MS)
+  const rssOpen = rssBytes(system.pid)
   const overheads: Array<number> = []
   for (let t = 0; t < turns; t++) overheads.push(...await Promise.all(live.map(turn)))
   const rssLive = rssBytes(system.pid)
@@ -89,7 +91,7 @@ const batch = async (system: System, calls: number, turns: number) => {
   const rssIdle = rssBytes(system.pid)
   await Promise.all(live.map(system.hangUp))
   await settle(system.pid)
-  return { overheads, cpu: cpuMs(system.pid) - cpuBefore, rss: { before: rssBefore, live: rssLive, idle: rssIdle } }
+  return { overheads, cpu: cpuMs(system.pid) - cpuBefore, rss: { before: rssBefore, open: rssOpen, live: rssLive, idle: rssIdle } }
 }
 
 const percentile = (values: Array<number>, p: number) => {
@@ -100,8 +102,11 @@ const percentile = (values: Array<number>, p: number) => {
 interface Result {
   readonly cpuPerTurn: number
   readonly cpuPerCall: number
-  /** The whole process's RSS around the top level's batch: before it, with its calls live after their turns, once idle. */
-  readonly rss: { readonly before: number; readonly live: number; readonly idle: number }
+  /**
+   * The whole process's RSS around the top level's batch: before it, once its calls are open (before their first
+   * turn), with them live after their turns, once idle.
+   */
+  readonly rss: { readonly before: number; readonly open: number; readonly live: number; readonly idle: number }
   readonly overheads: Map<number, Array<number>>
   /** Server CPU per warm-up call (with its one turn): its first and its last `calls` calls. */
   readonly warm: { readonly first: number; readonly last: number; readonly calls: number }
@@ -134,7 +139,7 @@ const measure = async (system: System, phase: string): Promise<Result> => {
   const overheads = new Map<number, Array<number>>()
   let cpuPerTurn = 0
   let cpuPerCall = 0
-  let rss = { before: 0, live: 0, idle: 0 }
+  let rss = { before: 0, open: 0, live: 0, idle: 0 }
   for (const level of LEVELS) {
     if (level === 1) {
       progress(`${phase} ${system.name}: ${SEQUENTIAL_CALLS} calls one after another × ${TURNS} turns`)
@@ -251,5 +256,8 @@ for (const [name, r] of results) {
 // RSS per call is a difference of two readings of the whole process: the readings themselves, to size a machine.
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`
 for (const [name, r] of results) {
-  console.log(`${name}: whole process RSS ${mib(r.rss.before)} before the ${top} calls, ${mib(r.rss.live)} with them live after their turns, ${mib(r.rss.idle)} once idle`)
+  console.log(
+    `${name}: whole process RSS ${mib(r.rss.before)} before the ${top} calls, ${mib(r.rss.open)} once they are open ` +
+      `(${kib((r.rss.open - r.rss.before) / top)} per call before any turn), ${mib(r.rss.live)} with them live after their turns, ${mib(r.rss.idle)} once idle`
+  )
 }
