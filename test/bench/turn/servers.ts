@@ -1,7 +1,7 @@
 /**
  * The systems the turn benchmark drives, each in its own process: the bare relay (on Bun, and on Deno when Deno
- * is measured), and our server on Bun (`bun src/main.ts`) or on Deno (deno.json's `start` task, run with the
- * Deno binary itself so that the pid we read CPU and RSS from is the server's, not a wrapper's).
+ * is measured), and our server on Bun (package.json's `start` script) or on Deno (deno.json's `start` task), each
+ * run with the runtime's binary itself so that the pid we read CPU and RSS from is the server's, not a wrapper's.
  * BENCH_BUN_FLAGS / BENCH_DENO_FLAGS add runtime flags (`--smol`, `--inspect=…`) to the server's command line.
  */
 import { spawnSync } from "node:child_process"
@@ -63,6 +63,24 @@ export const findDeno = (): string | undefined => {
 /** Runtime flags for our server from a space-separated variable (none when unset). */
 const extraFlags = (variable: string): Array<string> => (process.env[variable] ?? "").split(" ").filter(Boolean)
 
+/**
+ * package.json's `start` script, as the server is run in production (the image runs `bun run start`): its leading
+ * `NAME=value` settings as environment variables, the rest as an argument list with BENCH_BUN_FLAGS after `bun`.
+ * Run here without `bun run` in between, so that the pid we read CPU and RSS from is the server's.
+ */
+const bunStart = (): { readonly env: Record<string, string>; readonly command: Array<string> } => {
+  const script = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
+  const words = script.trim().split(/\s+/)
+  const env: Record<string, string> = {}
+  while (words.length > 0 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0]!)) {
+    const [name, ...value] = words.shift()!.split("=")
+    env[name!] = value.join("=")
+  }
+  const [bun, ...args] = words
+  if (bun !== "bun") throw new Error(`package.json's start script does not run bun: ${script}`)
+  return { env, command: ["bun", ...extraFlags("BENCH_BUN_FLAGS"), ...args] }
+}
+
 /** deno.json's `start` task as an argument list, with `deno` replaced by the binary found. */
 const denoStart = (deno: string): Array<string> => {
   const task = (JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as { tasks: { start: string } }).tasks.start
@@ -106,12 +124,12 @@ export interface OursOptions {
 export const startOurs = async (options: OursOptions): Promise<System> => {
   const dir = mkdtempSync(join(tmpdir(), "coccinelle-bench-"))
   const port = freePort()
-  const command = options.runtime === "Bun"
-    ? ["bun", ...extraFlags("BENCH_BUN_FLAGS"), join(ROOT, "src/main.ts")]
-    : denoStart(options.deno!)
+  const { env: startEnv, command } = options.runtime === "Bun" ? bunStart() : { env: {}, command: denoStart(options.deno!) }
   const server = Bun.spawn(command, {
     cwd: ROOT,
     env: {
+      // What the start script sets gives way to what the benchmark's own environment says (to compare settings).
+      ...startEnv,
       ...process.env,
       PORT: String(port),
       PUBLIC_URL,
