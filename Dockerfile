@@ -29,4 +29,6 @@ COPY --from=build /app/sql ./sql
 # Runs as root: Fly mounts the volume holding the SQLite file as root-owned.
 EXPOSE 8080
 STOPSIGNAL SIGTERM
-CMD ["bun", "src/main.ts"]
+# package.json's start script: the server with its collector's headroom set (README, "Memory on Bun"), as
+# `bun run start` runs it anywhere; `bun run` passes SIGTERM on to it, so a deploy still drains the calls.
+CMD ["bun", "run", "start"]
