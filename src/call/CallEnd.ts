@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Summaries } from "../llm/Summaries.ts"
 import { Metrics } from "../observability/Metrics.ts"
 import { CallsRepo } from "../storage/CallsRepo.ts"

@@ -1,4 +1,6 @@
-import { Effect, Option, Schedule } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { CallOwners } from "../cluster/CallOwners.ts"
 import { RENEW_EVERY } from "../cluster/decisions.ts"
 import { Instance } from "../cluster/Instance.ts"

@@ -1,4 +1,4 @@
-import type { Either } from "effect"
+import type * as Either from "effect/Either"
 
 /**
  * What a call hears from the caller's carrier, whatever the carrier: the seam between a carrier folder

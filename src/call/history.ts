@@ -1,5 +1,6 @@
 import type { ContentBlockParam, MessageParam } from "@anthropic-ai/sdk/resources/messages"
-import { Option, Schema } from "effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { latin1ForClaude } from "../llm/latin1.ts"
 import type { MessageRole } from "../storage/CallsRepo.ts"
 

@@ -1,4 +1,4 @@
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 
 /** Every fixed French sentence the agent says during a call, in one place. */
 export const SAY = {

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Metrics } from "../observability/Metrics.ts"
 import type { CallsRepo, JournalOwner, NewMessage } from "../storage/CallsRepo.ts"
 import type { Line } from "./history.ts"

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** The words a call's record is made of, declared once: outcomes and end reasons. */
 

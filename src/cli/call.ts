@@ -8,7 +8,12 @@
  * With standard input not a terminal, each line waits for the agent's reply to be heard; a line
  * `/interrompre …` barges in halfway through the reply instead.
  */
-import { Config, Effect, Either, Option, Redacted, Schema } from "effect"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { readFile } from "node:fs/promises"
 import { createInterface } from "node:readline"
 import { parseArgs } from "node:util"

@@ -1,5 +1,10 @@
-import { SqlClient, SqlSchema } from "@effect/sql"
-import { Clock, Duration, Effect, Option, Schema } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { CONNECT_GRACE, INSTANCE_GONE_AFTER, isoAfter, LEASE, MOVE_GRACE } from "./decisions.ts"
 import { CallRow, CallsRepo } from "../storage/CallsRepo.ts"
 

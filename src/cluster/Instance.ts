@@ -1,5 +1,12 @@
-import { SqlClient, SqlSchema } from "@effect/sql"
-import { Clock, Config, Duration, Effect, Option, Schedule, Schema } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import { HEARTBEAT_EVERY, INSTANCE_GONE_AFTER } from "./decisions.ts"
 
 /**

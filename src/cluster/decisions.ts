@@ -1,4 +1,4 @@
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 
 /**
  * The timing rules of several instances on one database, and the decisions taken from them, as pure functions

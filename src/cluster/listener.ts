@@ -1,7 +1,17 @@
-import type { PgClient } from "@effect/sql-pg"
+import type * as PgClient from "@effect/sql-pg/PgClient"
 import { Metrics } from "../observability/Metrics.ts"
 import { DatabaseBackend } from "../storage/DatabaseBackend.ts"
-import { Cause, Clock, Data, Duration, Effect, Layer, PubSub, Queue, Schedule, Stream, SubscriptionRef } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 
 /**
  * Postgres notifications that survive losing the LISTEN connection (server restart, network blip,

@@ -1,4 +1,11 @@
-import { Config, Data, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
+import * as Config from "effect/Config"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import { Lru } from "./Lru.ts"
 import { base64ToVector } from "./vectors.ts"
 

@@ -1,4 +1,16 @@
-import { Cause, Config, ConfigError, Context, Effect, Either, FiberRef, FiberRefs, Layer, Logger, LogLevel, Option, Tracer } from "effect"
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Tracer from "effect/Tracer"
 
 /**
  * Production logging: one JSON object per line on stdout, with every secret masked; in a terminal (or with

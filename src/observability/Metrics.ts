@@ -1,6 +1,8 @@
 import { OUTCOMES } from "../call/vocabulary.ts"
 import { TOOL_NAMES as TOOL_NAME_LIST } from "../tools/names.ts"
-import { Clock, Effect, Layer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { readdirSync, readFileSync } from "node:fs"
 import * as Prom from "prom-client"
 

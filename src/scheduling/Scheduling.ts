@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { makeAppointmentsRepo } from "./AppointmentsRepo.ts"
 import { makeAvailability } from "./availability.ts"
 import { makeBooking } from "./booking.ts"

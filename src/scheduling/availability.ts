@@ -1,4 +1,6 @@
-import { Clock, Effect, Option } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { Tenant } from "../tenants/Tenant.ts"
 import type { Service, TenantConfig } from "../tenants/TenantConfig.ts"
 import type { AppointmentsRepo } from "./AppointmentsRepo.ts"

@@ -1,4 +1,6 @@
-import { Effect, Either, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import type { Tenant } from "../tenants/Tenant.ts"
 import { type AppointmentRow, type AppointmentsRepo, isoOf, toAppointment } from "./AppointmentsRepo.ts"
 import { type Availability, errorResult, isError, nearestTimes, serviceInfo, validateDay } from "./availability.ts"

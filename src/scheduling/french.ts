@@ -1,4 +1,4 @@
-import { Option } from "effect"
+import * as Option from "effect/Option"
 import { MONTHS_FR, spokenDayOfMonth, spokenTime } from "../speech/spoken.ts"
 import type { Weekday } from "../tenants/TenantConfig.ts"
 import { addDays, parseClockTime, weekdayOf } from "./slots.ts"

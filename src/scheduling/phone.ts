@@ -1,5 +1,5 @@
 import { type CountryCode, parsePhoneNumberFromString, type PhoneNumber } from "libphonenumber-js/max"
-import { Option } from "effect"
+import * as Option from "effect/Option"
 
 /**
  * Phone numbers through libphonenumber-js (full metadata, so a number's region is known from its digits).

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * Inputs of the scheduling tools, as Claude sends them. These schemas are the single source of truth:

@@ -1,4 +1,4 @@
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /** What the scheduling tools hand to the model and what the owner's API shows: types and domain errors only. */
 

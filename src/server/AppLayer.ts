@@ -1,4 +1,7 @@
-import { Effect, Layer, Option, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { CallOwners } from "../cluster/CallOwners.ts"
 import { RECOVER_EVERY } from "../cluster/decisions.ts"
 import { Instance } from "../cluster/Instance.ts"

@@ -1,5 +1,7 @@
-import { SqlClient } from "@effect/sql"
-import { Effect, Option, Schema } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { CallRow, MessageRow } from "./CallsRepo.ts"
 
 /**

@@ -1,10 +1,12 @@
-import { Migrator, SqlClient } from "@effect/sql"
-import { Effect, Layer } from "effect"
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { DatabaseBackend, inProcessBackend } from "./DatabaseBackend.ts"
-import { isPostgresUrl, postgresLayer } from "./postgres.ts"
+import { isPostgresUrl } from "./postgres.ts"
 
 /**
  * The SQLite edge, and the backend chooser (`databaseLayer`). Everything else asks for `SqlClient`;
@@ -58,5 +60,5 @@ export { sqliteLayer }
 /** The backend chooser: `postgres://…` / `postgresql://…` selects Postgres, anything else is SQLite. */
 export const databaseLayer = (url: string): Layer.Layer<SqlClient.SqlClient | DatabaseBackend> =>
   isPostgresUrl(url)
-    ? postgresLayer(url)
+    ? Layer.unwrapEffect(Effect.map(Effect.promise(() => import("./postgresLayer.ts")), (driver) => driver.postgresLayer(url)))
     : Layer.merge(sqliteLayer(sqliteFilename(url)), inProcessBackend).pipe(Layer.orDie)

@@ -1,4 +1,8 @@
-import { Context, Effect, Layer, PubSub, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
+import * as Stream from "effect/Stream"
 
 /**
  * What differs per backend beyond SQL text (which repositories switch with `sql.onDialectOrElse`): the

@@ -1,17 +1,16 @@
-import { Migrator, SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Redacted } from "effect"
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { makeResilientListener } from "../cluster/listener.ts"
-import { DatabaseBackend } from "./DatabaseBackend.ts"
 
 /**
  * The Postgres edge (`DATABASE_URL=postgres://…`). Repositories see the same `SqlClient` as on SQLite and
  * the same row shapes: the type parsers below make counts numbers, instants ISO strings
  * ("2026-11-25T09:30:00.000Z", as SQLite stores them) and jsonb the JSON text the code parses itself.
- * Code that must differ per backend asks `sql.onDialectOrElse({ pg: …, orElse: … })`.
+ * Code that must differ per backend asks `sql.onDialectOrElse({ pg: …, orElse: … })`. The driver's layer is in
+ * `postgresLayer.ts`, loaded only when the URL is a Postgres one.
  */
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("../../sql/postgres", import.meta.url).href)
@@ -109,28 +108,3 @@ export const runPostgresMigrations = withBootLock(
 
 /** Connections per instance (several instances share the server's max_connections, 100 by default). */
 export const POSTGRES_POOL_SIZE = 10
-
-export const postgresLayer = (url: string) => {
-  const client = PgClient.layer({
-    url: Redacted.make(url),
-    // One more, held for the process's life by LISTEN (notifications between instances): queries keep their ten.
-    maxConnections: POSTGRES_POOL_SIZE + 1,
-    types: pgTypes,
-    applicationName: "coccinelle"
-  })
-  const prepare = Layer.effectDiscard(Effect.orDie(runPostgresMigrations))
-  const backend = Layer.scoped(
-    DatabaseBackend,
-    Effect.gen(function*() {
-      const pg = yield* PgClient.PgClient
-      const listener = yield* makeResilientListener(pg)
-      return DatabaseBackend.of({
-        kind: "postgres",
-        notify: (channel, payload) => Effect.orDie(pg`SELECT pg_notify(${channel}, ${payload})`),
-        listen: listener.listen,
-        reconnected: listener.reconnected
-      })
-    })
-  )
-  return Layer.merge(prepare, backend).pipe(Layer.provideMerge(client), Layer.orDie)
-}

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** The tenant JSON of the public contract: what the admin API takes and what the demo file holds. */
 

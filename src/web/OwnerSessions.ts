@@ -1,6 +1,10 @@
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import { SqlClient, SqlSchema } from "@effect/sql"
-import { Clock, Effect, Option, Schema } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { createHash, randomBytes } from "node:crypto"
 import { AppConfig } from "../config.ts"
 

@@ -13,7 +13,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
 import { databaseLayer } from "../../src/storage/Database.ts"
 import type { DatabaseBackend } from "../../src/storage/DatabaseBackend.ts"
-import { postgresLayer } from "../../src/storage/postgres.ts"
+import { postgresLayer } from "../../src/storage/postgresLayer.ts"
 
 /** The cluster of the Postgres run, or undefined on the SQLite run. */
 export const testPostgresUrl: string | undefined = process.env.TEST_POSTGRES_URL || undefined

@@ -57,13 +57,23 @@ describe("only the edges know their runtime", () => {
 })
 
 describe("what the server loads", () => {
-  // The root of @effect/platform evaluates all of its ~60 modules (about 11 MB of heap) and twilio's builds its
-  // whole REST client (about 3 MB) for the few modules we use: every instance would carry them from start.
-  test("@effect/platform and twilio are imported by module, never by their root", () => {
-    const serverFiles = files.filter((file) => file.startsWith("src/"))
-    const roots = serverFiles.flatMap((file) =>
-      codeOf(file).flatMap((line, index) => /from\s+["'](@effect\/platform|twilio)["']/.test(line) ? [`${file}:${index + 1}: ${line.trim()}`] : [])
+  const serverFiles = files.filter((file) => file.startsWith("src/"))
+  const linesMatching = (pattern: RegExp, except: ReadonlyArray<string> = []) =>
+    serverFiles.filter((file) => !except.includes(file)).flatMap((file) =>
+      codeOf(file).flatMap((line, index) => pattern.test(line) ? [`${file}:${index + 1}: ${line.trim()}`] : [])
     )
-    expect(roots).toEqual([])
+
+  // A package's root evaluates every module it has, for the few a server uses: the root of @effect/platform is
+  // ~60 modules (about 11 MB of heap), twilio's builds its whole REST client (about 3 MB), @effect/sql's brings
+  // @effect/experimental and msgpackr (1.5 MB), effect's fast-check (0.6 MB): every instance would carry them.
+  test("effect, @effect/* and twilio are imported by module, never by their root", () => {
+    expect(linesMatching(/^import\s+(?!type\b).*from\s+["'](effect|@effect\/[a-z-]+|twilio)["']/)).toEqual([])
+  })
+
+  // node-postgres and @effect/sql-pg are ~1.5 MB of heap a server on SQLite has no use for.
+  test("the Postgres driver is imported by postgresLayer.ts alone, and that module only on demand", () => {
+    expect(linesMatching(/^import\s+(?!type\b).*from\s+["'](pg|@effect\/sql-pg[^"']*)["']/, ["src/storage/postgresLayer.ts"])).toEqual([])
+    expect(linesMatching(/^import\s.*postgresLayer\.ts["']/)).toEqual([])
+    expect(linesMatching(/import\(["']\.\/postgresLayer\.ts["']\)/)).toHaveLength(1)
   })
 })

@@ -1,4 +1,5 @@
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { ServerWebSocket } from "bun"
 import { relayChannel } from "../../carriers/twilio/channel.ts"
 import { makeEdge, MAX_FRAME_BYTES, MAX_REQUEST_BYTES, Server, type ServerAdapter, SOCKET_IDLE_TIMEOUT_SECONDS } from "../edge.ts"
