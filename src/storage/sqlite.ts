@@ -65,13 +65,21 @@ const makeClient = (filename: string) =>
   Effect.gen(function*() {
     const connection = yield* makeConnection(filename)
     const semaphore = yield* Effect.makeSemaphore(1)
-    const acquirer = semaphore.withPermits(1)(Effect.succeed(connection))
-    // A transaction holds the only connection until its scope closes.
+    // A transaction holds the only connection until its scope closes; `transactionOpen` says so.
+    let transactionOpen = false
+    const connectionNow = Effect.succeed(connection)
+    const connectionAfterTransaction = semaphore.withPermits(1)(connectionNow)
+    // A statement waits only while a transaction holds the connection: taking and giving back the permit
+    // otherwise costs ~30 run-loop steps per statement, for nothing.
+    const acquirer = Effect.suspend(() => transactionOpen ? connectionAfterTransaction : connectionNow)
     const transactionAcquirer = Effect.uninterruptibleMask((restore) =>
       Effect.as(
         Effect.zipRight(
           restore(semaphore.take(1)),
-          Effect.tap(Effect.scope, (scope) => Scope.addFinalizer(scope, semaphore.release(1)))
+          Effect.tap(Effect.scope, (scope) => {
+            transactionOpen = true
+            return Scope.addFinalizer(scope, Effect.zipRight(Effect.sync(() => (transactionOpen = false)), semaphore.release(1)))
+          })
         ),
         connection
       )
