@@ -221,36 +221,28 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
 
     /**
      * Finalises once: only the first caller (hang-up, transfer, shutdown…) wins; returns whether it did. The end,
-     * its `end` event and the end of the call's lease (a finished call has no owner) are one atomic write:
-     * one statement on Postgres (each costs a round trip), one transaction on SQLite (no data-modifying CTEs).
+     * its `end` event and the end of the call's lease (a finished call has no owner) are one atomic write, one
+     * statement: on Postgres a writable CTE, on SQLite (which has none) the update alone, whose trigger
+     * (sql/sqlite/0007_call_end_trigger.sql) does the rest.
      */
     const finalize = Effect.fnUntraced(function*(
       callId: string,
       input: { readonly endReason: string; readonly outcome: string }
     ) {
       const now = yield* nowIso
-      const endEvent = JSON.stringify({ reason: input.endReason, outcome: input.outcome })
       const end = sql`UPDATE calls SET ended_at = ${now}, end_reason = ${input.endReason}, outcome = ${input.outcome}
         WHERE id = ${callId} AND ended_at IS NULL RETURNING id`
-      const release = sql`UPDATE call_owners SET instance_id = NULL, lease_until = ${now}`
-      return yield* sql.onDialectOrElse({
+      const ended = yield* sql.onDialectOrElse({
         pg: () =>
-          Effect.map(
-            sql`WITH ended AS (${end}),
-              logged AS (INSERT INTO call_events (call_id, type, data, created_at)
-                SELECT id, 'end', ${endEvent}::jsonb, ${now}::timestamptz FROM ended),
-              released AS (${release} WHERE call_id IN (SELECT id FROM ended))
-              SELECT id FROM ended`,
-            (rows) => rows.length > 0
-          ),
-        orElse: () =>
-          inTransaction(Effect.gen(function*() {
-            if ((yield* end).length === 0) return false
-            yield* sql`INSERT INTO call_events ${sql.insert({ call_id: callId, type: "end", data: endEvent, created_at: now })}`
-            yield* sql`${release} WHERE call_id = ${callId}`
-            return true
-          }))
+          sql`WITH ended AS (${end}),
+            logged AS (INSERT INTO call_events (call_id, type, data, created_at)
+              SELECT id, 'end', ${JSON.stringify({ reason: input.endReason, outcome: input.outcome })}::jsonb, ${now}::timestamptz
+              FROM ended),
+            released AS (UPDATE call_owners SET instance_id = NULL, lease_until = ${now} WHERE call_id IN (SELECT id FROM ended))
+            SELECT id FROM ended`,
+        orElse: () => end
       })
+      return ended.length > 0
     }, Effect.orDie)
 
     /**
