@@ -65,7 +65,8 @@ describe("what the server loads", () => {
 
   // A package's root evaluates every module it has, for the few a server uses: the root of @effect/platform is
   // ~60 modules (about 11 MB of heap), twilio's builds its whole REST client (about 3 MB), @effect/sql's brings
-  // @effect/experimental and msgpackr (1.5 MB), effect's fast-check (0.6 MB): every instance would carry them.
+  // @effect/experimental and msgpackr (1.5 MB), effect's ~100 modules we never use (0.6 MB): every instance
+  // would carry them.
   test("effect, @effect/* and twilio are imported by module, never by their root", () => {
     expect(linesMatching(/^import\s+(?!type\b).*from\s+["'](effect|@effect\/[a-z-]+|twilio)["']/)).toEqual([])
   })
