@@ -1,10 +1,24 @@
 import * as Effect from "effect/Effect"
-import { setImmediate } from "node:timers"
+import { clearImmediate, setImmediate } from "node:timers"
 
 /**
- * Resumes once the event loop has handled the I/O already waiting (not a timer: no time passes by a clock).
- * Work that can wait steps aside with it: what other calls' frames and replies brought runs first.
+ * Deno writes a WebSocket frame in a task of its own, which runs only when JavaScript leaves the event loop
+ * nothing ready to do: an immediate runs before that task (measured: the frame is still buffered when it resumes),
+ * a zero-delay timer after it. Bun writes a frame as it is sent, so an immediate is enough there.
  */
-export const nextTurnOfEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
-  setImmediate(() => resume(Effect.void))
-})
+const framesWaitForIdleLoop = "Deno" in globalThis
+
+/**
+ * Resumes once the event loop has handled the I/O already waiting (not a timer by intent: nothing waits for a
+ * time). Work that can wait steps aside with it: what other calls' frames and replies brought runs first, and the
+ * frames already sent are on the wire.
+ */
+export const nextTurnOfEventLoop: Effect.Effect<void> = framesWaitForIdleLoop
+  ? Effect.async<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), 0)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+  : Effect.async<void>((resume) => {
+    const immediate = setImmediate(() => resume(Effect.void))
+    return Effect.sync(() => clearImmediate(immediate))
+  })
