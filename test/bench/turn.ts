@@ -11,12 +11,15 @@
  * Backend: a fresh SQLite file per server by default; `DATABASE_URL=postgres://…` measures that database;
  * `--postgres` starts a throwaway cluster (test/support/postgres.ts) and stops it at the end.
  *
- * - first, a warm-up of 1,500 calls of one turn each (50 at a time): a fresh Bun server's JIT compiler keeps
- *   working through its first ~1,500 calls (0.5–0.7 ms of CPU per call on its own threads), Deno's through ~800;
- *   the numbers below are those of a server that has run a while. The warm-up's first and last calls' CPU is printed.
+ * - first, a warm-up of 1,500 calls of one turn each (50 at a time): a fresh Bun server's JIT compiler works
+ *   hardest through its first ~1,500 calls, Deno's through ~800; the numbers below are those of a server that has
+ *   run a while. The warm-up's first and last calls' CPU is printed. Bun's optimising compiler is not done by then:
+ *   its thread still took 0.3–0.7 ms per zero-turn call after 1,500 calls, ~0.3 after 13,000 (2 cores, Dec 2026).
  * - server CPU per turn: (CPU of N calls × 3 turns − CPU of N calls with no turn) / 3N, from /proc/<pid>/stat
  * - CPU per call apart from its turns: CPU of the N zero-turn calls / N (post-call summaries held back), measured
  *   last so that the calls run warm (JIT-compiled) like the calls with turns they are subtracted from
+ * - both also for the thread running JavaScript alone (/proc/<pid>/task/<pid>/stat): what is left is the runtime's
+ *   own threads (compiler, collector helpers, I/O), which move most from one run to the next
  * - RSS per live call: (RSS with N calls live after their turns − RSS before they opened) / N; and the same
  *   once the server has gone idle with the calls still live (garbage of the turns collected, or not); the RSS once
  *   the calls are open, before their first turn, is printed too (opening N calls at once makes garbage of its own)
@@ -49,10 +52,14 @@ const started = performance.now()
 const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`
 const progress = (line: string) => process.stderr.write(`  [${elapsed()}] ${line}\n`)
 
-const cpuMs = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) * 10 // utime + stime, 10 ms clock ticks
+/** utime + stime in ms (10 ms clock ticks) of a process (all its threads, ended ones too) or of one thread. */
+const ticksMs = (statFile: string) => {
+  const fields = readFileSync(statFile, "utf8").split(") ")[1]!.split(" ")
+  return (Number(fields[11]) + Number(fields[12])) * 10
 }
+const cpuMs = (pid: number) => ticksMs(`/proc/${pid}/stat`)
+/** The whole process, and its main thread alone: the one running JavaScript (the rest compile, collect, do I/O). */
+const cpuSplit = (pid: number) => ({ total: cpuMs(pid), main: ticksMs(`/proc/${pid}/task/${pid}/stat`) })
 const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024
 /** Waits until the process has stopped using CPU (finalisations, journals), so phases do not bleed into each other. */
 const settle = async (pid: number) => {
@@ -78,7 +85,7 @@ const turn = async (call: Call): Promise<number> => {
 /** `calls` calls live at once, each taking `turns` turns; returns the overheads and the server's CPU. */
 const batch = async (system: System, calls: number, turns: number) => {
   await settle(system.pid)
-  const cpuBefore = cpuMs(system.pid)
+  const cpuBefore = cpuSplit(system.pid)
   const rssBefore = rssBytes(system.pid)
   const live = await Promise.all(Array.from({ length: calls }, () => system.open(++callCounter)))
   if (turns > 0) await Bun.sleep(GREETING_MS)
@@ -91,7 +98,8 @@ const batch = async (system: System, calls: number, turns: number) => {
   const rssIdle = rssBytes(system.pid)
   await Promise.all(live.map(system.hangUp))
   await settle(system.pid)
-  return { overheads, cpu: cpuMs(system.pid) - cpuBefore, rss: { before: rssBefore, open: rssOpen, live: rssLive, idle: rssIdle } }
+  const cpuAfter = cpuSplit(system.pid)
+  return { overheads, cpu: cpuAfter.total - cpuBefore.total, mainThreadCpu: cpuAfter.main - cpuBefore.main, rss: { before: rssBefore, open: rssOpen, live: rssLive, idle: rssIdle } }
 }
 
 const percentile = (values: Array<number>, p: number) => {
@@ -102,6 +110,8 @@ const percentile = (values: Array<number>, p: number) => {
 interface Result {
   readonly cpuPerTurn: number
   readonly cpuPerCall: number
+  /** The same two, counting only the thread that runs JavaScript. */
+  readonly mainThread: { readonly perTurn: number; readonly perCall: number }
   /**
    * The whole process's RSS around the top level's batch: before it, once its calls are open (before their first
    * turn), with them live after their turns, once idle.
@@ -139,6 +149,7 @@ const measure = async (system: System, phase: string): Promise<Result> => {
   const overheads = new Map<number, Array<number>>()
   let cpuPerTurn = 0
   let cpuPerCall = 0
+  let mainThread = { perTurn: 0, perCall: 0 }
   let rss = { before: 0, open: 0, live: 0, idle: 0 }
   for (const level of LEVELS) {
     if (level === 1) {
@@ -158,9 +169,10 @@ const measure = async (system: System, phase: string): Promise<Result> => {
       const zero = await batch(system, top, 0)
       cpuPerTurn = (result.cpu - zero.cpu) / (level * TURNS)
       cpuPerCall = zero.cpu / top
+      mainThread = { perTurn: (result.mainThreadCpu - zero.mainThreadCpu) / (level * TURNS), perCall: zero.mainThreadCpu / top }
     }
   }
-  return { cpuPerTurn, cpuPerCall, rss, overheads, warm }
+  return { cpuPerTurn, cpuPerCall, mainThread, rss, overheads, warm }
 }
 
 // The backend our server runs on.
@@ -248,6 +260,15 @@ for (const [name, r] of results) {
   const values = r.overheads.get(top)!
   const spread = (part: Array<number>) => `p50 ${ms(percentile(part, 50))}, p99 ${ms(percentile(part, 99))}`
   console.log(`${name} at ${top} calls: first turns ${spread(values.slice(0, top))}; later turns ${spread(values.slice(top))}`)
+}
+// The CPU above is the whole process's. The thread running JavaScript is what our code costs directly; the others
+// are the runtime's own (its optimising compiler still at work after the warm-up, the collector's helpers, I/O).
+for (const [name, r] of results) {
+  const others = (total: number, main: number) => ms(Math.max(0, total - main))
+  console.log(
+    `${name}: of the CPU per turn, the JavaScript thread ${ms(r.mainThread.perTurn)}, other threads ${others(r.cpuPerTurn, r.mainThread.perTurn)}; ` +
+      `of the CPU per call, ${ms(r.mainThread.perCall)} and ${others(r.cpuPerCall, r.mainThread.perCall)}`
+  )
 }
 // A fresh server first pays for compiling its code: what the warm-up calls cost at its start and at its end.
 for (const [name, r] of results) {
