@@ -2,9 +2,9 @@ import * as Effect from "effect/Effect"
 import { clearImmediate, setImmediate } from "node:timers"
 
 /**
- * Deno writes a WebSocket frame in a task of its own, which runs only when JavaScript leaves the event loop
- * nothing ready to do: an immediate runs before that task (measured: the frame is still buffered when it resumes),
- * a zero-delay timer after it. Bun writes a frame as it is sent, so an immediate is enough there.
+ * Deno writes a WebSocket frame in a task of its own, which runs only once the event loop has nothing else ready:
+ * an immediate runs before that task (the frame is still buffered when it resumes), a zero-delay timer after it.
+ * Bun writes a frame as it is sent, so an immediate is enough there.
  */
 const framesWaitForIdleLoop = "Deno" in globalThis
 
