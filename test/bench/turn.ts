@@ -6,7 +6,7 @@
  * server what Twilio does: signed voice webhook, relay URL and <Parameter> read from the TwiML, signed
  * handshake, setup, prompts, hang-up and the final status callback. Prints numbers, asserts nothing.
  *
- *   bun test/bench/turn.ts [--quick] [--postgres] [--runtime=bun|deno] [--warm-up=<calls>]
+ *   bun test/bench/turn.ts [--quick] [--postgres] [--runtime=bun|deno] [--warm-up=<calls>] [--rounds=<n>]
  *
  * Backend: a fresh SQLite file per server by default; `DATABASE_URL=postgres://…` measures that database;
  * `--postgres` starts a throwaway cluster (test/support/postgres.ts) and stops it at the end.
@@ -48,6 +48,13 @@ if (warmUpChoice !== undefined && !(/^\d+$/.test(warmUpChoice) && Number(warmUpC
   process.exit(2)
 }
 const WARM_UP_CALLS = warmUpChoice !== undefined ? Number(warmUpChoice) : quick ? 300 : 1_500
+/** `--rounds=<n>`: the top level's CPU pair (calls with turns, calls without) measured n times; the medians are shown. */
+const roundsChoice = args.find((arg) => arg.startsWith("--rounds="))?.slice("--rounds=".length)
+if (roundsChoice !== undefined && !(/^\d+$/.test(roundsChoice) && Number(roundsChoice) >= 1 && Number(roundsChoice) <= 20)) {
+  process.stderr.write(`--rounds takes a whole number from 1 to 20; got "${roundsChoice}"\n`)
+  process.exit(2)
+}
+const ROUNDS = roundsChoice !== undefined ? Number(roundsChoice) : 1
 const ANSWER_AFTER_MS = 50
 /**
  * Between the setups and the first prompts: Twilio speaks the TwiML's welcome greeting first (seconds of speech),
@@ -113,11 +120,21 @@ const percentile = (values: Array<number>, p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
 }
 
+/** One measurement of the CPU figures, in ms: the whole process, and the thread running JavaScript. */
+interface Round {
+  readonly perTurn: number
+  readonly perCall: number
+  readonly mainPerTurn: number
+  readonly mainPerCall: number
+}
+
 interface Result {
   readonly cpuPerTurn: number
   readonly cpuPerCall: number
   /** The same two, counting only the thread that runs JavaScript. */
   readonly mainThread: { readonly perTurn: number; readonly perCall: number }
+  /** Each round's four figures (the four above are their medians). */
+  readonly rounds: ReadonlyArray<Round>
   /**
    * The whole process's RSS around the top level's batch: before it, once its calls are open (before their first
    * turn), with them live after their turns, once idle.
@@ -153,9 +170,7 @@ const measure = async (system: System, phase: string): Promise<Result> => {
   const top = LEVELS[LEVELS.length - 1]!
   const warm = await warmUp(system, phase)
   const overheads = new Map<number, Array<number>>()
-  let cpuPerTurn = 0
-  let cpuPerCall = 0
-  let mainThread = { perTurn: 0, perCall: 0 }
+  const rounds: Array<Round> = []
   let rss = { before: 0, open: 0, live: 0, idle: 0 }
   for (const level of LEVELS) {
     if (level === 1) {
@@ -171,14 +186,35 @@ const measure = async (system: System, phase: string): Promise<Result> => {
     if (level === top) {
       rss = result.rss
       // Measured after every level: the zero-turn calls then run warm, like the calls they are subtracted from.
-      progress(`${phase} ${system.name}: ${top} calls with no turn (CPU per call)`)
-      const zero = await batch(system, top, 0)
-      cpuPerTurn = (result.cpu - zero.cpu) / (level * TURNS)
-      cpuPerCall = zero.cpu / top
-      mainThread = { perTurn: (result.mainThreadCpu - zero.mainThreadCpu) / (level * TURNS), perCall: zero.mainThreadCpu / top }
+      // With --rounds, the pair is measured again (its first-token figures and RSS stay the first round's).
+      for (let round = 1; round <= ROUNDS; round++) {
+        const withTurns = round === 1 ? result : await batch(system, top, TURNS)
+        progress(`${phase} ${system.name}: ${top} calls with no turn (CPU per call)${ROUNDS > 1 ? `, round ${round} of ${ROUNDS}` : ""}`)
+        const zero = await batch(system, top, 0)
+        rounds.push({
+          perTurn: (withTurns.cpu - zero.cpu) / (top * TURNS),
+          perCall: zero.cpu / top,
+          mainPerTurn: (withTurns.mainThreadCpu - zero.mainThreadCpu) / (top * TURNS),
+          mainPerCall: zero.mainThreadCpu / top
+        })
+        if (round < ROUNDS) progress(`${phase} ${system.name}: ${top} concurrent calls × ${TURNS} turns, round ${round + 1} of ${ROUNDS}`)
+      }
     }
   }
-  return { cpuPerTurn, cpuPerCall, mainThread, rss, overheads, warm }
+  const median = (pick: (round: Round) => number) => {
+    const sorted = rounds.map(pick).sort((a, b) => a - b)
+    const middle = Math.floor(sorted.length / 2)
+    return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+  }
+  return {
+    cpuPerTurn: median((r) => r.perTurn),
+    cpuPerCall: median((r) => r.perCall),
+    mainThread: { perTurn: median((r) => r.mainPerTurn), perCall: median((r) => r.mainPerCall) },
+    rounds,
+    rss,
+    overheads,
+    warm
+  }
 }
 
 // The backend our server runs on.
@@ -206,12 +242,13 @@ const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).
 // Each runtime measured has its bare relay: the reference its targets are set against (Bun's is always run).
 const relayRuntimes: Array<Runtime> = runtimes.includes("Deno") ? ["Bun", "Deno"] : ["Bun"]
 const systemsCount = relayRuntimes.length + runtimes.length
-// A warm-up call takes ~3 ms on Bun and ~6 ms on Deno (2 cores), 50 at a time: what a longer warm-up adds.
-const extraWarmUp = Math.max(0, WARM_UP_CALLS - (quick ? 300 : 1_500)) * 0.006 * systemsCount
-const expected = quick ? `~${Math.round(25 * systemsCount + extraWarmUp)} s` : `~${Math.round(35 * systemsCount + extraWarmUp)}–${Math.round(50 * systemsCount + extraWarmUp)} s`
+// What a longer warm-up adds (a warm-up call takes ~3 ms on Bun, ~6 ms on Deno; 2 cores, 50 at a time), and each
+// extra round (~10 s on Bun, ~20 s on Deno).
+const extraSeconds = Math.max(0, WARM_UP_CALLS - (quick ? 300 : 1_500)) * 0.006 * systemsCount + (ROUNDS - 1) * 15 * systemsCount
+const expected = quick ? `~${Math.round(25 * systemsCount + extraSeconds)} s` : `~${Math.round(35 * systemsCount + extraSeconds)}–${Math.round(50 * systemsCount + extraSeconds)} s`
 process.stderr.write(
   `turn benchmark${quick ? " (--quick)" : ""}: ${backend}, ${[...relayRuntimes.map((r) => `bare relay · ${r}`), ...runtimes].join(" / ")}, ` +
-    `warm-up ${WARM_UP_CALLS} calls, levels ${LEVELS.join(", ")} × ${TURNS} turns, ` +
+    `warm-up ${WARM_UP_CALLS} calls, levels ${LEVELS.join(", ")} × ${TURNS} turns${ROUNDS > 1 ? ` (CPU: ${ROUNDS} rounds, medians)` : ""}, ` +
     `expected ${expected}; load average ${load()}\n`
 )
 
@@ -278,6 +315,13 @@ for (const [name, r] of results) {
     `${name}: of the CPU per turn, the JavaScript thread ${ms(r.mainThread.perTurn)}, other threads ${others(r.cpuPerTurn, r.mainThread.perTurn)}; ` +
       `of the CPU per call, ${ms(r.mainThread.perCall)} and ${others(r.cpuPerCall, r.mainThread.perCall)}`
   )
+}
+// With --rounds, how far the CPU figures of one server moved between its rounds (the table shows their medians).
+if (ROUNDS > 1) {
+  for (const [name, r] of results) {
+    const list = (pick: (round: Round) => number) => r.rounds.map((round) => pick(round).toFixed(2)).join(", ")
+    console.log(`${name}: ${ROUNDS} rounds, CPU per turn ${list((x) => x.perTurn)} ms; CPU per call ${list((x) => x.perCall)} ms`)
+  }
 }
 // A fresh server first pays for compiling its code: what the warm-up calls cost at its start and at its end.
 for (const [name, r] of results) {
