@@ -243,8 +243,8 @@ const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).
 const relayRuntimes: Array<Runtime> = runtimes.includes("Deno") ? ["Bun", "Deno"] : ["Bun"]
 const systemsCount = relayRuntimes.length + runtimes.length
 // What a longer warm-up adds (a warm-up call takes ~3 ms on Bun, ~6 ms on Deno; 2 cores, 50 at a time), and each
-// extra round (~10 s on Bun, ~20 s on Deno).
-const extraSeconds = Math.max(0, WARM_UP_CALLS - (quick ? 300 : 1_500)) * 0.006 * systemsCount + (ROUNDS - 1) * 15 * systemsCount
+// extra round (~5 s per server).
+const extraSeconds = Math.max(0, WARM_UP_CALLS - (quick ? 300 : 1_500)) * 0.006 * systemsCount + (ROUNDS - 1) * 5 * systemsCount
 const expected = quick ? `~${Math.round(25 * systemsCount + extraSeconds)} s` : `~${Math.round(35 * systemsCount + extraSeconds)}–${Math.round(50 * systemsCount + extraSeconds)} s`
 process.stderr.write(
   `turn benchmark${quick ? " (--quick)" : ""}: ${backend}, ${[...relayRuntimes.map((r) => `bare relay · ${r}`), ...runtimes].join(" / ")}, ` +
