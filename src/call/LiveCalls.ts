@@ -49,12 +49,11 @@ export class LiveCalls extends Effect.Service<LiveCalls>()("app/LiveCalls", {
        * `held` is false when it was not taken, or another session (on any instance) already has it; `firstSession`
        * when no session had it before (nothing to resume).
        */
-      claimBySid: (callSid: string, callId: string, connectionId: string) =>
-        Effect.gen(function*() {
-          const found = yield* owners.findAndClaim(callSid, local.has(callId) ? undefined : callId, instance.id)
-          if (Option.isSome(found) && found.value.held) local.set(found.value.call.id, connectionId)
-          return found
-        }),
+      claimBySid: Effect.fnUntraced(function*(callSid: string, callId: string, connectionId: string) {
+        const found = yield* owners.findAndClaim(callSid, local.has(callId) ? undefined : callId, instance.id)
+        if (Option.isSome(found) && found.value.held) local.set(found.value.call.id, connectionId)
+        return found
+      }),
       /** The session let go of the call (after its finalisation). */
       release: (callId: string, connectionId: string) =>
         Effect.suspend(() => {

@@ -30,12 +30,8 @@ export interface Journal {
   readonly close: Effect.Effect<void>
 }
 
-export const makeJournal = (
-  calls: CallsRepo,
-  metrics: Metrics,
-  callId: string
-): Effect.Effect<Journal> =>
-  Effect.gen(function*() {
+export const makeJournal: (calls: CallsRepo, metrics: Metrics, callId: string) => Effect.Effect<Journal> = Effect.fnUntraced(
+  function*(calls: CallsRepo, metrics: Metrics, callId: string) {
     const clock = yield* Effect.clock
     // A failed write is logged with the call's annotations (its SID), though the journal's fiber writes it.
     const annotations = Object.fromEntries(yield* Effect.logAnnotations)
@@ -72,7 +68,8 @@ export const makeJournal = (
       interrupted: (updates) => Effect.sync(() => calls.journalWrite({ _tag: "Interrupted", callId, updates, owner })),
       close: Effect.zipRight(storeCounts, calls.journalFlush)
     }
-  })
+  }
+)
 
 export interface Transcript {
   /** Every line so far, in order (the history sent to Claude is rebuilt from it). */

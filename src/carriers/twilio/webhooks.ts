@@ -91,38 +91,37 @@ interface WebhookRequest {
  * Checks a Twilio form webhook's signature against PUBLIC_URL + the path we were called on. With an
  * auth token configured, a missing or wrong signature is refused before any side effect (fail-closed).
  */
-const signedForm = (route: string, request: WebhookRequest) =>
-  Effect.gen(function*() {
-    const config = yield* AppConfig
-    const metrics = yield* Metrics
-    const form = request.form
-    if (Option.isSome(config.twilioAuthToken)) {
-      const valid = validWebhookSignature({
-        authToken: Redacted.value(config.twilioAuthToken.value),
-        signature: request.signature,
-        url: config.publicUrl + request.target,
-        params: form
-      })
-      if (!valid) {
-        yield* metrics.error("signature")
-        yield* metrics.webhook(route, 403)
-        yield* Effect.logWarning("rejected a webhook with an invalid Twilio signature").pipe(
-          Effect.annotateLogs({ route, callSid: form.CallSid ?? "" })
-        )
-        return Option.none<Record<string, string>>()
-      }
-    }
-    // Defence in depth: a correctly signed request from another Twilio account is not ours to answer.
-    if (Option.isSome(config.twilioAccountSid) && form.AccountSid !== config.twilioAccountSid.value) {
+const signedForm = Effect.fnUntraced(function*(route: string, request: WebhookRequest) {
+  const config = yield* AppConfig
+  const metrics = yield* Metrics
+  const form = request.form
+  if (Option.isSome(config.twilioAuthToken)) {
+    const valid = validWebhookSignature({
+      authToken: Redacted.value(config.twilioAuthToken.value),
+      signature: request.signature,
+      url: config.publicUrl + request.target,
+      params: form
+    })
+    if (!valid) {
+      yield* metrics.error("signature")
       yield* metrics.webhook(route, 403)
-      yield* Effect.logWarning("rejected a webhook from another Twilio account").pipe(
-        Effect.annotateLogs({ route, callSid: form.CallSid ?? "", accountSid: form.AccountSid ?? "" })
+      yield* Effect.logWarning("rejected a webhook with an invalid Twilio signature").pipe(
+        Effect.annotateLogs({ route, callSid: form.CallSid ?? "" })
       )
       return Option.none<Record<string, string>>()
     }
-    yield* metrics.webhook(route, 200)
-    return Option.some(form)
-  })
+  }
+  // Defence in depth: a correctly signed request from another Twilio account is not ours to answer.
+  if (Option.isSome(config.twilioAccountSid) && form.AccountSid !== config.twilioAccountSid.value) {
+    yield* metrics.webhook(route, 403)
+    yield* Effect.logWarning("rejected a webhook from another Twilio account").pipe(
+      Effect.annotateLogs({ route, callSid: form.CallSid ?? "", accountSid: form.AccountSid ?? "" })
+    )
+    return Option.none<Record<string, string>>()
+  }
+  yield* metrics.webhook(route, 200)
+  return Option.some(form)
+})
 
 const withSignedForm = <E, R>(route: string, handler: (form: Record<string, string>) => Effect.Effect<WebhookReply, E, R>) =>
 (request: WebhookRequest) =>
@@ -137,194 +136,190 @@ const withSignedForm = <E, R>(route: string, handler: (form: Record<string, stri
   )
 
 /** An incoming call: the tenant comes from the number that was dialled, never from the caller. */
-const voice = withSignedForm("voice", (form) =>
-  Effect.gen(function*() {
-    const config = yield* AppConfig
-    const tenants = yield* Tenants
-    const calls = yield* CallsRepo
-    const registry = yield* CallRegistry
-    const callSid = form.CallSid ?? ""
-    const to = form.To ?? ""
-    const forwardedFrom = form.ForwardedFrom && form.ForwardedFrom !== "" ? form.ForwardedFrom : null
-    // Draining behind Fly's proxy: another machine takes the call.
-    if (!registry.isAccepting() && registry.behindFlyProxy) return flyReplayElsewhere
-    if (!registry.isAccepting()) return twiml(sayThenHangupTwiml("Nous ne pouvons pas prendre votre appel pour le moment. Merci de rappeler dans quelques minutes."))
-    if (callSid === "") return refusal(400, "bad_request", "CallSid missing")
-    // A business forwarding its own line to us is known by ForwardedFrom: it wins over the number
-    // Twilio received the call on, which may be shared (the demo number, for one).
-    let tenant = forwardedFrom ? yield* tenants.byNumber(forwardedFrom) : Option.none()
-    if (Option.isNone(tenant)) tenant = yield* tenants.byNumber(to)
-    if (Option.isNone(tenant)) {
-      yield* Effect.logWarning("call to a number no tenant owns").pipe(Effect.annotateLogs({ callSid }))
-      return twiml(unknownNumberTwiml())
-    }
-    const call = yield* calls.createInbound({
-      tenantId: tenant.value.id,
-      callSid,
-      from: form.From ?? "",
-      to,
-      forwardedFrom,
-      direction: form.Direction ?? "inbound",
-      status: form.CallStatus ?? "ringing",
-      answeredBy: registry.instanceId
-    })
-    yield* Effect.logInfo("incoming call answered").pipe(Effect.annotateLogs({ callSid, tenantId: tenant.value.id }))
-    return twiml(relayTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: tenant.value, callId: call.id }))
-  }))
+const voice = withSignedForm("voice", Effect.fnUntraced(function*(form) {
+  const config = yield* AppConfig
+  const tenants = yield* Tenants
+  const calls = yield* CallsRepo
+  const registry = yield* CallRegistry
+  const callSid = form.CallSid ?? ""
+  const to = form.To ?? ""
+  const forwardedFrom = form.ForwardedFrom && form.ForwardedFrom !== "" ? form.ForwardedFrom : null
+  // Draining behind Fly's proxy: another machine takes the call.
+  if (!registry.isAccepting() && registry.behindFlyProxy) return flyReplayElsewhere
+  if (!registry.isAccepting()) return twiml(sayThenHangupTwiml("Nous ne pouvons pas prendre votre appel pour le moment. Merci de rappeler dans quelques minutes."))
+  if (callSid === "") return refusal(400, "bad_request", "CallSid missing")
+  // A business forwarding its own line to us is known by ForwardedFrom: it wins over the number
+  // Twilio received the call on, which may be shared (the demo number, for one).
+  let tenant = forwardedFrom ? yield* tenants.byNumber(forwardedFrom) : Option.none()
+  if (Option.isNone(tenant)) tenant = yield* tenants.byNumber(to)
+  if (Option.isNone(tenant)) {
+    yield* Effect.logWarning("call to a number no tenant owns").pipe(Effect.annotateLogs({ callSid }))
+    return twiml(unknownNumberTwiml())
+  }
+  const call = yield* calls.createInbound({
+    tenantId: tenant.value.id,
+    callSid,
+    from: form.From ?? "",
+    to,
+    forwardedFrom,
+    direction: form.Direction ?? "inbound",
+    status: form.CallStatus ?? "ringing",
+    answeredBy: registry.instanceId
+  })
+  yield* Effect.logInfo("incoming call answered").pipe(Effect.annotateLogs({ callSid, tenantId: tenant.value.id }))
+  return twiml(relayTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: tenant.value, callId: call.id }))
+}))
 
 /** The relay session ended: hand over to the business, or hang up. */
-const connectAction = withSignedForm("connect_action", (form) =>
-  Effect.gen(function*() {
-    const config = yield* AppConfig
-    const tenants = yield* Tenants
-    const calls = yield* CallsRepo
-    const call = yield* calls.findBySid(form.CallSid ?? "")
-    if (Option.isNone(call)) return twiml(hangupTwiml())
-    const tenant = yield* tenants.byId(call.value.tenant_id)
-    // After a transfer nobody answered, the call has no transfer number any more: a drop is never put through again.
-    const transferNumber = (yield* messageOffered(call.value.id))
-      ? Option.none<string>()
-      : Option.flatMap(tenant, (t) => Option.fromNullable(t.config.transferNumber))
-    const sessionStatus = form.SessionStatus ?? ""
-    const handoff = parseHandoff(form.HandoffData)
-    yield* calls.appendEvent(call.value.id, "session_end", {
-      sessionStatus,
-      handoff: handoff.reason,
-      ...(form.ErrorCode ? { errorCode: form.ErrorCode, errorMessage: form.ErrorMessage ?? "" } : {})
-    })
-    const owners = yield* CallOwners
-    const registry = yield* CallRegistry
-    const owner = yield* owners.owner(call.value.id)
-    /** The instance whose session Twilio says is over (it may still hold a half-open socket). */
-    const holder = Option.flatMap(owner, (row) => Option.fromNullable(row.instance_id))
-    const decision = decideSessionOver({
-      sessionStatus,
-      callInProgress: form.CallStatus === "in-progress",
-      handoffReason: handoff.reason,
-      errorCode: form.ErrorCode ?? null,
-      callEnded: call.value.ended_at !== null,
-      hasTransferNumber: Option.isSome(transferNumber),
-      lastDropResumedAt: Option.match(owner, { onNone: () => null, onSome: (row) => row.dropped_at }),
-      nowMs: yield* Clock.currentTimeMillis
-    })
-    switch (decision._tag) {
-      case "Resume": {
-        // The session is over, whatever the lease says: a half-open session (here or on the instance holding
-        // it, told through the database) lets go without finalising, and any instance may take the next one.
-        if (decision.why === "socket_dropped") yield* registry.endCallAnywhere(call.value.id, { endReason: "resumed" }, holder)
-        yield* owners.handOver(call.value.id, { dropped: decision.why === "socket_dropped" })
-        yield* calls.appendEvent(call.value.id, "resume", { why: decision.why, answeredBy: registry.instanceId })
-        yield* Effect.logInfo("call resumed on a new relay session").pipe(
-          Effect.annotateLogs({ callSid: call.value.twilio_call_sid, why: decision.why })
-        )
-        const resumedTenant = Option.getOrUndefined(tenant)
-        if (resumedTenant === undefined) return twiml(hangupTwiml())
-        return twiml(resumeTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: resumedTenant, callId: call.value.id }))
-      }
-      case "Dial":
-        // The call stays open while the business's phone rings (and while they talk): this instance's lease
-        // keeps recovery away from it until the dial result ends it or takes a message.
-        if (call.value.ended_at === null) {
-          // A stopping instance may not be there for the dial result: the call ends as transferred now.
-          yield* registry.isAccepting()
-            ? holdDuringDial(call.value.id, registry.instanceId)
-            : Effect.asVoid(Effect.flatMap(CallEnd, (callEnd) => callEnd.finalise(call.value.id, { reason: "transfer", outcome: "transferred" })))
-        }
-        return twiml(dialTwiml({ transferNumber: Option.getOrThrow(transferNumber), publicUrl: config.publicUrl }))
-      case "DropHandOver": {
-        // Our socket dropped while the caller is still there (again, soon after a resume, or after our side
-        // took it for a hang-up): never leave them in silence. End any half-open session, make sure the call is
-        // finalised once (with its summary); if it had been closed as a hang-up, correct what was recorded.
-        const callEnd = yield* CallEnd
-        const outcome = Option.isSome(transferNumber) ? "transferred" : "abandoned"
-        yield* registry.endCallAnywhere(call.value.id, { endReason: "socket_failed", outcome }, holder)
-        yield* callEnd.finalise(call.value.id, { reason: "socket_failed", outcome })
-        yield* calls.reviseEnd(call.value.id, { endReason: "socket_failed", outcome })
-        return twiml(
-          Option.match(transferNumber, {
-            onNone: () => sayThenHangupTwiml("Excusez-moi, un problème technique interrompt notre échange. Merci de rappeler dans un instant."),
-            onSome: (number) => dialTwiml({ transferNumber: number, publicUrl: config.publicUrl, apology: true })
-          })
-        )
-      }
-      case "Hangup":
-        return twiml(hangupTwiml())
+const connectAction = withSignedForm("connect_action", Effect.fnUntraced(function*(form) {
+  const config = yield* AppConfig
+  const tenants = yield* Tenants
+  const calls = yield* CallsRepo
+  const call = yield* calls.findBySid(form.CallSid ?? "")
+  if (Option.isNone(call)) return twiml(hangupTwiml())
+  const tenant = yield* tenants.byId(call.value.tenant_id)
+  // After a transfer nobody answered, the call has no transfer number any more: a drop is never put through again.
+  const transferNumber = (yield* messageOffered(call.value.id))
+    ? Option.none<string>()
+    : Option.flatMap(tenant, (t) => Option.fromNullable(t.config.transferNumber))
+  const sessionStatus = form.SessionStatus ?? ""
+  const handoff = parseHandoff(form.HandoffData)
+  yield* calls.appendEvent(call.value.id, "session_end", {
+    sessionStatus,
+    handoff: handoff.reason,
+    ...(form.ErrorCode ? { errorCode: form.ErrorCode, errorMessage: form.ErrorMessage ?? "" } : {})
+  })
+  const owners = yield* CallOwners
+  const registry = yield* CallRegistry
+  const owner = yield* owners.owner(call.value.id)
+  /** The instance whose session Twilio says is over (it may still hold a half-open socket). */
+  const holder = Option.flatMap(owner, (row) => Option.fromNullable(row.instance_id))
+  const decision = decideSessionOver({
+    sessionStatus,
+    callInProgress: form.CallStatus === "in-progress",
+    handoffReason: handoff.reason,
+    errorCode: form.ErrorCode ?? null,
+    callEnded: call.value.ended_at !== null,
+    hasTransferNumber: Option.isSome(transferNumber),
+    lastDropResumedAt: Option.match(owner, { onNone: () => null, onSome: (row) => row.dropped_at }),
+    nowMs: yield* Clock.currentTimeMillis
+  })
+  switch (decision._tag) {
+    case "Resume": {
+      // The session is over, whatever the lease says: a half-open session (here or on the instance holding
+      // it, told through the database) lets go without finalising, and any instance may take the next one.
+      if (decision.why === "socket_dropped") yield* registry.endCallAnywhere(call.value.id, { endReason: "resumed" }, holder)
+      yield* owners.handOver(call.value.id, { dropped: decision.why === "socket_dropped" })
+      yield* calls.appendEvent(call.value.id, "resume", { why: decision.why, answeredBy: registry.instanceId })
+      yield* Effect.logInfo("call resumed on a new relay session").pipe(
+        Effect.annotateLogs({ callSid: call.value.twilio_call_sid, why: decision.why })
+      )
+      const resumedTenant = Option.getOrUndefined(tenant)
+      if (resumedTenant === undefined) return twiml(hangupTwiml())
+      return twiml(resumeTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: resumedTenant, callId: call.value.id }))
     }
-  }))
+    case "Dial":
+      // The call stays open while the business's phone rings (and while they talk): this instance's lease
+      // keeps recovery away from it until the dial result ends it or takes a message.
+      if (call.value.ended_at === null) {
+        // A stopping instance may not be there for the dial result: the call ends as transferred now.
+        yield* registry.isAccepting()
+          ? holdDuringDial(call.value.id, registry.instanceId)
+          : Effect.asVoid(Effect.flatMap(CallEnd, (callEnd) => callEnd.finalise(call.value.id, { reason: "transfer", outcome: "transferred" })))
+      }
+      return twiml(dialTwiml({ transferNumber: Option.getOrThrow(transferNumber), publicUrl: config.publicUrl }))
+    case "DropHandOver": {
+      // Our socket dropped while the caller is still there (again, soon after a resume, or after our side
+      // took it for a hang-up): never leave them in silence. End any half-open session, make sure the call is
+      // finalised once (with its summary); if it had been closed as a hang-up, correct what was recorded.
+      const callEnd = yield* CallEnd
+      const outcome = Option.isSome(transferNumber) ? "transferred" : "abandoned"
+      yield* registry.endCallAnywhere(call.value.id, { endReason: "socket_failed", outcome }, holder)
+      yield* callEnd.finalise(call.value.id, { reason: "socket_failed", outcome })
+      yield* calls.reviseEnd(call.value.id, { endReason: "socket_failed", outcome })
+      return twiml(
+        Option.match(transferNumber, {
+          onNone: () => sayThenHangupTwiml("Excusez-moi, un problème technique interrompt notre échange. Merci de rappeler dans un instant."),
+          onSome: (number) => dialTwiml({ transferNumber: number, publicUrl: config.publicUrl, apology: true })
+        })
+      )
+    }
+    case "Hangup":
+      return twiml(hangupTwiml())
+  }
+}))
 
 /**
  * The transfer's <Dial> finished. The call stayed open during it (held by this instance's lease): it ends here as
  * `transferred` when the business answered; when nobody did and the caller is still there, it goes on in a new
  * relay session that takes a message (the same call id, the stored transcript, a greeting saying why).
  */
-const dialResult = withSignedForm("dial_result", (form) =>
-  Effect.gen(function*() {
-    const config = yield* AppConfig
-    const calls = yield* CallsRepo
-    const tenants = yield* Tenants
-    const owners = yield* CallOwners
-    const registry = yield* CallRegistry
-    const callEnd = yield* CallEnd
-    const found = yield* calls.findBySid(form.CallSid ?? "")
-    const status = form.DialCallStatus ?? ""
-    if (Option.isNone(found)) return twiml(hangupTwiml())
-    const call = found.value
-    yield* calls.appendEvent(call.id, "transfer_result", { dialCallStatus: status })
-    const transcript = yield* calls.messages(call.id)
-    const decision = decideDialOver({
-      dialCallStatus: status,
-      callInProgress: form.CallStatus === "in-progress",
-      callEnded: call.ended_at !== null,
-      messageAlreadyOffered: offeredIn(transcript)
-    })
-    // The dial's lease ends whatever comes next.
-    if (call.ended_at === null) yield* owners.handOver(call.id, {})
-    const tenant = yield* tenants.byId(call.tenant_id)
-    if (decision._tag === "TakeMessage" && Option.isSome(tenant)) {
-      yield* calls.appendEvent(call.id, "transfer_unanswered", { dialCallStatus: status })
-      // Not a transfer any more: what the call achieved before (a booking) stands; the resumed session notes a message.
-      yield* calls.recordOutcome(call.id, yield* calls.outcomeWithoutTransfer(call.id))
-      // What the caller hears first is in the transcript: the next session (and the model) know why it was reopened.
-      const nextSeq = transcript.reduce((max, line) => Math.max(max, line.seq), -1) + 1
-      const turn = transcript.reduce((max, line) => Math.max(max, line.turn), 0)
-      yield* calls.appendMessages(call.id, [{ seq: nextSeq, role: "assistant", content: SAY.transferUnanswered, turn }])
-      yield* calls.appendEvent(call.id, "resume", { why: "transfer_unanswered", answeredBy: registry.instanceId })
-      yield* Effect.logInfo("nobody answered the transfer; the call goes on to take a message").pipe(
-        Effect.annotateLogs({ callSid: call.twilio_call_sid, dialCallStatus: status })
-      )
-      return twiml(resumeTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: tenant.value, callId: call.id }, SAY.transferUnanswered))
-    }
-    const answered = decision._tag === "Transferred"
-    yield* callEnd.finalise(call.id, { reason: "transfer", outcome: answered ? "transferred" : yield* calls.outcomeWithoutTransfer(call.id) })
-    return twiml(decision._tag === "Apologise" || decision._tag === "TakeMessage" ? sayThenHangupTwiml(NOBODY_ANSWERED) : hangupTwiml())
-  }))
+const dialResult = withSignedForm("dial_result", Effect.fnUntraced(function*(form) {
+  const config = yield* AppConfig
+  const calls = yield* CallsRepo
+  const tenants = yield* Tenants
+  const owners = yield* CallOwners
+  const registry = yield* CallRegistry
+  const callEnd = yield* CallEnd
+  const found = yield* calls.findBySid(form.CallSid ?? "")
+  const status = form.DialCallStatus ?? ""
+  if (Option.isNone(found)) return twiml(hangupTwiml())
+  const call = found.value
+  yield* calls.appendEvent(call.id, "transfer_result", { dialCallStatus: status })
+  const transcript = yield* calls.messages(call.id)
+  const decision = decideDialOver({
+    dialCallStatus: status,
+    callInProgress: form.CallStatus === "in-progress",
+    callEnded: call.ended_at !== null,
+    messageAlreadyOffered: offeredIn(transcript)
+  })
+  // The dial's lease ends whatever comes next.
+  if (call.ended_at === null) yield* owners.handOver(call.id, {})
+  const tenant = yield* tenants.byId(call.tenant_id)
+  if (decision._tag === "TakeMessage" && Option.isSome(tenant)) {
+    yield* calls.appendEvent(call.id, "transfer_unanswered", { dialCallStatus: status })
+    // Not a transfer any more: what the call achieved before (a booking) stands; the resumed session notes a message.
+    yield* calls.recordOutcome(call.id, yield* calls.outcomeWithoutTransfer(call.id))
+    // What the caller hears first is in the transcript: the next session (and the model) know why it was reopened.
+    const nextSeq = transcript.reduce((max, line) => Math.max(max, line.seq), -1) + 1
+    const turn = transcript.reduce((max, line) => Math.max(max, line.turn), 0)
+    yield* calls.appendMessages(call.id, [{ seq: nextSeq, role: "assistant", content: SAY.transferUnanswered, turn }])
+    yield* calls.appendEvent(call.id, "resume", { why: "transfer_unanswered", answeredBy: registry.instanceId })
+    yield* Effect.logInfo("nobody answered the transfer; the call goes on to take a message").pipe(
+      Effect.annotateLogs({ callSid: call.twilio_call_sid, dialCallStatus: status })
+    )
+    return twiml(resumeTwiml({ publicUrl: config.publicUrl, publicWsUrl: config.publicWsUrl, tenant: tenant.value, callId: call.id }, SAY.transferUnanswered))
+  }
+  const answered = decision._tag === "Transferred"
+  yield* callEnd.finalise(call.id, { reason: "transfer", outcome: answered ? "transferred" : yield* calls.outcomeWithoutTransfer(call.id) })
+  return twiml(decision._tag === "Apologise" || decision._tag === "TakeMessage" ? sayThenHangupTwiml(NOBODY_ANSWERED) : hangupTwiml())
+}))
 
 /** Status callbacks: applied in SequenceNumber order, idempotent; unknown SIDs change nothing. */
-const status = withSignedForm("status", (form) =>
-  Effect.gen(function*() {
-    const calls = yield* CallsRepo
-    const registry = yield* CallRegistry
-    const callEnd = yield* CallEnd
-    const sequence = Number(form.SequenceNumber ?? "0")
-    const duration = form.CallDuration !== undefined && form.CallDuration !== "" ? Number(form.CallDuration) : null
-    const callStatus = form.CallStatus ?? ""
-    const applied = yield* calls.applyStatus({
-      callSid: form.CallSid ?? "",
-      status: callStatus,
-      duration: Number.isFinite(duration) ? duration : null,
-      sequence: Number.isFinite(sequence) ? sequence : 0
-    })
-    // A call that never reached the relay (hung up during the greeting) is finalised here;
-    // a live session finalises its own call with the reason it knows.
-    if (Option.isSome(applied) && applied.value.ended_at === null && TERMINAL_STATUSES.has(callStatus)) {
-      // A call held by a session on any instance is left to it; a call between two sessions (being resumed)
-      // keeps what it achieved.
-      if (!(yield* registry.hasCall(applied.value.id))) {
-        yield* callEnd.finalise(applied.value.id, { reason: "caller_hangup", outcome: storedOutcome(applied.value.outcome) })
-      }
+const status = withSignedForm("status", Effect.fnUntraced(function*(form) {
+  const calls = yield* CallsRepo
+  const registry = yield* CallRegistry
+  const callEnd = yield* CallEnd
+  const sequence = Number(form.SequenceNumber ?? "0")
+  const duration = form.CallDuration !== undefined && form.CallDuration !== "" ? Number(form.CallDuration) : null
+  const callStatus = form.CallStatus ?? ""
+  const applied = yield* calls.applyStatus({
+    callSid: form.CallSid ?? "",
+    status: callStatus,
+    duration: Number.isFinite(duration) ? duration : null,
+    sequence: Number.isFinite(sequence) ? sequence : 0
+  })
+  // A call that never reached the relay (hung up during the greeting) is finalised here;
+  // a live session finalises its own call with the reason it knows.
+  if (Option.isSome(applied) && applied.value.ended_at === null && TERMINAL_STATUSES.has(callStatus)) {
+    // A call held by a session on any instance is left to it; a call between two sessions (being resumed)
+    // keeps what it achieved.
+    if (!(yield* registry.hasCall(applied.value.id))) {
+      yield* callEnd.finalise(applied.value.id, { reason: "caller_hangup", outcome: storedOutcome(applied.value.outcome) })
     }
-    return emptyOk
-  }))
+  }
+  return emptyOk
+}))
 
 const decodeHandoff = Schema.decodeUnknownOption(Schema.parseJson(Schema.Struct({ reason: Schema.String })))
 const parseHandoff = (raw: string | undefined): { reason: string | null } => ({
