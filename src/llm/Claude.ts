@@ -169,6 +169,9 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
           maxRetries: 0,
           timeout: 60_000,
           fetch: fetchWithHeaderPairs((input, init) => fetch(input, init)),
+          // Nothing here exports OpenTelemetry spans: the SDK's own tracing would build a span's attributes (and
+          // trace headers) for every request, a few percent of a turn's CPU, for nothing.
+          openTelemetry: false,
           ...Option.match(config.anthropicBaseUrl, { onNone: () => ({}), onSome: (baseURL) => ({ baseURL }) })
         })
     )
