@@ -223,11 +223,14 @@ const answer = Effect.fnUntraced(function*(context: TurnContext, reply: Reply, u
     // never started is recorded as cancelled, which keeps the history valid for the next request.
     let handoff: string | null = null
     const unanswered = new Map(toolUses.map((use) => [use.id, use]))
+    // Plain effects, not generators: a generator written here would be a new function per turn.
     const answer = (use: (typeof toolUses)[number], content: unknown, isError: boolean) =>
-      Effect.gen(function*() {
+      Effect.suspend(() => {
         unanswered.delete(use.id)
-        yield* addLines([{ role: "tool_result", content: JSON.stringify(content), toolName: use.name, toolUseId: use.id, turn: reply.turn }])
-        yield* event("tool_result", { name: use.name, isError })
+        return Effect.zipRight(
+          addLines([{ role: "tool_result", content: JSON.stringify(content), toolName: use.name, toolUseId: use.id, turn: reply.turn }]),
+          event("tool_result", { name: use.name, isError })
+        )
       })
     yield* addLines(toolUses.map((use) => ({
       role: "tool_use" as const,
@@ -237,21 +240,23 @@ const answer = Effect.fnUntraced(function*(context: TurnContext, reply: Reply, u
       turn: reply.turn
     })))
     yield* Effect.forEach(toolUses, (use) =>
-      Effect.gen(function*() {
-        yield* event("tool_call", { name: use.name, input: use.input, round })
-        if (handoff !== null) return yield* answer(use, { skipped: "transfert en cours" }, true)
-        const step = Effect.flatMap(withFiller(tools.execute(use.name, use.input, toolContext)), (outcome) => {
-          if (outcome._tag === "Transfer") {
-            handoff = outcome.reason
-            return answer(use, { transferred: true }, false)
-          }
-          return Effect.zipRight(
-            outcome.callOutcome ? noteOutcome(outcome.callOutcome) : Effect.void,
-            answer(use, outcome.content, outcome.isError)
-          )
+      Effect.zipRight(
+        event("tool_call", { name: use.name, input: use.input, round }),
+        Effect.suspend(() => {
+          if (handoff !== null) return answer(use, { skipped: "transfert en cours" }, true)
+          const step = Effect.flatMap(withFiller(tools.execute(use.name, use.input, toolContext)), (outcome) => {
+            if (outcome._tag === "Transfer") {
+              handoff = outcome.reason
+              return answer(use, { transferred: true }, false)
+            }
+            return Effect.zipRight(
+              outcome.callOutcome ? noteOutcome(outcome.callOutcome) : Effect.void,
+              answer(use, outcome.content, outcome.isError)
+            )
+          })
+          return tools.isSideEffecting(use.name) ? Effect.uninterruptible(step) : step
         })
-        yield* tools.isSideEffecting(use.name) ? Effect.uninterruptible(step) : step
-      }), { discard: true }).pipe(
+      ), { discard: true }).pipe(
         Effect.ensuring(Effect.suspend(() =>
           Effect.forEach([...unanswered.values()], (use) => answer(use, { cancelled: "l'appelant a interrompu" }, true), {
             discard: true

@@ -88,16 +88,15 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
       Effect.map(sql<{ n: number }>`SELECT COUNT(*) AS n FROM call_summaries WHERE call_id = ${callId}`, (rows) => (rows[0]?.n ?? 0) > 0)
 
     /** Takes the call's summary for this process unless another holds a live claim on it. */
-    const claim = (callId: string) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const rows = yield* sql<{ call_id: string }>`INSERT INTO summary_claims (call_id, instance_id, lease_until)
-          VALUES (${callId}, ${claimant}, ${isoAfter(now, SUMMARY_CLAIM)})
-          ON CONFLICT (call_id) DO UPDATE SET instance_id = excluded.instance_id, lease_until = excluded.lease_until
-          WHERE summary_claims.instance_id = excluded.instance_id OR summary_claims.lease_until <= ${new Date(now).toISOString()}
-          RETURNING call_id`
-        return rows.length > 0
-      })
+    const claim = Effect.fnUntraced(function*(callId: string) {
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* sql<{ call_id: string }>`INSERT INTO summary_claims (call_id, instance_id, lease_until)
+        VALUES (${callId}, ${claimant}, ${isoAfter(now, SUMMARY_CLAIM)})
+        ON CONFLICT (call_id) DO UPDATE SET instance_id = excluded.instance_id, lease_until = excluded.lease_until
+        WHERE summary_claims.instance_id = excluded.instance_id OR summary_claims.lease_until <= ${new Date(now).toISOString()}
+        RETURNING call_id`
+      return rows.length > 0
+    })
     /** The work is over (written, given up, or stopped): a later start or another instance may take it again. */
     const releaseClaim = (callId: string) =>
       sql`DELETE FROM summary_claims WHERE call_id = ${callId} AND instance_id = ${claimant}`.pipe(
@@ -125,28 +124,27 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
         (rows) => Number(rows[0]?.n ?? 0)
       )
 
-    const store = (callId: string, summary: CallSummary) =>
-      Effect.gen(function*() {
-        const createdAt = yield* nowIso
-        const inserted = yield* sql<{ call_id: string }>`INSERT INTO call_summaries ${
-          sql.insert({
-            call_id: callId,
-            summary: summary.summary,
-            intent: summary.intent,
-            sentiment: summary.sentiment,
-            outcome: summary.outcome,
-            // A message taken for the team always needs a callback, whatever the model read.
-            callback_needed: summary.callbackNeeded || (yield* messagesTaken(callId)) > 0 ? 1 : 0,
-            unanswered: JSON.stringify(summary.unansweredQuestions),
-            created_at: createdAt
-          })
-        } ON CONFLICT (call_id) DO NOTHING RETURNING call_id`
-        // A message taken is only visible to the summary: refine the weakest outcome with it.
-        if (inserted.length > 0 && summary.outcome === "message_taken") {
-          yield* sql`UPDATE calls SET outcome = 'message_taken' WHERE id = ${callId} AND (outcome IS NULL OR outcome = 'abandoned')`
-        }
-        return inserted.length > 0
-      })
+    const store = Effect.fnUntraced(function*(callId: string, summary: CallSummary) {
+      const createdAt = yield* nowIso
+      const inserted = yield* sql<{ call_id: string }>`INSERT INTO call_summaries ${
+        sql.insert({
+          call_id: callId,
+          summary: summary.summary,
+          intent: summary.intent,
+          sentiment: summary.sentiment,
+          outcome: summary.outcome,
+          // A message taken for the team always needs a callback, whatever the model read.
+          callback_needed: summary.callbackNeeded || (yield* messagesTaken(callId)) > 0 ? 1 : 0,
+          unanswered: JSON.stringify(summary.unansweredQuestions),
+          created_at: createdAt
+        })
+      } ON CONFLICT (call_id) DO NOTHING RETURNING call_id`
+      // A message taken is only visible to the summary: refine the weakest outcome with it.
+      if (inserted.length > 0 && summary.outcome === "message_taken") {
+        yield* sql`UPDATE calls SET outcome = 'message_taken' WHERE id = ${callId} AND (outcome IS NULL OR outcome = 'abandoned')`
+      }
+      return inserted.length > 0
+    })
 
     /**
      * Twilio's own word on how a call ended (connect action, status callback) comes a second or so after our
@@ -158,56 +156,59 @@ export class Summaries extends Effect.Service<Summaries>()("app/Summaries", {
         // Never more than the settle time, whatever the clocks say.
         settlesAt > now ? Effect.sleep(Duration.millis(Math.min(settleMs, settlesAt - now))) : Effect.void)
 
+    /** One attempt at a call's summary, once the call has settled (retried as a whole by `summarise`). */
+    const summaryAttempt = Effect.fnUntraced(function*({ callId, settlesAt }: Queued) {
+      yield* untilSettled(settlesAt)
+      if (yield* hasSummary(callId)) return
+      // Before the claim: a claim names an existing call, so an unknown id would fail it and be retried.
+      const call = yield* calls.findById(callId)
+      if (Option.isNone(call)) return
+      if (!(yield* claim(callId))) return
+      const transcript = yield* transcriptOf(callId)
+      if (transcript.trim() !== "" && !claude.configured) {
+        return yield* Effect.logWarning("no ANTHROPIC_API_KEY: call summary skipped").pipe(Effect.annotateLogs({ callId }))
+      }
+      const summary: CallSummary = transcript.trim() === ""
+        ? {
+          summary: "L'appelant a raccroché avant d'exprimer une demande.",
+          intent: "inconnue",
+          sentiment: "neutre",
+          outcome: call.value.outcome === "transferred" ? "transferred" : "abandoned",
+          callbackNeeded: false,
+          unansweredQuestions: []
+        }
+        : yield* Stream.runCollect(claude.stream({
+          model,
+          // Off the call's path: a long transcript may take its time to start.
+          attemptTimeoutMs: 30_000,
+          system: SUMMARY_SYSTEM,
+          maxTokens: 700,
+          tools: [summaryTool],
+          toolChoice: { type: "tool", name: SUMMARY_TOOL },
+          messages: [{
+            role: "user",
+            content: `Appel du ${call.value.started_at} (fin : ${call.value.end_reason ?? "inconnue"}, issue enregistrée : ${
+              call.value.outcome ?? "inconnue"
+            }).\n\nTranscription :\n${transcript}`
+          }]
+        })).pipe(
+          Effect.flatMap((events) => {
+            const call = Chunk.findFirst(events, (event) => event._tag === "ToolUse" && event.name === SUMMARY_TOOL)
+            return Option.isNone(call) || call.value._tag !== "ToolUse"
+              ? Effect.fail(new SummaryUnusable({ reason: `no ${SUMMARY_TOOL} call in the reply` }))
+              : decodeSummary(call.value.input).pipe(
+                Effect.mapError((error) => new SummaryUnusable({ reason: error.message.slice(0, 300) }))
+              )
+          })
+        )
+      if (yield* store(callId, summary)) {
+        yield* metrics.summaryWritten()
+        yield* Effect.logInfo("call summary written").pipe(Effect.annotateLogs({ callId }))
+      }
+    })
+
     const summarise = ({ callId, settlesAt }: Queued) =>
-      Effect.gen(function*() {
-        yield* untilSettled(settlesAt)
-        if (yield* hasSummary(callId)) return
-        // Before the claim: a claim names an existing call, so an unknown id would fail it and be retried.
-        const call = yield* calls.findById(callId)
-        if (Option.isNone(call)) return
-        if (!(yield* claim(callId))) return
-        const transcript = yield* transcriptOf(callId)
-        if (transcript.trim() !== "" && !claude.configured) {
-          return yield* Effect.logWarning("no ANTHROPIC_API_KEY: call summary skipped").pipe(Effect.annotateLogs({ callId }))
-        }
-        const summary: CallSummary = transcript.trim() === ""
-          ? {
-            summary: "L'appelant a raccroché avant d'exprimer une demande.",
-            intent: "inconnue",
-            sentiment: "neutre",
-            outcome: call.value.outcome === "transferred" ? "transferred" : "abandoned",
-            callbackNeeded: false,
-            unansweredQuestions: []
-          }
-          : yield* Stream.runCollect(claude.stream({
-            model,
-            // Off the call's path: a long transcript may take its time to start.
-            attemptTimeoutMs: 30_000,
-            system: SUMMARY_SYSTEM,
-            maxTokens: 700,
-            tools: [summaryTool],
-            toolChoice: { type: "tool", name: SUMMARY_TOOL },
-            messages: [{
-              role: "user",
-              content: `Appel du ${call.value.started_at} (fin : ${call.value.end_reason ?? "inconnue"}, issue enregistrée : ${
-                call.value.outcome ?? "inconnue"
-              }).\n\nTranscription :\n${transcript}`
-            }]
-          })).pipe(
-            Effect.flatMap((events) => {
-              const call = Chunk.findFirst(events, (event) => event._tag === "ToolUse" && event.name === SUMMARY_TOOL)
-              return Option.isNone(call) || call.value._tag !== "ToolUse"
-                ? Effect.fail(new SummaryUnusable({ reason: `no ${SUMMARY_TOOL} call in the reply` }))
-                : decodeSummary(call.value.input).pipe(
-                  Effect.mapError((error) => new SummaryUnusable({ reason: error.message.slice(0, 300) }))
-                )
-            })
-          )
-        if (yield* store(callId, summary)) {
-          yield* metrics.summaryWritten()
-          yield* Effect.logInfo("call summary written").pipe(Effect.annotateLogs({ callId }))
-        }
-      }).pipe(
+      summaryAttempt({ callId, settlesAt }).pipe(
         Effect.retry(
           Schedule.exponential("1 second").pipe(
             Schedule.jittered,

@@ -190,18 +190,18 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
 
     const messages = Effect.fn("CallsRepo.messages")((callId: string) => messagesOf(callId), Effect.orDie)
 
-    const appendMessages = (callId: string, rows: ReadonlyArray<NewMessage>) => Effect.gen(function*() {
+    const appendMessages = Effect.fnUntraced(function*(callId: string, rows: ReadonlyArray<NewMessage>) {
       if (rows.length === 0) return
       const now = yield* nowIso
       yield* sql`INSERT INTO call_messages ${sql.insert(rows.map((row) => messageRow(callId, row, now)))}`
-    }).pipe(Effect.orDie)
+    }, Effect.orDie)
 
-    const appendEvent = (callId: string, type: string, data: Record<string, unknown> = {}) => Effect.gen(function*() {
+    const appendEvent = Effect.fnUntraced(function*(callId: string, type: string, data: Record<string, unknown> = {}) {
       const now = yield* nowIso
       yield* sql`INSERT INTO call_events ${
         sql.insert({ call_id: callId, type, data: JSON.stringify(data), created_at: now })
       }`
-    }).pipe(Effect.orDie)
+    }, Effect.orDie)
 
     /** The outcome so far of a live call, stored as it happens: a crash then loses nothing of it. */
     const recordOutcome = Effect.fn("CallsRepo.recordOutcome")(function*(callId: string, outcome: string) {
