@@ -98,7 +98,7 @@ const commitPending = (context: TurnContext, reply: Reply) =>
 
 export const takeTurn = (context: TurnContext, utterance: string, promptAt: number) => {
   const reply: Reply = { turn: ++context.transcript.turn, speech: makeSpeechNormaliser(), spoke: false, pending: "" }
-  return answer(context, reply, utterance, promptAt).pipe(
+  return runRounds(context, reply, utterance, promptAt).pipe(
     // A cut or failed reply keeps what was already sent: the canceller then trims it to what was
     // heard; after a failure it stays before the apology, as the caller heard it.
     Effect.ensuring(Effect.zipRight(Effect.sync(context.countTextFrames), commitPending(context, reply))),
@@ -109,7 +109,7 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
 }
 
 /** Claude's rounds (and the tools between them) until the reply is complete. */
-const answer = Effect.fnUntraced(function*(context: TurnContext, reply: Reply, utterance: string, promptAt: number) {
+const runRounds = Effect.fnUntraced(function*(context: TurnContext, reply: Reply, utterance: string, promptAt: number) {
   const { claude, clock, config, journal, metrics, tenant, toolContext, tools, transcript } = context
   const { failedTurn, noteOutcome, sayWhole, speakNow, transfer } = context
   const { event } = journal
@@ -185,14 +185,14 @@ const answer = Effect.fnUntraced(function*(context: TurnContext, reply: Reply, u
       const deadline = new AbortController()
       // Computed at every request with the current time (a call past midnight gets today's date);
       // the stable block stays byte-identical, so the prompt cache keeps serving it.
-      const reply = claude.respond({
+      const response = claude.respond({
         system: systemPromptAt(tenant, startedAt),
         messages: toMessageParams(transcript.lines),
         tools: tools.definitions,
         signal: deadline.signal
       }, onEvent)
       return Effect.flatMap(Effect.fork(roundWatch(() => firstEvent, () => deadline.abort())), (watch) =>
-        reply.pipe(
+        response.pipe(
           Effect.ensuring(Fiber.interrupt(watch)),
           // Past the deadline, whatever the request ended with, the turn ends on the timeout.
           Effect.mapError((error) => deadline.signal.aborted ? new FirstTokenTimeout() : error),
