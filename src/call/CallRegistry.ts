@@ -5,6 +5,7 @@ import * as FiberMap from "effect/FiberMap"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Instance } from "../cluster/Instance.ts"
@@ -23,6 +24,9 @@ const CallEndNotice = Schema.Struct({
     Schema.Struct({ endReason: Schema.Literal("resumed") })
   )
 })
+/** A relay socket must send its setup frame within this time, or it is closed (checked every SETUP_CHECK_EVERY). */
+const SETUP_TIMEOUT = Duration.seconds(10)
+const SETUP_CHECK_EVERY = Duration.seconds(1)
 /** Closes that are someone's decision: a hang-up or our `end` (1000), ours (1001 stopping, 1008 refused, 1009 too large). */
 const DELIBERATE_CLOSE_CODES = new Set([1000, 1001, 1005, 1008, 1009])
 
@@ -31,7 +35,8 @@ const encodeNotice = Schema.encodeSync(Schema.parseJson(CallEndNotice))
 
 /**
  * The live relay sockets of this process, one call fiber each. The server adapter opens, feeds
- * and closes them; shutdown drains them. Connection ids are ours (one per socket), not call SIDs.
+ * and closes them; the registry closes those that never send a frame; shutdown drains them. Connection ids are
+ * ours (one per socket), not call SIDs.
  */
 export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegistry", {
   scoped: Effect.gen(function*() {
@@ -47,12 +52,16 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
     const runtime = yield* Effect.runtime<never>()
     const runSync = Runtime.runSync(runtime)
     const runFork = Runtime.runFork(runtime)
+    const clock = yield* Effect.clock
+    /** Sockets that have not sent a frame yet, with when they opened. */
+    const silentSince = new Map<string, number>()
 
     /** Called from the socket's `open`: starts the call fiber. */
     const open = (connectionId: string, socket: CallChannel): void => {
       const inbox = runSync(Queue.unbounded<string>())
       inboxes.set(connectionId, inbox)
       sockets.set(connectionId, socket)
+      silentSince.set(connectionId, clock.unsafeCurrentTimeMillis())
       runSync(
         FiberMap.run(
           fibers,
@@ -70,6 +79,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
 
     /** Called from the socket's `message`: frames keep their order through the queue. */
     const deliver = (connectionId: string, frame: string): void => {
+      silentSince.delete(connectionId)
       const inbox = inboxes.get(connectionId)
       if (inbox) Queue.unsafeOffer(inbox, frame)
     }
@@ -79,6 +89,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
      * (a hang-up, or after our `end`); a code outside DELIBERATE_CLOSE_CODES means the connection dropped.
      */
     const close = (connectionId: string, code?: number): void => {
+      silentSince.delete(connectionId)
       if (code !== undefined && !DELIBERATE_CLOSE_CODES.has(code)) live.socketDropped(connectionId, code)
       live.socketGone(connectionId)
       runFork(FiberMap.remove(fibers, connectionId))
@@ -110,6 +121,27 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
         : Option.isSome(holder) && holder.value !== instance.id
         ? backend.notify(CALL_END_CHANNEL, encodeNotice({ callId, holder: holder.value, end: how }))
         : Effect.void
+
+    // One timer for every socket: a session waits for its first frame without a race of its own, and a socket
+    // that never sends one (a replayed handshake) cannot hold a connection open until the idle timeout.
+    const closeSilentSockets = Effect.sync(() => {
+      const openedBefore = clock.unsafeCurrentTimeMillis() - Duration.toMillis(SETUP_TIMEOUT)
+      const silent: Array<string> = []
+      for (const [connectionId, openedAt] of silentSince) if (openedAt <= openedBefore) silent.push(connectionId)
+      for (const connectionId of silent) {
+        silentSince.delete(connectionId)
+        sockets.get(connectionId)?.close(1008, "setup expected")
+      }
+      return silent
+    }).pipe(
+      Effect.tap((silent) =>
+        silent.length === 0 ? Effect.void : Effect.zipRight(
+          Effect.logWarning("relay sockets sent no setup frame; closed").pipe(Effect.annotateLogs("sockets", silent.length)),
+          Effect.forEach(silent, (connectionId) => FiberMap.remove(fibers, connectionId), { discard: true })
+        )
+      )
+    )
+    yield* Effect.forkScoped(Effect.repeat(closeSilentSockets, Schedule.spaced(SETUP_CHECK_EVERY)))
 
     yield* Effect.forkScoped(
       backend.listen(CALL_END_CHANNEL).pipe(

@@ -54,7 +54,6 @@ import { decideOutcome, Outcome } from "./vocabulary.ts"
 
 export type { CallChannel }
 
-const SETUP_TIMEOUT = Duration.seconds(10)
 /** After its last token a reply is still being said; TTS reports it (agentSpeaking) within this time. */
 const SPEECH_REPORTED_WITHIN_MS = 1_000
 const PAUSE_POLL = Schedule.spaced(Duration.millis(50))
@@ -91,15 +90,18 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
     const callEnd = yield* CallEnd
     const live = yield* LiveCalls
 
-    /** Runs one call until its socket closes or it is interrupted. Never fails. */
+    /**
+     * Runs one call until its socket closes or it is interrupted. Never fails. A socket that never sends its
+     * first frame is the registry's to close (one timer for all sockets, not a race per call).
+     */
     const run = Effect.fnUntraced(
       function*(socket: CallChannel, inbound: Queue.Dequeue<string>, connectionId: string) {
-        const first = yield* Queue.take(inbound).pipe(Effect.timeout(SETUP_TIMEOUT), Effect.option)
-        const decoded = Option.flatMap(first, (raw) => Either.getRight(socket.decode(raw)))
+        const first = yield* Queue.take(inbound)
+        const decoded = Either.getRight(socket.decode(first))
         const setup = Option.flatMap(decoded, ({ event }) => event._tag === "SessionStarted" ? Option.some(event) : Option.none())
         if (Option.isNone(setup)) {
           yield* metrics.frameIn("unknown")
-          yield* Effect.logWarning("relay socket opened without a setup frame; closing")
+          yield* Effect.logWarning("relay socket's first frame is not a setup; closing")
           return socket.close(1008, "setup expected")
         }
         yield* metrics.frameIn("setup")

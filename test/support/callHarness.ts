@@ -2,7 +2,7 @@
  * A unit harness for one call fiber (`CallSessions.run`) with the services it talks to swapped at the service
  * level: a scripted Claude, scripted tools, a stub tenant directory; a real SQLite database (`:memory:`, real
  * migrations) for calls, messages and events; `TestClock` for every timer of the call (first-token timeout,
- * filler, speech estimates, setup timeout), so tests advance time instead of sleeping.
+ * filler, speech estimates), so tests advance time instead of sleeping.
  *
  * ```ts
  * await runCall({ claude: () => say("Bonjour !") }, (call) => Effect.gen(function*() {
