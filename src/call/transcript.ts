@@ -1,6 +1,6 @@
 import * as Effect from "effect/Effect"
 import type { Metrics } from "../observability/Metrics.ts"
-import type { CallsRepo, JournalOwner, NewMessage } from "../storage/CallsRepo.ts"
+import type { CallsRepo, JournalOwner, JournalWrite, NewMessage } from "../storage/CallsRepo.ts"
 import type { Line } from "./history.ts"
 
 /**
@@ -39,8 +39,13 @@ export const makeJournal: (calls: CallsRepo, metrics: Metrics, callId: string) =
       failed: (cause) =>
         Effect.zipRight(metrics.error("database"), Effect.logError("journal write failed", cause)).pipe(Effect.annotateLogs(annotations))
     }
+    /** The ticket of this call's latest write: closing waits for it, not for the writer's next turn. */
+    let lastTicket = 0
+    const write = (item: JournalWrite) => {
+      lastTicket = calls.journalWrite(item)
+    }
     const eventNow = (type: string, data: Record<string, unknown> = {}) =>
-      calls.journalWrite({ _tag: "Event", callId, at: clock.unsafeCurrentTimeMillis(), type, data: JSON.stringify(data), owner })
+      write({ _tag: "Event", callId, at: clock.unsafeCurrentTimeMillis(), type, data: JSON.stringify(data), owner })
     const event = (type: string, data: Record<string, unknown> = {}) => Effect.sync(() => eventNow(type, data))
     const counts = new Map<string, number>()
     const frameEvent = (type: string, data: Record<string, unknown>) =>
@@ -62,11 +67,11 @@ export const makeJournal: (calls: CallsRepo, metrics: Metrics, callId: string) =
       seen: (type) => counts.get(type) ?? 0,
       messages: (rows) =>
         Effect.sync(() => {
-          if (rows.length > 0) calls.journalWrite({ _tag: "Messages", callId, at: clock.unsafeCurrentTimeMillis(), rows, owner })
+          if (rows.length > 0) write({ _tag: "Messages", callId, at: clock.unsafeCurrentTimeMillis(), rows, owner })
         }),
-      outcome: (outcome) => Effect.sync(() => calls.journalWrite({ _tag: "Outcome", callId, outcome, owner })),
-      interrupted: (updates) => Effect.sync(() => calls.journalWrite({ _tag: "Interrupted", callId, updates, owner })),
-      close: Effect.zipRight(storeCounts, calls.journalFlush)
+      outcome: (outcome) => Effect.sync(() => write({ _tag: "Outcome", callId, outcome, owner })),
+      interrupted: (updates) => Effect.sync(() => write({ _tag: "Interrupted", callId, updates, owner })),
+      close: Effect.zipRight(storeCounts, Effect.suspend(() => calls.journalSettled(lastTicket)))
     }
   }
 )

@@ -350,6 +350,9 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
      */
     const journal = yield* Queue.unbounded<JournalItem>()
     let writerStopped = false
+    /** Writes queued so far, and how many of them the writer is done with (committed, or failed and told). */
+    let writesQueued = 0
+    let writesSettled = 0
     const writeBatch = (items: ReadonlyArray<JournalItem>) => {
       const messages: Array<Extract<JournalWrite, { _tag: "Messages" }>> = []
       const events: Array<Extract<JournalWrite, { _tag: "Event" }>> = []
@@ -387,7 +390,10 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
         if (first._tag !== "Stop") yield* nextTurnOfEventLoop
         const items = [first, ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(journal, JOURNAL_BATCH - 1))]
         const stopAt = items.findIndex((item) => item._tag === "Stop")
-        yield* writeBatch(stopAt === -1 ? items : items.slice(0, stopAt))
+        const batch = stopAt === -1 ? items : items.slice(0, stopAt)
+        yield* writeBatch(batch)
+        // Items leave the queue in the order they were queued: every write up to this count is settled.
+        writesSettled += batch.reduce((n, item) => (item._tag === "Flushed" ? n : n + 1), 0)
         if (stopAt !== -1) {
           // A flush asked for after this point sees the flag; one queued before it is released here.
           writerStopped = true
@@ -401,9 +407,13 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     }).pipe(Effect.uninterruptible, Effect.forkScoped)
     // At shutdown (live calls are drained before), what is queued is written, then the writer stops.
     yield* Effect.addFinalizer(() => Effect.zipRight(Queue.offer(journal, { _tag: "Stop" }), Fiber.join(journalWriter)))
-    /** Queues a write (synchronously: the hot path calls it from plain code). */
-    const journalWrite = (write: JournalWrite): void => {
+    /**
+     * Queues a write (synchronously: the hot path calls it from plain code). Returns its ticket: once the writer has
+     * settled that many writes, this one is committed (or failed and told to its owner).
+     */
+    const journalWrite = (write: JournalWrite): number => {
       Queue.unsafeOffer(journal, write)
+      return ++writesQueued
     }
     /** Waits until every write queued so far is committed (or failed and told to its owner). */
     const journalFlush = Effect.flatMap(Deferred.make<void>(), (marker) =>
@@ -412,10 +422,16 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
         // Once the writer has stopped (shutdown), nothing is left to wait for.
         Effect.suspend(() => (writerStopped ? Effect.void : Deferred.await(marker)))
       ))
+    /**
+     * Waits until the write with this ticket is settled: at once when it already is (a call hanging up long after
+     * its last write does not wait for the writer's next turn).
+     */
+    const journalSettled = (ticket: number) => Effect.suspend(() => (ticket <= writesSettled ? Effect.void : journalFlush))
 
     return {
       journalWrite,
       journalFlush,
+      journalSettled,
       createInbound,
       findBySid,
       findById,

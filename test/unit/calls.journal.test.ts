@@ -1,11 +1,11 @@
 import { describe, expect, test } from "../support/test.ts"
 import { SqlClient } from "@effect/sql"
-import { Effect, Layer, Scope } from "effect"
+import { Deferred, Effect, Fiber, Layer, Scope } from "effect"
 import { makeJournal } from "../../src/call/transcript.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
 import { CallsRepo } from "../../src/storage/CallsRepo.ts"
 import { runWith } from "../support/effect.ts"
-import { testDatabase } from "../support/db.ts"
+import { backend, testDatabase } from "../support/db.ts"
 
 /**
  * The write journal every live call shares: what calls queue lands in order, and closing a call's journal
@@ -77,5 +77,37 @@ describe("the calls' shared write journal", () => {
     expect(result.events).toEqual(["before", "after"])
     expect(result.messages).toBe(1)
     expect(result.metrics).toMatch(/coccinelle_errors_total\{[^}]*kind="database"[^}]*\} 1/)
+  })
+
+  test(`on ${backend}: a call whose writes are all stored closes at once, even while the writer waits on another call's`, async () => {
+    const result = await runWith(
+      Effect.gen(function*() {
+        yield* seedTenant
+        const calls = yield* CallsRepo
+        const metrics = yield* Metrics
+        const sql = yield* SqlClient.SqlClient
+        const done = yield* createCall("CA_JOURNAL_4")
+        const busy = yield* createCall("CA_JOURNAL_5")
+        const scope = yield* Scope.make()
+        const finished = yield* Scope.extend(makeJournal(calls, metrics, done.id), scope)
+        const waiting = yield* Scope.extend(makeJournal(calls, metrics, busy.id), scope)
+        yield* finished.event("stored")
+        yield* finished.close
+        // Another transaction holds the database (on SQLite, its only connection): the writer's next batch waits.
+        const inside = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const holder = yield* Effect.fork(sql.withTransaction(Effect.zipRight(Deferred.succeed(inside, undefined), Deferred.await(release))))
+        yield* Deferred.await(inside)
+        yield* waiting.event("queued behind the held transaction")
+        const closedAtOnce = yield* finished.close.pipe(Effect.timeout("2 seconds"), Effect.as(true), Effect.catchAll(() => Effect.succeed(false)))
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        yield* waiting.close
+        return { closedAtOnce, busy: yield* eventsOf(busy.id) }
+      }),
+      base
+    )
+    expect(result.closedAtOnce).toBe(true)
+    expect(result.busy).toEqual(["queued behind the held transaction"])
   })
 })
