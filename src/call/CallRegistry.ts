@@ -11,6 +11,7 @@ import * as Stream from "effect/Stream"
 import { Instance } from "../cluster/Instance.ts"
 import { DatabaseBackend } from "../storage/DatabaseBackend.ts"
 import { CallSessions, type CallChannel } from "./CallSession.ts"
+import { type Inbound, SOCKET_CLOSED } from "./events.ts"
 import { LiveCalls, type ReportedEnd } from "./LiveCalls.ts"
 
 /** Instances tell each other "end your session of this call" here (Postgres LISTEN/NOTIFY; SQLite in-process). */
@@ -42,7 +43,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
   scoped: Effect.gen(function*() {
     const sessions = yield* CallSessions
     const fibers = yield* FiberMap.make<string>()
-    const inboxes = new Map<string, Queue.Queue<string>>()
+    const inboxes = new Map<string, Queue.Queue<Inbound>>()
     const sockets = new Map<string, CallChannel>()
     /** Connections whose socket is gone: their session must not try to speak any more. */
     const live = yield* LiveCalls
@@ -58,7 +59,7 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
 
     /** Called from the socket's `open`: starts the call fiber. */
     const open = (connectionId: string, socket: CallChannel): void => {
-      const inbox = runSync(Queue.unbounded<string>())
+      const inbox = runSync(Queue.unbounded<Inbound>())
       inboxes.set(connectionId, inbox)
       sockets.set(connectionId, socket)
       silentSince.set(connectionId, clock.unsafeCurrentTimeMillis())
@@ -92,7 +93,10 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
       silentSince.delete(connectionId)
       if (code !== undefined && !DELIBERATE_CLOSE_CODES.has(code)) live.socketDropped(connectionId, code)
       live.socketGone(connectionId)
-      runFork(FiberMap.remove(fibers, connectionId))
+      const inbox = inboxes.get(connectionId)
+      // The session reads that its socket is gone and ends on its own, however far it got (its setup included).
+      if (inbox !== undefined) Queue.unsafeOffer(inbox, SOCKET_CLOSED)
+      else runFork(FiberMap.remove(fibers, connectionId))
     }
 
     /**

@@ -36,7 +36,7 @@ import {
   startMoving,
   turnFailed
 } from "./state.ts"
-import type { CallChannel, CallEvent, Handoff } from "./events.ts"
+import { type CallChannel, type CallEvent, type Handoff, type Inbound, SOCKET_CLOSED } from "./events.ts"
 import { decideOutcome, Outcome } from "./vocabulary.ts"
 
 /**
@@ -95,8 +95,9 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
      * first frame is the registry's to close (one timer for all sockets, not a race per call).
      */
     const run = Effect.fnUntraced(
-      function*(socket: CallChannel, inbound: Queue.Dequeue<string>, connectionId: string) {
+      function*(socket: CallChannel, inbound: Queue.Dequeue<Inbound>, connectionId: string) {
         const first = yield* Queue.take(inbound)
+        if (first === SOCKET_CLOSED) return
         const decoded = Either.getRight(socket.decode(first))
         const setup = Option.flatMap(decoded, ({ event }) => event._tag === "SessionStarted" ? Option.some(event) : Option.none())
         if (Option.isNone(setup)) {
@@ -124,7 +125,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
     /** The session of a call looked up by its setup (and taken, if it was ours): refused, or the conversation. */
     const begin = Effect.fnUntraced(function*(
       socket: CallChannel,
-      inbound: Queue.Dequeue<string>,
+      inbound: Queue.Dequeue<Inbound>,
       setup: Extract<CallEvent, { _tag: "SessionStarted" }>,
       found: Option.Option<FoundCall>,
       connectionId: string
@@ -163,7 +164,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
 
     const conversation = Effect.fnUntraced(function*(
       socket: CallChannel,
-      inbound: Queue.Dequeue<string>,
+      inbound: Queue.Dequeue<Inbound>,
       setup: Extract<CallEvent, { _tag: "SessionStarted" }>,
       call: CallRow,
       callTenant: Tenant,
@@ -494,12 +495,13 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
     /** The frame loop: one carrier event at a time, in order, until the socket closes. */
     const frameLoop = Effect.fnUntraced(function*(
       socket: CallChannel,
-      inbound: Queue.Dequeue<string>,
+      inbound: Queue.Dequeue<Inbound>,
       journal: Journal,
       handle: (received: CallEvent) => Effect.Effect<void>
     ) {
       while (true) {
         const raw = yield* Queue.take(inbound)
+        if (raw === SOCKET_CLOSED) return
         const decoded = socket.decode(raw)
         if (Either.isLeft(decoded)) {
           yield* metrics.frameIn("unknown")

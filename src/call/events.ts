@@ -48,6 +48,14 @@ export interface CallChannel {
   readonly close: (code: number, reason: string) => void
 }
 
+/**
+ * What a session's inbox holds: the carrier's frames as received, then — when the socket closes — this marker, so
+ * that a hang-up ends the session through its frame loop (nothing to interrupt, nothing to unwind). A frame is a
+ * string: no caller can send the marker.
+ */
+export const SOCKET_CLOSED: unique symbol = Symbol("socket closed")
+export type Inbound = string | typeof SOCKET_CLOSED
+
 export interface Handoff {
   /** `resume`: the call goes on on a new relay session (the connect action answers a new <Connect>). */
   readonly reason: "transfer" | "hangup" | "unknown_call" | "resume"

@@ -35,6 +35,7 @@ import {
 } from "effect"
 import { CallEnd } from "../../src/call/CallEnd.ts"
 import { CallSessions } from "../../src/call/CallSession.ts"
+import { type Inbound, SOCKET_CLOSED } from "../../src/call/events.ts"
 import { LiveCalls } from "../../src/call/LiveCalls.ts"
 import { CallOwners, type OwnerRow } from "../../src/cluster/CallOwners.ts"
 import { Instance } from "../../src/cluster/Instance.ts"
@@ -147,7 +148,7 @@ export interface CallHarness {
   readonly advance: (duration: Duration.DurationInput, options?: { readonly sleeps?: number }) => Effect.Effect<void, Error>
   /** The socket was closed by the server (code, reason), if it was. */
   readonly serverClosed: Deferred.Deferred<{ readonly code: number; readonly reason: string }>
-  /** Hang up: interrupt the call fiber, as closing the socket does, and wait for it to end. */
+  /** Hang up: tell the call its socket closed, as the registry does, and wait for it to end. */
   readonly hangUp: Effect.Effect<void>
   /** Completed once the call was finalised (CallEnd queued its summary). */
   readonly finalised: Deferred.Deferred<void>
@@ -298,7 +299,7 @@ export const runCall = async <A>(
       status: "ringing",
       answeredBy: live.instanceId
     })
-    const inbound = yield* Queue.unbounded<string>()
+    const inbound = yield* Queue.unbounded<Inbound>()
     const outbound = yield* Queue.unbounded<OutboundFrame>()
     const frames: Array<OutboundFrame> = []
     const serverClosed = yield* Deferred.make<{ code: number; reason: string }>()
@@ -350,7 +351,8 @@ export const runCall = async <A>(
         }),
       serverClosed,
       hangUp: Effect.gen(function*() {
-        yield* Fiber.interrupt(fiber)
+        yield* Queue.offer(inbound, SOCKET_CLOSED)
+        yield* Fiber.await(fiber)
       }),
       messages: repo.messages(row.id),
       events: Effect.map(
