@@ -127,24 +127,19 @@ export class CallRegistry extends Effect.Service<CallRegistry>()("app/CallRegist
         : Effect.void
 
     // One timer for every socket: a session waits for its first frame without a race of its own, and a socket
-    // that never sends one (a replayed handshake) cannot hold a connection open until the idle timeout.
-    const closeSilentSockets = Effect.sync(() => {
+    // that never sends one (a replayed handshake) cannot hold a connection open until the idle timeout. Its session
+    // ends as on any hang-up, without waiting for the edge to report the close.
+    const closeSilentSockets = Effect.suspend(() => {
       const openedBefore = clock.unsafeCurrentTimeMillis() - Duration.toMillis(SETUP_TIMEOUT)
-      const silent: Array<string> = []
-      for (const [connectionId, openedAt] of silentSince) if (openedAt <= openedBefore) silent.push(connectionId)
-      for (const connectionId of silent) {
-        silentSince.delete(connectionId)
+      const silent = Array.from(silentSince).filter(([, openedAt]) => openedAt <= openedBefore)
+      for (const [connectionId] of silent) {
         sockets.get(connectionId)?.close(1008, "setup expected")
+        close(connectionId)
       }
-      return silent
-    }).pipe(
-      Effect.tap((silent) =>
-        silent.length === 0 ? Effect.void : Effect.zipRight(
-          Effect.logWarning("relay sockets sent no setup frame; closed").pipe(Effect.annotateLogs("sockets", silent.length)),
-          Effect.forEach(silent, (connectionId) => FiberMap.remove(fibers, connectionId), { discard: true })
-        )
-      )
-    )
+      return silent.length === 0
+        ? Effect.void
+        : Effect.logWarning("relay sockets sent no setup frame; closed").pipe(Effect.annotateLogs("sockets", silent.length))
+    })
     yield* Effect.forkScoped(Effect.repeat(closeSilentSockets, Schedule.spaced(SETUP_CHECK_EVERY)))
 
     yield* Effect.forkScoped(

@@ -416,7 +416,7 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       return ++writesQueued
     }
     /** Waits until every write queued so far is committed (or failed and told to its owner). */
-    const journalFlush = Effect.flatMap(Deferred.make<void>(), (marker) =>
+    const journalFlushed = Effect.flatMap(Deferred.make<void>(), (marker) =>
       Effect.zipRight(
         Queue.offer(journal, { _tag: "Flushed", marker }),
         // Once the writer has stopped (shutdown), nothing is left to wait for.
@@ -426,11 +426,10 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
      * Waits until the write with this ticket is settled: at once when it already is (a call hanging up long after
      * its last write does not wait for the writer's next turn).
      */
-    const journalSettled = (ticket: number) => Effect.suspend(() => (ticket <= writesSettled ? Effect.void : journalFlush))
+    const journalSettled = (ticket: number) => Effect.suspend(() => (ticket <= writesSettled ? Effect.void : journalFlushed))
 
     return {
       journalWrite,
-      journalFlush,
       journalSettled,
       createInbound,
       findBySid,

@@ -2,6 +2,7 @@ import { Chunk, Effect, Layer, Queue, TestClock } from "effect"
 import { describe, expect, test } from "../support/test.ts"
 import { CallRegistry } from "../../src/call/CallRegistry.ts"
 import { CallSessions, type CallChannel } from "../../src/call/CallSession.ts"
+import { type Inbound, SOCKET_CLOSED } from "../../src/call/events.ts"
 import { LiveCalls } from "../../src/call/LiveCalls.ts"
 import { CallOwners } from "../../src/cluster/CallOwners.ts"
 import { Instance } from "../../src/cluster/Instance.ts"
@@ -11,11 +12,13 @@ import { testDatabase } from "../support/db.ts"
 import { runWith } from "../support/effect.ts"
 
 /**
- * The registry on the TestClock, with a session that only reads its frames: what the registry alone decides
- * about a socket (the call itself is call.lifecycle's).
+ * The registry on the TestClock, with a session that only reads its frames until its socket closes: what the
+ * registry alone decides about a socket (the call itself is call.lifecycle's).
  */
+const readFramesUntilClosed = (inbound: Queue.Dequeue<Inbound>): Effect.Effect<void> =>
+  Effect.flatMap(Queue.take(inbound), (frame) => frame === SOCKET_CLOSED ? Effect.void : readFramesUntilClosed(inbound))
 const sessionReadingFrames = Layer.succeed(CallSessions, CallSessions.make({
-  run: (_socket: CallChannel, inbound: Queue.Dequeue<string>) => Effect.forever(Queue.take(inbound))
+  run: (_socket: CallChannel, inbound: Queue.Dequeue<Inbound>) => readFramesUntilClosed(inbound)
 } as unknown as CallSessions))
 
 const registryLayer = CallRegistry.Default.pipe(
