@@ -32,13 +32,16 @@ const recordingSocket = () => {
   }
   return { ws, log, dropFromNowOn: () => { dropNext = true } }
 }
-type BunSocket = Parameters<typeof batchingSocket>[0]
+/** The edge's socket over a recording one. */
+const batched = (onDropped: () => void = () => {}) => {
+  const recording = recordingSocket()
+  return { ...recording, socket: batchingSocket(recording.ws as unknown as Parameters<typeof batchingSocket>[0], onDropped) }
+}
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
 
 describe("the Bun relay socket", () => {
   test("the first frame goes out at once; the rest of that turn of the event loop in one write, in order", async () => {
-    const { ws, log } = recordingSocket()
-    const socket = batchingSocket(ws as unknown as BunSocket, () => {})
+    const { log, socket } = batched()
     socket.send("D'accord, ")
     expect(log).toEqual(["write D'accord, "])
     socket.send("je regarde ")
@@ -52,8 +55,7 @@ describe("the Bun relay socket", () => {
   })
 
   test("frames held when we close the socket are written before the close", () => {
-    const { ws, log } = recordingSocket()
-    const socket = batchingSocket(ws as unknown as BunSocket, () => {})
+    const { log, socket } = batched()
     socket.send("Désolé,")
     socket.send("{\"type\":\"end\"}")
     socket.close(1000, "")
@@ -61,8 +63,7 @@ describe("the Bun relay socket", () => {
   })
 
   test("an inbound frame is handled after the frames held before it are written", () => {
-    const { ws, log } = recordingSocket()
-    const socket = batchingSocket(ws as unknown as BunSocket, () => {})
+    const { ws, log, socket } = batched()
     socket.send("D'accord, ")
     socket.send("je regarde ")
     ws.data.flush?.()
@@ -70,20 +71,18 @@ describe("the Bun relay socket", () => {
   })
 
   test("held frames of a socket the caller closed are let go; a frame Bun drops is counted", async () => {
-    const closedByCaller = recordingSocket()
     let dropped = 0
-    const socket = batchingSocket(closedByCaller.ws as unknown as BunSocket, () => dropped++)
-    socket.send("D'accord, ")
-    socket.send("je regarde ")
+    const closedByCaller = batched(() => dropped++)
+    closedByCaller.socket.send("D'accord, ")
+    closedByCaller.socket.send("je regarde ")
     closedByCaller.ws.readyState = WebSocket.CLOSED
     await nextTurn()
     expect(closedByCaller.log).toEqual(["write D'accord, "])
     expect(dropped).toBe(0)
 
-    const dropping = recordingSocket()
-    const other = batchingSocket(dropping.ws as unknown as BunSocket, () => dropped++)
-    other.send("D'accord, ")
-    other.send("je regarde ")
+    const dropping = batched(() => dropped++)
+    dropping.socket.send("D'accord, ")
+    dropping.socket.send("je regarde ")
     dropping.dropFromNowOn()
     await nextTurn()
     expect(dropped).toBe(1)
