@@ -10,7 +10,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { AppConfig } from "../config.ts"
-import { nextTurnOfEventLoop } from "../eventLoop.ts"
+import { deferredTurn } from "../eventLoop.ts"
 import { Metrics, type TokenKind } from "../observability/Metrics.ts"
 
 /** A tool call's input, as the model streamed it. */
@@ -322,10 +322,10 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
               // tells every listener, ~1.5 % of a turn's CPU.
               let readToEnd = false
               return restore(
-                // The first words are out. The rest of a reply often came with them; before it is read, the I/O
-                // already waiting goes first: other calls' first words, a barge-in on this one. A caller waits for
-                // the first word, not the fifth.
-                Effect.zipRight(nextTurnOfEventLoop, Effect.tryPromise({
+                // The first words are out. The rest of a reply often came with them; it is read at its own turn of
+                // the event loop, after the I/O already waiting: other calls' first words, a barge-in on this one.
+                // A caller waits for the first word, not the fifth.
+                Effect.zipRight(deferredTurn, Effect.tryPromise({
                   try: async (signal) => {
                     for (;;) {
                       const next = await opened.iterator.next()

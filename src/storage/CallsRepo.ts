@@ -10,7 +10,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import { CONNECT_GRACE, isoAfter } from "../cluster/decisions.ts"
-import { nextTurnOfEventLoop } from "../eventLoop.ts"
+import { deferredTurn } from "../eventLoop.ts"
 
 /** Calls, their messages and events. SQL errors are defects here: no caller can act on them. */
 
@@ -385,9 +385,9 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     const journalWriter = yield* Effect.gen(function*() {
       while (true) {
         const first = yield* Queue.take(journal)
-        // Woken by the first write of this turn of the event loop: the writes the other calls' frames of the
-        // same turn queue go into the same batch.
-        if (first._tag !== "Stop") yield* nextTurnOfEventLoop
+        // Woken by a first write, the batch waits its turn of the event loop: the writes queued meanwhile (other
+        // calls' frames of the same turn) go into the same batch.
+        if (first._tag !== "Stop") yield* deferredTurn
         const items = [first, ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(journal, JOURNAL_BATCH - 1))]
         const stopAt = items.findIndex((item) => item._tag === "Stop")
         const batch = stopAt === -1 ? items : items.slice(0, stopAt)

@@ -1,14 +1,23 @@
 /**
- * The step a reply takes aside once its first words are sent (src/eventLoop.ts): when it resumes, those words are
- * on the wire. On Deno a frame is written by a task of its own, which an immediate used to run ahead of: the first
- * words then waited for the whole reply to be read.
+ * The turn that work which can wait takes (src/eventLoop.ts): the rest of a reply once its first words are sent, the
+ * journal's writes. When it resumes, the frames sent before are on the wire (on Deno a frame is written by a task of
+ * its own, which an immediate used to run ahead of). On Bun one waiter resumes per turn of the event loop, so what the
+ * network brings in the meantime (Claude's answer to another call) is read between two of them.
  */
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
-import { nextTurnOfEventLoop } from "../../src/eventLoop.ts"
+import { deferredTurn } from "../../src/eventLoop.ts"
 import { runScoped } from "../support/effect.ts"
 import { serve, type TestServer } from "../support/runtime.ts"
 
-describe("the next turn of the event loop", () => {
+const onDeno = "Deno" in globalThis
+const holdThread = (ms: number) => {
+  const until = performance.now() + ms
+  while (performance.now() < until) { /* the work a reply's rest does */ }
+}
+
+describe("a deferred turn of the event loop", () => {
   let server: TestServer
   let socket: WebSocket
 
@@ -16,7 +25,8 @@ describe("the next turn of the event loop", () => {
     server = serve({
       hostname: "127.0.0.1",
       port: 0,
-      fetch: (request, upgrader) => upgrader.upgrade(request, { data: undefined }) ? undefined : new Response(null, { status: 400 }),
+      fetch: (request, upgrader) =>
+        upgrader.upgrade(request, { data: undefined }) ? undefined : new Response("answered"),
       websocket: {}
     })
     socket = new WebSocket(`ws://127.0.0.1:${server.port}/`)
@@ -34,8 +44,62 @@ describe("the next turn of the event loop", () => {
   test("a frame sent before it is written to the socket by the time it resumes", async () => {
     for (let frame = 1; frame <= 5; frame++) {
       socket.send(`frame ${frame}: ${"x".repeat(200)}`)
-      await runScoped(nextTurnOfEventLoop)
+      await runScoped(deferredTurn)
       expect({ frame, buffered: socket.bufferedAmount }).toEqual({ frame, buffered: 0 })
     }
+  })
+
+  describe.skipIf(onDeno)("on Bun, one waiter per turn", () => {
+    test("waiters resume in the order they came, and an immediate queued meanwhile runs between two of them", async () => {
+      const order: Array<string> = []
+      const waiter = (name: string) => Effect.zipRight(deferredTurn, Effect.sync(() => order.push(name)))
+      await runScoped(Effect.gen(function*() {
+        const first = yield* Effect.fork(waiter("first"))
+        const second = yield* Effect.fork(waiter("second"))
+        const third = yield* Effect.fork(waiter("third"))
+        yield* Effect.yieldNow()
+        setImmediate(() => order.push("immediate"))
+        yield* Fiber.joinAll([first, second, third])
+      }))
+      expect(order).toEqual(["first", "immediate", "second", "third"])
+    })
+
+    test("an answer arriving while 40 waiters each hold the thread for 2 ms is read before the last of them", async () => {
+      const resumed: Array<number> = []
+      let answeredAfter: number | undefined
+      await runScoped(Effect.gen(function*() {
+        const waiters = yield* Effect.forEach(Array.from({ length: 40 }, (_, index) => index), (index) =>
+          Effect.fork(Effect.zipRight(deferredTurn, Effect.sync(() => {
+            holdThread(2)
+            resumed.push(index)
+          }))))
+        yield* Effect.yieldNow()
+        const answer = fetch(`http://127.0.0.1:${server.port}/`).then((response) => response.text()).then((text) => {
+          answeredAfter = resumed.length
+          return text
+        })
+        yield* Fiber.joinAll(waiters)
+        expect(yield* Effect.promise(() => answer)).toBe("answered")
+      }))
+      expect(resumed).toEqual(Array.from({ length: 40 }, (_, index) => index))
+      // Read between two waiters: all at once, the answer would wait for all 40 (80 ms).
+      expect(answeredAfter).toBeLessThan(40)
+    })
+
+    test("an interrupted waiter leaves the queue: the one behind it takes its turn", async () => {
+      const order: Array<string> = []
+      const waiter = (name: string) => Effect.zipRight(deferredTurn, Effect.sync(() => order.push(name)))
+      await runScoped(Effect.gen(function*() {
+        const cut = yield* Effect.fork(waiter("cut"))
+        const kept = yield* Effect.fork(waiter("kept"))
+        yield* Effect.yieldNow()
+        yield* Fiber.interrupt(cut)
+        const immediate = new Promise<void>((resolve) => setImmediate(() => resolve(void order.push("immediate"))))
+        yield* Fiber.join(kept)
+        yield* Effect.promise(() => immediate)
+      }))
+      // Left in the queue, the cut waiter would have taken the first turn, and "kept" the one after the immediate.
+      expect(order).toEqual(["kept", "immediate"])
+    })
   })
 })
