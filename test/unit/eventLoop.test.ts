@@ -12,6 +12,8 @@ import { runScoped } from "../support/effect.ts"
 import { serve, type TestServer } from "../support/runtime.ts"
 
 const onDeno = "Deno" in globalThis
+/** A fiber that, at its turn, writes its name down. */
+const waiterNoting = (order: Array<string>, name: string) => Effect.fork(Effect.zipRight(deferredTurn, Effect.sync(() => order.push(name))))
 const holdThread = (ms: number) => {
   const until = performance.now() + ms
   while (performance.now() < until) { /* the work a reply's rest does */ }
@@ -52,14 +54,11 @@ describe("a deferred turn of the event loop", () => {
   describe.skipIf(onDeno)("on Bun, one waiter per turn", () => {
     test("waiters resume in the order they came, and an immediate queued meanwhile runs between two of them", async () => {
       const order: Array<string> = []
-      const waiter = (name: string) => Effect.zipRight(deferredTurn, Effect.sync(() => order.push(name)))
       await runScoped(Effect.gen(function*() {
-        const first = yield* Effect.fork(waiter("first"))
-        const second = yield* Effect.fork(waiter("second"))
-        const third = yield* Effect.fork(waiter("third"))
+        const [first, second, third] = yield* Effect.all(["first", "second", "third"].map((name) => waiterNoting(order, name)))
         yield* Effect.yieldNow()
         setImmediate(() => order.push("immediate"))
-        yield* Fiber.joinAll([first, second, third])
+        yield* Fiber.joinAll([first!, second!, third!])
       }))
       expect(order).toEqual(["first", "immediate", "second", "third"])
     })
@@ -88,10 +87,8 @@ describe("a deferred turn of the event loop", () => {
 
     test("an interrupted waiter leaves the queue: the one behind it takes its turn", async () => {
       const order: Array<string> = []
-      const waiter = (name: string) => Effect.zipRight(deferredTurn, Effect.sync(() => order.push(name)))
       await runScoped(Effect.gen(function*() {
-        const cut = yield* Effect.fork(waiter("cut"))
-        const kept = yield* Effect.fork(waiter("kept"))
+        const [cut, kept] = yield* Effect.all([waiterNoting(order, "cut"), waiterNoting(order, "kept")])
         yield* Effect.yieldNow()
         yield* Fiber.interrupt(cut)
         const immediate = new Promise<void>((resolve) => setImmediate(() => resolve(void order.push("immediate"))))
