@@ -48,7 +48,11 @@ if (warmUpChoice !== undefined && !(/^\d+$/.test(warmUpChoice) && Number(warmUpC
   process.exit(2)
 }
 const WARM_UP_CALLS = warmUpChoice !== undefined ? Number(warmUpChoice) : quick ? 300 : 1_500
-/** `--rounds=<n>`: the top level's CPU pair (calls with turns, calls without) measured n times; the medians are shown. */
+/**
+ * `--rounds=<n>`: the top level's CPU pair (calls with turns, calls without) measured n times; the medians are shown.
+ * The top level's first-token figures then pool the turns of every round (the same code's p50 moves by up to 2× from
+ * one wave of 200 turns to the next), and each round's own ratio to the relay is printed beside them.
+ */
 const roundsChoice = args.find((arg) => arg.startsWith("--rounds="))?.slice("--rounds=".length)
 if (roundsChoice !== undefined && !(/^\d+$/.test(roundsChoice) && Number(roundsChoice) >= 1 && Number(roundsChoice) <= 20)) {
   process.stderr.write(`--rounds takes a whole number from 1 to 20; got "${roundsChoice}"\n`)
@@ -141,6 +145,8 @@ interface Result {
    */
   readonly rss: { readonly before: number; readonly open: number; readonly live: number; readonly idle: number }
   readonly overheads: Map<number, Array<number>>
+  /** The top level's first-token overheads, round by round (the top level's entry in `overheads` pools them). */
+  readonly topRounds: ReadonlyArray<ReadonlyArray<number>>
   /** Server CPU per warm-up call (with its one turn): its first and its last `calls` calls. */
   readonly warm: { readonly first: number; readonly last: number; readonly calls: number }
 }
@@ -171,6 +177,7 @@ const measure = async (system: System, phase: string): Promise<Result> => {
   const warm = await warmUp(system, phase)
   const overheads = new Map<number, Array<number>>()
   const rounds: Array<Round> = []
+  const topRounds: Array<Array<number>> = []
   let rss = { before: 0, open: 0, live: 0, idle: 0 }
   for (const level of LEVELS) {
     if (level === 1) {
@@ -186,9 +193,10 @@ const measure = async (system: System, phase: string): Promise<Result> => {
     if (level === top) {
       rss = result.rss
       // Measured after every level: the zero-turn calls then run warm, like the calls they are subtracted from.
-      // With --rounds, the pair is measured again (its first-token figures and RSS stay the first round's).
+      // With --rounds, the pair is measured again: the first-token figures pool every round's, the RSS stays the first's.
       for (let round = 1; round <= ROUNDS; round++) {
         const withTurns = round === 1 ? result : await batch(system, top, TURNS)
+        topRounds.push(withTurns.overheads)
         progress(`${phase} ${system.name}: ${top} calls with no turn (CPU per call)${ROUNDS > 1 ? `, round ${round} of ${ROUNDS}` : ""}`)
         const zero = await batch(system, top, 0)
         rounds.push({
@@ -212,7 +220,8 @@ const measure = async (system: System, phase: string): Promise<Result> => {
     mainThread: { perTurn: median((r) => r.mainPerTurn), perCall: median((r) => r.mainPerCall) },
     rounds,
     rss,
-    overheads,
+    overheads: new Map([...overheads, [top, topRounds.flat()]]),
+    topRounds,
     warm
   }
 }
@@ -299,13 +308,22 @@ for (const [name, ours] of results.filter(([name]) => name.startsWith("ours"))) 
   const own = relayOn(runtime)!
   console.log(`${name} at ${top} calls: first-token overhead / the bare relay on ${runtime}'s p50 ×${ratio(own, 50)} (target ≤ 3), p99 ×${ratio(own, 99)} (target ≤ 5)`)
   if (runtime === "Deno") console.log(`${name} at ${top} calls: against the bare relay on Bun p50 ×${ratio(relayOn("Bun")!, 50)}, p99 ×${ratio(relayOn("Bun")!, 99)}`)
+  if (ROUNDS > 1) {
+    const each = ours.topRounds.map((values, round) => {
+      const relayValues = own.topRounds[round] ?? own.topRounds[0]!
+      const roundRatio = (p: number) => (percentile([...values], p) / Math.max(0.01, percentile([...relayValues], p))).toFixed(1)
+      return `×${roundRatio(50)} / ×${roundRatio(99)}`
+    })
+    console.log(`${name} at ${top} calls: the same, p50 / p99, round by round (the line above pools them): ${each.join(", ")}`)
+  }
 }
 // Where the tail comes from: each call's first turn also opens its first connection to Claude, and follows the
 // greeting by a second only; the later turns follow the previous reply at once.
 for (const [name, r] of results) {
-  const values = r.overheads.get(top)!
   const spread = (part: Array<number>) => `p50 ${ms(percentile(part, 50))}, p99 ${ms(percentile(part, 99))}`
-  console.log(`${name} at ${top} calls: first turns ${spread(values.slice(0, top))}; later turns ${spread(values.slice(top))}`)
+  const firstTurns = r.topRounds.flatMap((round) => round.slice(0, top))
+  const laterTurns = r.topRounds.flatMap((round) => round.slice(top))
+  console.log(`${name} at ${top} calls: first turns ${spread(firstTurns)}; later turns ${spread(laterTurns)}`)
 }
 // The CPU above is the whole process's. The thread running JavaScript is what our code costs directly; the others
 // are the runtime's own (its optimising compiler still at work after the warm-up, the collector's helpers, I/O).
