@@ -11,6 +11,7 @@ import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import { runMigrations } from "./Database.ts"
+import { checkpointOffThread } from "./sqliteCheckpoints.ts"
 
 /**
  * The SQLite driver layer, the same on Bun and Deno: both implement `node:sqlite`, so one client
@@ -103,7 +104,7 @@ export const sqliteLayer = (filename: string) => {
       return clientLayer(filename)
     })
   )
-  const prepare = Layer.effectDiscard(
+  const prepare = Layer.scopedDiscard(
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* sql.unsafe("PRAGMA foreign_keys = ON")
@@ -112,6 +113,8 @@ export const sqliteLayer = (filename: string) => {
       // nothing, a power cut may lose the last writes; without it every call event costs an fsync.
       yield* sql.unsafe("PRAGMA synchronous = NORMAL")
       yield* runMigrations
+      // A file's log is copied back by another thread, not by the one that speaks to callers.
+      if (filename !== ":memory:") yield* Effect.forkScoped(checkpointOffThread(filename))
     }).pipe(Effect.orDie)
   )
   return prepare.pipe(Layer.provideMerge(client))
