@@ -11,8 +11,7 @@
  * Backend: a fresh SQLite file; `DATABASE_URL=postgres://…` measures that database.
  */
 import { readFileSync } from "node:fs"
-import { FIRST_DELTA } from "./turn/claudeSse.ts"
-import { type Call, findDeno, spawnListening, startOurs } from "./turn/servers.ts"
+import { type Call, findDeno, playTurn, spawnListening, startOurs } from "./turn/servers.ts"
 
 const option = (name: string, fallback: number) => {
   const given = process.argv.slice(2).find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3)
@@ -57,16 +56,7 @@ const ours = await startOurs({
 })
 
 let opened = 0
-/** One turn as Twilio plays it; returns prompt sent → first model word received, minus the model's 50 ms. */
-const turn = async (call: Call) => {
-  const since = call.ws.frames.length
-  const sentAt = performance.now()
-  call.ws.prompt("Je voudrais prendre rendez-vous pour une coupe demain.")
-  await call.ws.waitFor((frame) => frame.type === "text" && typeof frame.token === "string" && frame.token.startsWith(FIRST_DELTA), 60_000, { since })
-  const overhead = performance.now() - sentAt - ANSWER_AFTER_MS
-  await call.ws.textUntilLast(60_000)
-  return overhead
-}
+const turn = (call: Call) => playTurn(call, ANSWER_AFTER_MS)
 
 try {
   for (let batch = 0; batch < WARM_UP_CALLS / 50; batch++) {

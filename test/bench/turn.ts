@@ -31,8 +31,7 @@
  */
 import { readFileSync } from "node:fs"
 import type { Cluster } from "../support/postgres.ts"
-import { FIRST_DELTA } from "./turn/claudeSse.ts"
-import { type Call, findDeno, type Runtime, spawnListening, startBareRelay, startOurs, type System } from "./turn/servers.ts"
+import { type Call, findDeno, playTurn, type Runtime, spawnListening, startBareRelay, startOurs, type System } from "./turn/servers.ts"
 
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
@@ -88,16 +87,7 @@ const settle = async (pid: number) => {
 }
 
 let callCounter = 0
-/** One turn as Twilio plays it: the final transcript, then the reply read to its `last` frame. */
-const turn = async (call: Call): Promise<number> => {
-  const since = call.ws.frames.length
-  const sentAt = performance.now()
-  call.ws.prompt("Je voudrais prendre rendez-vous pour une coupe demain.")
-  await call.ws.waitFor((frame) => frame.type === "text" && typeof frame.token === "string" && frame.token.startsWith(FIRST_DELTA), 60_000, { since })
-  const overhead = performance.now() - sentAt - ANSWER_AFTER_MS
-  await call.ws.textUntilLast(60_000)
-  return overhead
-}
+const turn = (call: Call) => playTurn(call, ANSWER_AFTER_MS)
 
 /** `calls` calls live at once, each taking `turns` turns; returns the overheads and the server's CPU. */
 const batch = async (system: System, calls: number, turns: number) => {

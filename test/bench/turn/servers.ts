@@ -10,6 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL } from "../../support/appServer.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../../support/twilioClient.ts"
+import { FIRST_DELTA } from "./claudeSse.ts"
 
 export interface Call {
   readonly ws: RelayClient
@@ -23,6 +24,20 @@ export interface System {
   readonly stop: () => Promise<void>
 }
 export type Runtime = "Bun" | "Deno"
+
+/**
+ * One turn as Twilio plays it: the final transcript, then the reply read to its `last` frame. Returns the first-token
+ * overhead: prompt sent → first model text frame received, minus the loopback Claude's `answerAfterMs`.
+ */
+export const playTurn = async (call: Call, answerAfterMs: number): Promise<number> => {
+  const since = call.ws.frames.length
+  const sentAt = performance.now()
+  call.ws.prompt("Je voudrais prendre rendez-vous pour une coupe demain.")
+  await call.ws.waitFor((frame) => frame.type === "text" && typeof frame.token === "string" && frame.token.startsWith(FIRST_DELTA), 60_000, { since })
+  const overhead = performance.now() - sentAt - answerAfterMs
+  await call.ws.textUntilLast(60_000)
+  return overhead
+}
 
 const ROOT = new URL("../../../", import.meta.url).pathname
 const DENO_VERSION = "2.9.6"
