@@ -23,8 +23,8 @@ const handle = (request: { readonly _tag?: unknown; readonly filename?: unknown 
     case "Checkpoint": {
       if (db === undefined) throw new Error("checkpoint asked before the database was opened")
       // PASSIVE: copies what it can without waiting for (or blocking) the writer.
-      const row = db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get() as { busy: number; log: number; checkpointed: number }
-      return { _tag: "Checkpointed", busy: row.busy, log: row.log, checkpointed: row.checkpointed }
+      const row = db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get() as { log: number; checkpointed: number }
+      return { _tag: "Checkpointed", log: row.log, checkpointed: row.checkpointed }
     }
     case "Close":
       db?.close()

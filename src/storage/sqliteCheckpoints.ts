@@ -25,11 +25,11 @@ const CHECKPOINT_EVERY = Duration.millis(200)
 const RESTART_AFTER_PAGES = 1_000
 const REPLY_TIMEOUT = Duration.seconds(10)
 
-export class CheckpointerFailed extends Data.TaggedError("CheckpointerFailed")<{ readonly message: string }> {}
+class CheckpointerFailed extends Data.TaggedError("CheckpointerFailed")<{ readonly message: string }> {}
 
 const Reply = Schema.Union(
   Schema.TaggedStruct("Opened", {}),
-  Schema.TaggedStruct("Checkpointed", { busy: Schema.Number, log: Schema.Number, checkpointed: Schema.Number }),
+  Schema.TaggedStruct("Checkpointed", { log: Schema.Number, checkpointed: Schema.Number }),
   Schema.TaggedStruct("Closed", {}),
   Schema.TaggedStruct("Failed", { message: Schema.String })
 )
