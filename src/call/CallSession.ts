@@ -9,6 +9,7 @@ import * as Queue from "effect/Queue"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import { type Alarms, makeAlarms } from "../alarms.ts"
 import { AppConfig } from "../config.ts"
 import { Claude } from "../llm/Claude.ts"
 import { Metrics } from "../observability/Metrics.ts"
@@ -73,6 +74,8 @@ interface SessionEnding {
   readonly stopMoves: Effect.Effect<void>
   /** Interrupts the running turn (or transfer, or goodbye), awaiting its cleanup. */
   readonly stopRunning: Effect.Effect<void>
+  /** The call's timers, stopped once the turn is. */
+  readonly alarms: Alarms
   readonly countTextFrames: () => void
   readonly sayWhole: (sentence: string, last?: boolean) => Effect.Effect<string>
   readonly noteOutcome: (outcome: Outcome) => Effect.Effect<void>
@@ -189,6 +192,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
       const toolContext: ToolContext = { tenant, callId, callerNumber: call.from_number || null }
       const addLines = transcript.add
       const state = initialState()
+      const alarms = yield* makeAlarms
       // A resumed call goes on with what it already achieved (a booking made before the move).
       const achieved = decodeOutcome(call.outcome)
       if (Option.isSome(achieved) && achieved.value !== "abandoned") noteOutcomeIn(state, achieved.value)
@@ -227,12 +231,12 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           socket.end(handoff)
         })
       /** A fixed sentence, through its own normaliser; returns what was said, for the transcript. */
-      const sayWhole = (sentence: string, last = true) =>
-        Effect.sync(() => {
-          const said = spokenSentence(sentence)
-          speakNow(said, last)
-          return said
-        })
+      const sayNow = (sentence: string, last: boolean) => {
+        const said = spokenSentence(sentence)
+        speakNow(said, last)
+        return said
+      }
+      const sayWhole = (sentence: string, last = true) => Effect.sync(() => sayNow(sentence, last))
 
       /** Waits until TTS has spoken what was sent (it starts, then stops speaking), never longer than an estimate. */
       const untilSpoken = (sentence: string) =>
@@ -304,8 +308,9 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         journal,
         transcript,
         state,
+        alarms,
         speakNow,
-        sayWhole,
+        sayNow,
         noteOutcome: (outcome) => noteOutcome(outcome),
         failedTurn: (apology) => failedTurn(apology),
         transfer: (why) => transfer("tool", why),
@@ -463,6 +468,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           return mover === undefined ? Effect.void : Fiber.interrupt(mover)
         }),
         stopRunning,
+        alarms,
         countTextFrames,
         sayWhole,
         noteOutcome,
@@ -525,6 +531,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const { callId, connectionId, journal, state, tenant, transcript } = session
         yield* session.stopMoves
         yield* session.stopRunning
+        yield* session.alarms.stop
         session.countTextFrames()
         const reported = live.reportedEnd(callId)
         const droppedWith = live.droppedWith(connectionId)

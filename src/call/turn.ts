@@ -1,9 +1,8 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import { type Alarms, withAlarm } from "../alarms.ts"
 import type { AppConfig } from "../config.ts"
 import type { Claude, ClaudeEvent } from "../llm/Claude.ts"
 import { systemPrompt } from "../llm/prompt.ts"
@@ -36,10 +35,12 @@ export interface TurnContext {
   readonly journal: Journal
   readonly transcript: Transcript
   readonly state: CallState
+  /** The call's timers (filler, first-token deadline): no fiber per timer. */
+  readonly alarms: Alarms
   /** A token to the carrier, synchronously (the hot path). */
   readonly speakNow: (token: string, last: boolean) => void
-  /** A fixed sentence through its own normaliser; returns what was said. */
-  readonly sayWhole: (sentence: string, last?: boolean) => Effect.Effect<string>
+  /** A fixed sentence through its own normaliser, synchronously; returns what was said. */
+  readonly sayNow: (sentence: string, last: boolean) => string
   readonly noteOutcome: (outcome: Outcome) => Effect.Effect<void>
   /** The apology, or the handover after too many failed turns. */
   readonly failedTurn: (apology: string) => Effect.Effect<"failed">
@@ -110,8 +111,8 @@ export const takeTurn = (context: TurnContext, utterance: string, promptAt: numb
 
 /** Claude's rounds (and the tools between them) until the reply is complete. */
 const runRounds = Effect.fnUntraced(function*(context: TurnContext, reply: Reply, utterance: string, promptAt: number) {
-  const { claude, clock, config, journal, metrics, tenant, toolContext, tools, transcript } = context
-  const { failedTurn, noteOutcome, sayWhole, speakNow, transfer } = context
+  const { alarms, claude, clock, config, journal, metrics, tenant, toolContext, tools, transcript } = context
+  const { failedTurn, noteOutcome, sayNow, speakNow, transfer } = context
   const { event } = journal
   const addLines = transcript.add
   yield* addLines([{ role: "user", content: utterance, turn: reply.turn }])
@@ -132,42 +133,12 @@ const runRounds = Effect.fnUntraced(function*(context: TurnContext, reply: Reply
     speakNow(said, false)
   }
   /** Fills a silence: said once per turn when nothing has been spoken yet (never in the transcript). */
-  const filler = Effect.suspend(() => {
-    if (reply.spoke) return Effect.void
+  const fillIn = () => {
+    if (reply.spoke) return
     reply.spoke = true
-    return Effect.asVoid(sayWhole(SAY.filler, false))
-  })
-  const withFiller = <A, E>(effect: Effect.Effect<A, E>) =>
-    Effect.scoped(
-      Effect.zipRight(
-        Effect.forkScoped(
-          Effect.sleep(Duration.millis(config.fillerAfterMs)).pipe(
-            Effect.zipRight(filler),
-            // Also around an uninterruptible tool: the filler timer itself must stay cancellable.
-            Effect.interruptible
-          )
-        ),
-        effect
-      )
-    )
-  /**
-   * A Claude round's one timer, a sleeping fiber beside the request (no race): the filler at FILLER_AFTER_MS
-   * if nothing was said, and at FIRST_TOKEN_TIMEOUT_MS, if the model has still said nothing, the request is
-   * abandoned (`giveUp` aborts it), whichever comes first first.
-   */
-  const roundWatch = (noEventYet: () => boolean, giveUp: () => void) => {
-    const deadline = Effect.sync(() => {
-      if (noEventYet()) giveUp()
-    })
-    const fillerMs = config.fillerAfterMs
-    const limitMs = config.firstTokenTimeoutMs
-    const [first, second] = fillerMs < limitMs ? [filler, deadline] : [deadline, filler]
-    return Effect.sleep(Duration.millis(Math.min(fillerMs, limitMs))).pipe(
-      Effect.zipRight(first),
-      Effect.zipRight(Effect.sleep(Duration.millis(Math.abs(limitMs - fillerMs)))),
-      Effect.zipRight(second)
-    )
+    sayNow(SAY.filler, false)
   }
+  const withFiller = withAlarm(alarms, config.fillerAfterMs, fillIn)
 
   /** One request to Claude; its events are handled synchronously as they arrive. */
   const streamRound = (startedAt: number) =>
@@ -191,13 +162,17 @@ const runRounds = Effect.fnUntraced(function*(context: TurnContext, reply: Reply
         tools: tools.definitions,
         signal: deadline.signal
       }, onEvent)
-      return Effect.flatMap(Effect.fork(roundWatch(() => firstEvent, () => deadline.abort())), (watch) =>
-        response.pipe(
-          Effect.ensuring(Fiber.interrupt(watch)),
-          // Past the deadline, whatever the request ended with, the turn ends on the timeout.
-          Effect.mapError((error) => deadline.signal.aborted ? new FirstTokenTimeout() : error),
-          Effect.as(toolUses)
-        ))
+      // The round's alarms: the filler if nothing was said by FILLER_AFTER_MS; at FIRST_TOKEN_TIMEOUT_MS, if the
+      // model has still said nothing, the request is abandoned (aborting it ends `response`).
+      return response.pipe(
+        withAlarm(alarms, config.firstTokenTimeoutMs, () => {
+          if (firstEvent) deadline.abort()
+        }),
+        withFiller,
+        // Past the deadline, whatever the request ended with, the turn ends on the timeout.
+        Effect.mapError((error) => deadline.signal.aborted ? new FirstTokenTimeout() : error),
+        Effect.as(toolUses)
+      )
     })
 
   for (let round = 0; round <= config.maxToolRounds; round++) {

@@ -1,14 +1,13 @@
 import Anthropic from "@anthropic-ai/sdk"
 import type { MessageParam, RawMessageStreamEvent, TextBlockParam, Tool, ToolChoice } from "@anthropic-ai/sdk/resources/messages"
 import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { makeAlarms, withAlarm } from "../alarms.ts"
 import { AppConfig } from "../config.ts"
 import { deferredTurn } from "../eventLoop.ts"
 import { Metrics, type TokenKind } from "../observability/Metrics.ts"
@@ -157,9 +156,12 @@ export const fetchWithHeaderPairs = (fetchImpl: SdkFetch): SdkFetch => (input, i
 }
 
 export class Claude extends Effect.Service<Claude>()("app/Claude", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const config = yield* AppConfig
     const metrics = yield* Metrics
+    // Every attempt's stall deadline, on one sleeping fiber (see alarms.ts).
+    const alarms = yield* makeAlarms
+    yield* Effect.addFinalizer(() => alarms.stop)
     const client = Option.map(
       config.anthropicApiKey,
       (key) =>
@@ -199,8 +201,8 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
      * ping fold to nothing), so an error among those events, such as an in-stream overloaded_error, may be
      * retried. Those first events go to `onEvent` as soon as they are read, before anything else runs (the
      * first word is the one the caller waits for); from then on nothing is retried. A failed or silent attempt
-     * has its HTTP request aborted at once. The attempt's deadline is one sleeping fiber that aborts the request
-     * if the model has not begun by then (no race per attempt).
+     * has its HTTP request aborted at once. The attempt's deadline is an alarm that aborts the request if the
+     * model has not begun by then (no race, no fiber per attempt).
      */
     const openAttempt = (anthropic: Anthropic, model: string, request: ClaudeRequest, onEvent: (event: ClaudeEvent) => void) =>
       Effect.suspend(() => {
@@ -252,26 +254,22 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
               ? new ClaudeError({ status: undefined, transient: true, stalled: true, message: "no first event in time" })
               : toClaudeError(cause)
         })
-        // Silent for too long (no content block begun): give up on this attempt for the fallback. A model
-        // busy writing a long tool input has begun a block, so it is left to finish.
-        const stallWatch = Effect.sleep(Duration.millis(request.attemptTimeoutMs ?? config.claudeAttemptTimeoutMs)).pipe(
-          Effect.zipRight(Effect.sync(() => {
+        const stopFollowingCaller = () => request.signal?.removeEventListener("abort", abortWithCaller)
+        return firstEvents.pipe(
+          // Silent for too long (no content block begun): give up on this attempt for the fallback. A model
+          // busy writing a long tool input has begun a block, so it is left to finish.
+          withAlarm(alarms, request.attemptTimeoutMs ?? config.claudeAttemptTimeoutMs, () => {
             if (!begun) {
               stalled = true
               controller.abort()
             }
+          }),
+          Effect.map((iterator) => ({ controller, iterator, fold, stopFollowingCaller })),
+          Effect.onError(() => Effect.sync(() => {
+            stopFollowingCaller()
+            controller.abort()
           }))
         )
-        const stopFollowingCaller = () => request.signal?.removeEventListener("abort", abortWithCaller)
-        return Effect.flatMap(Effect.fork(stallWatch), (watch) =>
-          firstEvents.pipe(
-            Effect.ensuring(Fiber.interrupt(watch)),
-            Effect.map((iterator) => ({ controller, iterator, fold, stopFollowingCaller })),
-            Effect.onError(() => Effect.sync(() => {
-              stopFollowingCaller()
-              controller.abort()
-            }))
-          ))
       })
 
     /**
