@@ -7,9 +7,9 @@ import * as Runtime from "effect/Runtime"
 /**
  * Timers that cost no fiber each. A turn needs three (the filler, the first-token deadline, an attempt's stall) and
  * almost never lets one ring: the first word comes long before. A sleeping fiber forked and interrupted per timer cost
- * ~50 µs of CPU each (measured, 200 concurrent turns), and at 200 calls the first word's p50 went from ~60–110 ms to
- * ~35 ms past the model's without them. Here one fiber sleeps on the Clock until the earliest alarm of many; setting or
- * cancelling one is a plain function call. Being on the Clock, alarms follow the TestClock in tests.
+ * ~50 µs of CPU each (200 concurrent turns, the timer itself ~1 µs); with alarms instead, the server's CPU per turn
+ * went from ~1.54 to ~1.29 ms on Bun (50 calls × 6 turns). One fiber sleeps on the Clock until the earliest alarm of
+ * many; setting or cancelling one is a plain function call. Being on the Clock, alarms follow the TestClock in tests.
  */
 export interface Alarms {
   /** `ring` runs once `afterMs` have passed on the clock, unless the function returned was called first. */
