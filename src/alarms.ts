@@ -8,7 +8,7 @@ import * as Runtime from "effect/Runtime"
  * Timers that cost no fiber each. A turn needs three (the filler, the first-token deadline, an attempt's stall) and
  * almost never lets one ring: the first word comes long before. A sleeping fiber forked and interrupted per timer cost
  * ~50 µs of CPU each (200 concurrent turns, the timer itself ~1 µs); with alarms instead, the server's CPU per turn
- * went from ~1.54 to ~1.29 ms on Bun (50 calls × 6 turns). One fiber sleeps on the Clock until the earliest alarm of
+ * went from ~1.54 to ~1.28 ms on Bun (50 calls × 6 turns). One fiber sleeps on the Clock until the earliest alarm of
  * many; setting or cancelling one is a plain function call. Being on the Clock, alarms follow the TestClock in tests.
  */
 export interface Alarms {
