@@ -76,15 +76,8 @@ export const makeAlarms: Effect.Effect<Alarms> = Effect.zipWith(Effect.clock, Ef
       wakesAt = -Infinity
       const now = clock.unsafeCurrentTimeMillis()
       const failures = ringDue(now)
-      const next = pending.length === 0
-        ? Effect.suspend(() => {
-          wakesAt = Infinity
-          return untilSet
-        })
-        : Effect.suspend(() => {
-          wakesAt = pending[0]!.due
-          return Effect.sleep(Duration.millis(wakesAt - now))
-        })
+      wakesAt = pending.length === 0 ? Infinity : pending[0]!.due
+      const next = pending.length === 0 ? untilSet : Effect.sleep(Duration.millis(wakesAt - now))
       const logged = failures.length === 0
         ? next
         : Effect.zipRight(Effect.logError("an alarm failed", Cause.die(failures[0])), next)

@@ -9,7 +9,7 @@ import * as Queue from "effect/Queue"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import { type Alarms, makeAlarms } from "../alarms.ts"
+import { makeAlarms } from "../alarms.ts"
 import { AppConfig } from "../config.ts"
 import { Claude } from "../llm/Claude.ts"
 import { Metrics } from "../observability/Metrics.ts"
@@ -74,8 +74,8 @@ interface SessionEnding {
   readonly stopMoves: Effect.Effect<void>
   /** Interrupts the running turn (or transfer, or goodbye), awaiting its cleanup. */
   readonly stopRunning: Effect.Effect<void>
-  /** The call's timers, stopped once the turn is. */
-  readonly alarms: Alarms
+  /** Stops the call's timers (once the turn is stopped). */
+  readonly stopAlarms: Effect.Effect<void>
   readonly countTextFrames: () => void
   readonly sayWhole: (sentence: string, last?: boolean) => Effect.Effect<string>
   readonly noteOutcome: (outcome: Outcome) => Effect.Effect<void>
@@ -468,7 +468,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
           return mover === undefined ? Effect.void : Fiber.interrupt(mover)
         }),
         stopRunning,
-        alarms,
+        stopAlarms: alarms.stop,
         countTextFrames,
         sayWhole,
         noteOutcome,
@@ -531,7 +531,7 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         const { callId, connectionId, journal, state, tenant, transcript } = session
         yield* session.stopMoves
         yield* session.stopRunning
-        yield* session.alarms.stop
+        yield* session.stopAlarms
         session.countTextFrames()
         const reported = live.reportedEnd(callId)
         const droppedWith = live.droppedWith(connectionId)
