@@ -144,10 +144,10 @@ const runRounds = Effect.fnUntraced(function*(context: TurnContext, reply: Reply
   const streamRound = (startedAt: number) =>
     Effect.suspend(() => {
       const toolUses: Array<Extract<ClaudeEvent, { _tag: "ToolUse" }>> = []
-      let firstEvent = true
+      let noEventYet = true
       const onEvent = (item: ClaudeEvent) => {
-        if (firstEvent) {
-          firstEvent = false
+        if (noEventYet) {
+          noEventYet = false
           metrics.unsafe.claudeFirstToken((clock.unsafeCurrentTimeMillis() - startedAt) / 1000)
         }
         if (item._tag === "TextDelta") speakToken(item.text)
@@ -166,7 +166,7 @@ const runRounds = Effect.fnUntraced(function*(context: TurnContext, reply: Reply
       // model has still said nothing, the request is abandoned (aborting it ends `response`).
       return response.pipe(
         withAlarm(alarms, config.firstTokenTimeoutMs, () => {
-          if (firstEvent) deadline.abort()
+          if (noEventYet) deadline.abort()
         }),
         withFiller,
         // Past the deadline, whatever the request ended with, the turn ends on the timeout.
