@@ -9,8 +9,9 @@
  * here; without Postgres binaries they are skipped with a note (a failure under CI).
  */
 import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
-import { Deferred, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Schema, Stream } from "effect"
 import { makeJournal } from "../../src/call/transcript.ts"
 import { CountListenerReconnects } from "../../src/cluster/listener.ts"
 import { Metrics } from "../../src/observability/Metrics.ts"
@@ -177,4 +178,56 @@ describe.skipIf(!available)("the LISTEN connection on Postgres", () => {
     ))))
     expect(names).toEqual({ cached: SALON_NAME, stale: SALON_NAME, fresh: "Salon Renommé" })
   }, 60_000)
+})
+
+/**
+ * An interrupted statement (a caller hanging up mid-query, a lost race) must not reach the statement that takes its
+ * connection next. @effect/sql-pg cancels with `pg_cancel_backend(pid)` sent through the pool; if the interrupted
+ * statement finishes first, its connection is already another statement's when the cancel lands
+ * (patches/README.md). Advisory locks, held by a controller of its own, decide when each statement finishes.
+ */
+describe.skipIf(!available)("an interrupted Postgres statement", () => {
+  test("never cancels the statement that next takes its connection", async () => {
+    const url = await emptyPostgresDatabase(clusterUrl, "cancel")
+    const poolOf = (maxConnections: number) =>
+      Effect.map(Layer.build(PgClient.layer({ url: Redacted.make(url), maxConnections })), Context.get(PgClient.PgClient))
+    const outcome = await runScoped(Effect.gen(function*() {
+      // One connection: its session holds the locks, and it watches the others.
+      const controller = yield* poolOf(1)
+      // Two connections: A's, and a blocker's that keeps the cancel (sent through this pool) waiting its turn.
+      const pool = yield* poolOf(2)
+      const waitingOn = (lock: number) =>
+        controller<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE wait_event_type = 'Lock' AND query LIKE ${`%pg_advisory_xact_lock(${lock})%`}`.pipe(
+          Effect.repeat({ until: ([row]) => row!.n > 0, schedule: Schedule.spaced("10 millis") }),
+          Effect.timeout("10 seconds")
+        )
+      yield* controller`SELECT pg_advisory_lock(1), pg_advisory_lock(2), pg_advisory_lock(3)`
+      const blocker = yield* Effect.fork(pool.unsafe("SELECT pg_advisory_xact_lock(1)"))
+      const a = yield* Effect.fork(pool.unsafe("SELECT pg_advisory_xact_lock(2)"))
+      yield* waitingOn(1)
+      yield* waitingOn(2)
+      // B waits for a connection: it gets A's as soon as A is done.
+      const b = yield* Effect.fork(pool.unsafe<{ answer: string }>("SELECT pg_advisory_xact_lock(3), 'b' AS answer"))
+      yield* Effect.yieldNow()
+      const interrupting = yield* Effect.fork(Fiber.interrupt(a))
+      yield* Effect.yieldNow()
+      // A's statement finishes on its own; B now runs on A's connection.
+      yield* controller`SELECT pg_advisory_unlock(2)`
+      yield* waitingOn(3)
+      // The blocker lets go of the other connection: a cancel waiting for one would run now.
+      yield* controller`SELECT pg_advisory_unlock(1)`
+      yield* Fiber.join(blocker)
+      yield* Fiber.join(interrupting)
+      yield* controller`SELECT pg_advisory_unlock(3)`
+      // B's answer, or what Postgres said instead ("canceling statement due to user request").
+      const answer = yield* Fiber.join(b).pipe(
+        Effect.map(([row]) => row?.answer),
+        Effect.catchAll((error) => Effect.succeed(`failed: ${(error.cause as Error | undefined)?.message ?? error.message}`))
+      )
+      return { a: yield* Fiber.await(a), b: answer }
+    }))
+    expect(Exit.isInterrupted(outcome.a)).toBe(true)
+    expect(outcome.b).toBe("b")
+  }, 30_000)
 })
