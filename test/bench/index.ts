@@ -14,7 +14,7 @@ const BENCHES: Array<{ name: string; args: Array<string>; expectedSeconds: numbe
   { name: "search.ts", args: [], expectedSeconds: postgres ? 45 : 20 },
   { name: "booking.ts", args: [], expectedSeconds: 6 },
   { name: "speech.ts", args: [], expectedSeconds: 1 },
-  { name: "turn.ts", args: quick ? ["--quick"] : [], expectedSeconds: quick ? 90 : 170 }
+  { name: "turn.ts", args: [...(quick ? ["--quick"] : []), ...(args.includes("--full-gc") ? ["--full-gc"] : [])], expectedSeconds: quick ? 90 : 170 }
 ]
 
 const started = performance.now()

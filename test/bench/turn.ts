@@ -6,7 +6,7 @@
  * server what Twilio does: signed voice webhook, relay URL and <Parameter> read from the TwiML, signed
  * handshake, setup, prompts, hang-up and the final status callback. Prints numbers, asserts nothing.
  *
- *   bun test/bench/turn.ts [--quick] [--postgres] [--runtime=bun|deno] [--warm-up=<calls>] [--rounds=<n>]
+ *   bun test/bench/turn.ts [--quick] [--postgres] [--runtime=bun|deno] [--warm-up=<calls>] [--rounds=<n>] [--full-gc]
  *
  * Backend: a fresh SQLite file per server by default; `DATABASE_URL=postgres://…` measures that database;
  * `--postgres` starts a throwaway cluster (test/support/postgres.ts) and stops it at the end.
@@ -22,7 +22,10 @@
  *   own threads (compiler, collector helpers, I/O), which move most from one run to the next
  * - RSS per live call: (RSS with N calls live after their turns − RSS before they opened) / N; and the same
  *   once the server has gone idle with the calls still live (garbage of the turns collected, or not); the RSS once
- *   the calls are open, before their first turn, is printed too (opening N calls at once makes garbage of its own)
+ *   the calls are open, before their first turn, is printed too (opening N calls at once makes garbage of its own).
+ *   With --full-gc, our servers run with their runtime's inspector (turn/inspector.ts) and, after the CPU rounds, N
+ *   calls × 3 turns once more: RSS read after a full collection before they open and with them live, which is what
+ *   the calls hold. Without it, Deno's reading is mostly the turns' garbage: V8 collects it ~10 s after the load.
  * - first-token overhead: prompt sent → first model text frame received, minus the SSE server's 50 ms; at the top
  *   level also split into each call's first turn and the later ones. As on a real call, the first prompt comes after
  *   the welcome greeting (GREETING_MS after the setups): Twilio speaks it before the caller can say anything.
@@ -59,6 +62,7 @@ if (roundsChoice !== undefined && !(/^\d+$/.test(roundsChoice) && Number(roundsC
 }
 const ROUNDS = roundsChoice !== undefined ? Number(roundsChoice) : 1
 const ANSWER_AFTER_MS = 50
+const FULL_GC = args.includes("--full-gc")
 /**
  * Between the setups and the first prompts: Twilio speaks the TwiML's welcome greeting first (seconds of speech),
  * so no caller's first words reach a server right behind its setup. One second is shorter than any greeting.
@@ -137,6 +141,8 @@ interface Result {
   readonly overheads: Map<number, Array<number>>
   /** The top level's first-token overheads, round by round (the top level's entry in `overheads` pools them). */
   readonly topRounds: ReadonlyArray<ReadonlyArray<number>>
+  /** With --full-gc: RSS after a full collection, before the top level's calls open and with them live. */
+  readonly held?: { readonly before: number; readonly live: number }
   /** Server CPU per warm-up call (with its one turn): its first and its last `calls` calls. */
   readonly warm: { readonly first: number; readonly last: number; readonly calls: number }
 }
@@ -160,6 +166,26 @@ const warmUp = async (system: System, phase: string) => {
   const mean = (values: Array<number>) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length)
   const edge = Math.max(1, Math.round(batches / 6))
   return { first: mean(costs.slice(0, edge)), last: mean(costs.slice(-edge)), calls: edge * WARM_UP_BATCH }
+}
+
+/**
+ * --full-gc: `calls` calls × TURNS turns once more, not counted in the CPU figures; RSS read after a full collection
+ * before they open and with them live after their turns.
+ */
+const heldRss = async (system: System, collectGarbage: () => Promise<void>, calls: number) => {
+  const collected = async () => {
+    await settle(system.pid)
+    await collectGarbage()
+    await settle(system.pid)
+    return rssBytes(system.pid)
+  }
+  const before = await collected()
+  const live = await Promise.all(Array.from({ length: calls }, () => system.open(++callCounter)))
+  await Bun.sleep(GREETING_MS)
+  for (let t = 0; t < TURNS; t++) await Promise.all(live.map(turn))
+  const held = await collected()
+  await Promise.all(live.map(system.hangUp))
+  return { before, live: held }
 }
 
 const measure = async (system: System, phase: string): Promise<Result> => {
@@ -212,7 +238,11 @@ const measure = async (system: System, phase: string): Promise<Result> => {
     rss,
     overheads: new Map([...overheads, [top, topRounds.flat()]]),
     topRounds,
-    warm
+    warm,
+    ...(system.collectGarbage === undefined ? {} : {
+      held: await (progress(`${phase} ${system.name}: ${top} calls × ${TURNS} turns once more, RSS after a full collection (--full-gc)`),
+        heldRss(system, system.collectGarbage, top))
+    })
   }
 }
 
@@ -255,7 +285,7 @@ const claude = await spawnListening("./claudeSse.ts", { PORT: "0", ANSWER_AFTER_
 const claudeUrl = `http://127.0.0.1:${claude.port}`
 const starters: Array<() => Promise<System>> = [
   ...relayRuntimes.map((runtime) => () => startBareRelay(claudeUrl, runtime, deno)),
-  ...runtimes.map((runtime) => () => startOurs({ runtime, deno, claudeUrl, backend, ...(postgresUrl ? { postgresUrl } : {}) }))
+  ...runtimes.map((runtime) => () => startOurs({ runtime, deno, claudeUrl, backend, inspect: FULL_GC, ...(postgresUrl ? { postgresUrl } : {}) }))
 ]
 const results: Array<[string, Result]> = []
 try {
@@ -276,17 +306,18 @@ try {
 const ms = (n: number) => `${n.toFixed(2)} ms`
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`
 console.log(`\nturn benchmark, ${backend}, ${TURNS} turns per call, loopback Claude answering after ${ANSWER_AFTER_MS} ms; took ${elapsed()}; load average at the end ${load()}`)
-console.log(`| | server CPU per turn | CPU per call apart from turns | RSS per live call (after its turns / once idle) | ${LEVELS.map((l) => `first-token overhead p50 / p95 / p99 at ${l}`).join(" | ")} |`)
+console.log(`| | server CPU per turn | CPU per call apart from turns | RSS per live call (after its turns / once idle${FULL_GC ? " / after a full collection" : ""}) | ${LEVELS.map((l) => `first-token overhead p50 / p95 / p99 at ${l}`).join(" | ")} |`)
 console.log(`|---|---|---|---|${LEVELS.map(() => "---").join("|")}|`)
 const top = LEVELS[LEVELS.length - 1]!
 /** RSS per live call: what the process grew by with the top level's calls live, over their number. */
 const perCall = (r: Result, reading: "live" | "idle") => kib((r.rss[reading] - r.rss.before) / top)
+const heldPerCall = (r: Result) => (r.held === undefined ? "–" : kib((r.held.live - r.held.before) / top))
 for (const [name, r] of results) {
   const cells = LEVELS.map((level) => {
     const values = r.overheads.get(level) ?? []
     return `${ms(percentile(values, 50))} / ${ms(percentile(values, 95))} / ${ms(percentile(values, 99))}`
   })
-  console.log(`| ${name} | ${ms(r.cpuPerTurn)} | ${ms(r.cpuPerCall)} | ${perCall(r, "live")} / ${perCall(r, "idle")} | ${cells.join(" | ")} |`)
+  console.log(`| ${name} | ${ms(r.cpuPerTurn)} | ${ms(r.cpuPerCall)} | ${perCall(r, "live")} / ${perCall(r, "idle")}${FULL_GC ? ` / ${heldPerCall(r)}` : ""} | ${cells.join(" | ")} |`)
 }
 const relayOn = (runtime: Runtime) => results.find(([name]) => name === `bare relay · ${runtime}`)?.[1]
 for (const [name, ours] of results.filter(([name]) => name.startsWith("ours"))) {
@@ -341,5 +372,12 @@ for (const [name, r] of results) {
   console.log(
     `${name}: whole process RSS ${mib(r.rss.before)} before the ${top} calls, ${mib(r.rss.open)} once they are open ` +
       `(${kib((r.rss.open - r.rss.before) / top)} per call before any turn), ${mib(r.rss.live)} with them live after their turns, ${mib(r.rss.idle)} once idle`
+  )
+}
+for (const [name, r] of results) {
+  if (r.held === undefined) continue
+  console.log(
+    `${name}: after a full collection, whole process RSS ${mib(r.held.before)} before ${top} calls, ${mib(r.held.live)} with them live ` +
+      `after their turns: ${heldPerCall(r)} per live call (what the calls hold; the readings above also count their turns' garbage)`
   )
 }

@@ -11,6 +11,7 @@ import { join } from "node:path"
 import { AUTH_TOKEN, BUSINESS_NUMBER, PUBLIC_URL } from "../../support/appServer.ts"
 import { find, parametersOf, parseTwiml, RelayClient, signedPost, statusForm, voiceForm } from "../../support/twilioClient.ts"
 import { FIRST_DELTA } from "./claudeSse.ts"
+import { collectGarbage, inspectFlag } from "./inspector.ts"
 
 export interface Call {
   readonly ws: RelayClient
@@ -22,6 +23,8 @@ export interface System {
   readonly open: (n: number) => Promise<Call>
   readonly hangUp: (call: Call) => Promise<void>
   readonly stop: () => Promise<void>
+  /** A full garbage collection in the server; only ours, started with `inspect`. */
+  readonly collectGarbage?: () => Promise<void>
 }
 export type Runtime = "Bun" | "Deno"
 
@@ -83,7 +86,7 @@ const extraFlags = (variable: string): Array<string> => (process.env[variable] ?
  * `NAME=value` settings as environment variables, the rest as an argument list with BENCH_BUN_FLAGS after `bun`.
  * Run here without `bun run` in between, so that the pid we read CPU and RSS from is the server's.
  */
-const bunStart = (): { readonly env: Record<string, string>; readonly command: Array<string> } => {
+const bunStart = (flags: Array<string>): { readonly env: Record<string, string>; readonly command: Array<string> } => {
   const script = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
   const words = script.trim().split(/\s+/)
   const env: Record<string, string> = {}
@@ -93,14 +96,14 @@ const bunStart = (): { readonly env: Record<string, string>; readonly command: A
   }
   const [bun, ...args] = words
   if (bun !== "bun") throw new Error(`package.json's start script does not run bun: ${script}`)
-  return { env, command: ["bun", ...extraFlags("BENCH_BUN_FLAGS"), ...args] }
+  return { env, command: ["bun", ...flags, ...extraFlags("BENCH_BUN_FLAGS"), ...args] }
 }
 
 /** deno.json's `start` task as an argument list, with `deno` replaced by the binary found. */
-const denoStart = (deno: string): Array<string> => {
+const denoStart = (deno: string, flags: Array<string>): Array<string> => {
   const task = (JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as { tasks: { start: string } }).tasks.start
   const [, subcommand, ...args] = task.split(/\s+/)
-  return [deno, subcommand!, ...extraFlags("BENCH_DENO_FLAGS"), ...args]
+  return [deno, subcommand!, ...flags, ...extraFlags("BENCH_DENO_FLAGS"), ...args]
 }
 
 /** The bare relay on Bun, or on Deno (given its binary) to set our server on Deno against that runtime's own cost. */
@@ -127,6 +130,21 @@ export const startBareRelay = async (claudeUrl: string, runtime: Runtime = "Bun"
   }
 }
 
+/** The server's stderr, less the lines its inspector prints when it starts and when the benchmark connects. */
+const forwardWithoutInspectorBanner = async (stderr: ReadableStream<Uint8Array>) => {
+  const banner = /Bun Inspector|Inspect in browser|debug\.bun\.sh|^Listening:|^\s*ws:\/\/127\.0\.0\.1|^Debugger |chrome:\/\/inspect/
+  const decoder = new TextDecoder()
+  let pending = ""
+  const reader = stderr.getReader()
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    const lines = (pending + decoder.decode(read.value, { stream: true })).split("\n")
+    pending = lines.pop()!
+    const kept = lines.filter((line) => line.trim() !== "" && !banner.test(line))
+    if (kept.length > 0) process.stderr.write(kept.join("\n") + "\n")
+  }
+  if (pending.trim() !== "" && !banner.test(pending)) process.stderr.write(pending + "\n")
+}
+
 export interface OursOptions {
   readonly runtime: Runtime
   readonly deno?: string
@@ -134,12 +152,16 @@ export interface OursOptions {
   /** A `postgres://` URL; a fresh SQLite file otherwise. */
   readonly postgresUrl?: string
   readonly backend: string
+  /** Start the server with its runtime's inspector, for `collectGarbage` (`--full-gc`). */
+  readonly inspect?: boolean
 }
 
 export const startOurs = async (options: OursOptions): Promise<System> => {
   const dir = mkdtempSync(join(tmpdir(), "coccinelle-bench-"))
   const port = freePort()
-  const { env: startEnv, command } = options.runtime === "Bun" ? bunStart() : { env: {}, command: denoStart(options.deno!) }
+  const inspectPort = options.inspect ? freePort() : undefined
+  const inspect = inspectPort === undefined ? [] : [inspectFlag(options.runtime, inspectPort)]
+  const { env: startEnv, command } = options.runtime === "Bun" ? bunStart(inspect) : { env: {}, command: denoStart(options.deno!, inspect) }
   const server = Bun.spawn(command, {
     cwd: ROOT,
     env: {
@@ -160,8 +182,9 @@ export const startOurs = async (options: OursOptions): Promise<System> => {
       LOG_LEVEL: "warn"
     },
     stdout: "ignore",
-    stderr: "inherit"
+    stderr: options.inspect ? "pipe" : "inherit"
   })
+  if (options.inspect) void forwardWithoutInspectorBanner(server.stderr as ReadableStream<Uint8Array>)
   const baseUrl = `http://127.0.0.1:${port}`
   const wsUrl = `ws://127.0.0.1:${port}/webhooks/twilio/conversation`
   for (let attempt = 0; !(await fetch(`${baseUrl}/health`).then((r) => r.ok, () => false)); attempt++) {
@@ -174,6 +197,7 @@ export const startOurs = async (options: OursOptions): Promise<System> => {
   return {
     name: `ours · ${options.runtime} · ${options.backend}`,
     pid: server.pid,
+    ...(inspectPort === undefined ? {} : { collectGarbage: () => collectGarbage(options.runtime, inspectPort) }),
     open: async (n) => {
       const sid = `CA_${run}_${n}`
       const answer = await signedPost(baseUrl, PUBLIC_URL, "/webhooks/twilio/voice", voiceForm({ callSid: sid, from: "+33611111111", to: BUSINESS_NUMBER }), AUTH_TOKEN)
