@@ -23,9 +23,10 @@
  * - RSS per live call: (RSS with N calls live after their turns − RSS before they opened) / N; and the same
  *   once the server has gone idle with the calls still live (garbage of the turns collected, or not); the RSS once
  *   the calls are open, before their first turn, is printed too (opening N calls at once makes garbage of its own).
- *   With --full-gc, our servers run with their runtime's inspector (turn/inspector.ts) and, after the CPU rounds, N
- *   calls × 3 turns once more: RSS read after a full collection before they open and with them live, which is what
- *   the calls hold. Without it, Deno's reading is mostly the turns' garbage: V8 collects it ~10 s after the load.
+ *   With --full-gc, each of our servers is then started once more, with its runtime's inspector (turn/inspector.ts),
+ *   warmed up, and runs N calls × 3 turns: RSS read after a full collection before they open and with them live,
+ *   which is what the calls hold. Without it, Deno's reading is mostly the turns' garbage: V8 collects it ~10 s after
+ *   the load. A server of its own, so that the inspector cannot touch the figures above.
  * - first-token overhead: prompt sent → first model text frame received, minus the SSE server's 50 ms; at the top
  *   level also split into each call's first turn and the later ones. As on a real call, the first prompt comes after
  *   the welcome greeting (GREETING_MS after the setups): Twilio speaks it before the caller can say anything.
@@ -141,8 +142,6 @@ interface Result {
   readonly overheads: Map<number, Array<number>>
   /** The top level's first-token overheads, round by round (the top level's entry in `overheads` pools them). */
   readonly topRounds: ReadonlyArray<ReadonlyArray<number>>
-  /** With --full-gc: RSS after a full collection, before the top level's calls open and with them live. */
-  readonly held?: { readonly before: number; readonly live: number }
   /** Server CPU per warm-up call (with its one turn): its first and its last `calls` calls. */
   readonly warm: { readonly first: number; readonly last: number; readonly calls: number }
 }
@@ -238,11 +237,7 @@ const measure = async (system: System, phase: string): Promise<Result> => {
     rss,
     overheads: new Map([...overheads, [top, topRounds.flat()]]),
     topRounds,
-    warm,
-    ...(system.collectGarbage === undefined ? {} : {
-      held: await (progress(`${phase} ${system.name}: ${top} calls × ${TURNS} turns once more, RSS after a full collection (--full-gc)`),
-        heldRss(system, system.collectGarbage, top))
-    })
+    warm
   }
 }
 
@@ -273,7 +268,9 @@ const relayRuntimes: Array<Runtime> = runtimes.includes("Deno") ? ["Bun", "Deno"
 const systemsCount = relayRuntimes.length + runtimes.length
 // What a longer warm-up adds (a warm-up call takes ~3 ms on Bun, ~6 ms on Deno; 2 cores, 50 at a time), and each
 // extra round (~5 s per server).
-const extraSeconds = Math.max(0, WARM_UP_CALLS - (quick ? 300 : 1_500)) * 0.006 * systemsCount + (ROUNDS - 1) * 5 * systemsCount
+// --full-gc: each of our servers once more, warmed up, and one more batch.
+const extraSeconds = Math.max(0, WARM_UP_CALLS - (quick ? 300 : 1_500)) * 0.006 * systemsCount + (ROUNDS - 1) * 5 * systemsCount +
+  (FULL_GC ? runtimes.length * (WARM_UP_CALLS * 0.006 + 15) : 0)
 const expected = quick ? `~${Math.round(25 * systemsCount + extraSeconds)} s` : `~${Math.round(35 * systemsCount + extraSeconds)}–${Math.round(50 * systemsCount + extraSeconds)} s`
 process.stderr.write(
   `turn benchmark${quick ? " (--quick)" : ""}: ${backend}, ${[...relayRuntimes.map((r) => `bare relay · ${r}`), ...runtimes].join(" / ")}, ` +
@@ -285,14 +282,27 @@ const claude = await spawnListening("./claudeSse.ts", { PORT: "0", ANSWER_AFTER_
 const claudeUrl = `http://127.0.0.1:${claude.port}`
 const starters: Array<() => Promise<System>> = [
   ...relayRuntimes.map((runtime) => () => startBareRelay(claudeUrl, runtime, deno)),
-  ...runtimes.map((runtime) => () => startOurs({ runtime, deno, claudeUrl, backend, inspect: FULL_GC, ...(postgresUrl ? { postgresUrl } : {}) }))
+  ...runtimes.map((runtime) => () => startOurs({ runtime, deno, claudeUrl, backend, ...(postgresUrl ? { postgresUrl } : {}) }))
 ]
 const results: Array<[string, Result]> = []
+/** --full-gc: each of our servers' RSS after a full collection, before the top level's calls open and with them live. */
+const held = new Map<string, { readonly before: number; readonly live: number }>()
 try {
   for (const [index, start] of starters.entries()) {
     const system = await start()
     try {
       results.push([system.name, await measure(system, `${index + 1}/${starters.length}`)])
+    } finally {
+      await system.stop()
+    }
+  }
+  for (const runtime of FULL_GC ? runtimes : []) {
+    const system = await startOurs({ runtime, deno, claudeUrl, backend, inspect: true, ...(postgresUrl ? { postgresUrl } : {}) })
+    try {
+      const phase = `--full-gc`
+      await warmUp(system, phase)
+      progress(`${phase} ${system.name}: ${LEVELS[LEVELS.length - 1]} calls × ${TURNS} turns, RSS after a full collection`)
+      held.set(system.name, await heldRss(system, system.collectGarbage!, LEVELS[LEVELS.length - 1]!))
     } finally {
       await system.stop()
     }
@@ -311,13 +321,16 @@ console.log(`|---|---|---|---|${LEVELS.map(() => "---").join("|")}|`)
 const top = LEVELS[LEVELS.length - 1]!
 /** RSS per live call: what the process grew by with the top level's calls live, over their number. */
 const perCall = (r: Result, reading: "live" | "idle") => kib((r.rss[reading] - r.rss.before) / top)
-const heldPerCall = (r: Result) => (r.held === undefined ? "–" : kib((r.held.live - r.held.before) / top))
+const heldPerCall = (name: string) => {
+  const readings = held.get(name)
+  return readings === undefined ? "–" : kib((readings.live - readings.before) / top)
+}
 for (const [name, r] of results) {
   const cells = LEVELS.map((level) => {
     const values = r.overheads.get(level) ?? []
     return `${ms(percentile(values, 50))} / ${ms(percentile(values, 95))} / ${ms(percentile(values, 99))}`
   })
-  console.log(`| ${name} | ${ms(r.cpuPerTurn)} | ${ms(r.cpuPerCall)} | ${perCall(r, "live")} / ${perCall(r, "idle")}${FULL_GC ? ` / ${heldPerCall(r)}` : ""} | ${cells.join(" | ")} |`)
+  console.log(`| ${name} | ${ms(r.cpuPerTurn)} | ${ms(r.cpuPerCall)} | ${perCall(r, "live")} / ${perCall(r, "idle")}${FULL_GC ? ` / ${heldPerCall(name)}` : ""} | ${cells.join(" | ")} |`)
 }
 const relayOn = (runtime: Runtime) => results.find(([name]) => name === `bare relay · ${runtime}`)?.[1]
 for (const [name, ours] of results.filter(([name]) => name.startsWith("ours"))) {
@@ -374,10 +387,10 @@ for (const [name, r] of results) {
       `(${kib((r.rss.open - r.rss.before) / top)} per call before any turn), ${mib(r.rss.live)} with them live after their turns, ${mib(r.rss.idle)} once idle`
   )
 }
-for (const [name, r] of results) {
-  if (r.held === undefined) continue
+for (const [name, readings] of held) {
   console.log(
-    `${name}: after a full collection, whole process RSS ${mib(r.held.before)} before ${top} calls, ${mib(r.held.live)} with them live ` +
-      `after their turns: ${heldPerCall(r)} per live call (what the calls hold; the readings above also count their turns' garbage)`
+    `${name}: after a full collection (a server of its own, with its inspector), whole process RSS ${mib(readings.before)} before ` +
+      `${top} calls, ${mib(readings.live)} with them live after their turns: ${heldPerCall(name)} per live call ` +
+      `(what the calls hold; the readings above also count their turns' garbage)`
   )
 }
