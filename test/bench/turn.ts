@@ -41,6 +41,8 @@ const args = process.argv.slice(2)
 const quick = args.includes("--quick")
 const runtimeChoice = args.find((arg) => arg.startsWith("--runtime="))?.slice("--runtime=".length).toLowerCase()
 const LEVELS = quick ? [1, 20, 50] : [1, 50, 200]
+/** The top level: its calls give the CPU pair, the RSS readings and the ratios to the relay. */
+const TOP = LEVELS[LEVELS.length - 1]!
 const TURNS = 3
 const SEQUENTIAL_CALLS = quick ? 5 : 10
 const WARM_UP_BATCH = 50
@@ -171,10 +173,10 @@ const warmUp = async (system: System, phase: string) => {
  * --full-gc: `calls` calls × TURNS turns once more, not counted in the CPU figures; RSS read after a full collection
  * before they open and with them live after their turns.
  */
-const heldRss = async (system: System, collectGarbage: () => Promise<void>, calls: number) => {
+const heldRss = async (system: System & { readonly collectGarbage: () => Promise<void> }, calls: number) => {
   const collected = async () => {
     await settle(system.pid)
-    await collectGarbage()
+    await system.collectGarbage()
     await settle(system.pid)
     return rssBytes(system.pid)
   }
@@ -188,7 +190,6 @@ const heldRss = async (system: System, collectGarbage: () => Promise<void>, call
 }
 
 const measure = async (system: System, phase: string): Promise<Result> => {
-  const top = LEVELS[LEVELS.length - 1]!
   const warm = await warmUp(system, phase)
   const overheads = new Map<number, Array<number>>()
   const rounds: Array<Round> = []
@@ -205,22 +206,22 @@ const measure = async (system: System, phase: string): Promise<Result> => {
     progress(`${phase} ${system.name}: ${level} concurrent calls × ${TURNS} turns`)
     const result = await batch(system, level, TURNS)
     overheads.set(level, result.overheads)
-    if (level === top) {
+    if (level === TOP) {
       rss = result.rss
       // Measured after every level: the zero-turn calls then run warm, like the calls they are subtracted from.
       // With --rounds, the pair is measured again: the first-token figures pool every round's, the RSS stays the first's.
       for (let round = 1; round <= ROUNDS; round++) {
-        const withTurns = round === 1 ? result : await batch(system, top, TURNS)
+        const withTurns = round === 1 ? result : await batch(system, TOP, TURNS)
         topRounds.push(withTurns.overheads)
-        progress(`${phase} ${system.name}: ${top} calls with no turn (CPU per call)${ROUNDS > 1 ? `, round ${round} of ${ROUNDS}` : ""}`)
-        const zero = await batch(system, top, 0)
+        progress(`${phase} ${system.name}: ${TOP} calls with no turn (CPU per call)${ROUNDS > 1 ? `, round ${round} of ${ROUNDS}` : ""}`)
+        const zero = await batch(system, TOP, 0)
         rounds.push({
-          perTurn: (withTurns.cpu - zero.cpu) / (top * TURNS),
-          perCall: zero.cpu / top,
-          mainPerTurn: (withTurns.mainThreadCpu - zero.mainThreadCpu) / (top * TURNS),
-          mainPerCall: zero.mainThreadCpu / top
+          perTurn: (withTurns.cpu - zero.cpu) / (TOP * TURNS),
+          perCall: zero.cpu / TOP,
+          mainPerTurn: (withTurns.mainThreadCpu - zero.mainThreadCpu) / (TOP * TURNS),
+          mainPerCall: zero.mainThreadCpu / TOP
         })
-        if (round < ROUNDS) progress(`${phase} ${system.name}: ${top} concurrent calls × ${TURNS} turns, round ${round + 1} of ${ROUNDS}`)
+        if (round < ROUNDS) progress(`${phase} ${system.name}: ${TOP} concurrent calls × ${TURNS} turns, round ${round + 1} of ${ROUNDS}`)
       }
     }
   }
@@ -235,7 +236,7 @@ const measure = async (system: System, phase: string): Promise<Result> => {
     mainThread: { perTurn: median((r) => r.mainPerTurn), perCall: median((r) => r.mainPerCall) },
     rounds,
     rss,
-    overheads: new Map([...overheads, [top, topRounds.flat()]]),
+    overheads: new Map([...overheads, [TOP, topRounds.flat()]]),
     topRounds,
     warm
   }
@@ -301,8 +302,8 @@ try {
     try {
       const phase = `--full-gc`
       await warmUp(system, phase)
-      progress(`${phase} ${system.name}: ${LEVELS[LEVELS.length - 1]} calls × ${TURNS} turns, RSS after a full collection`)
-      held.set(system.name, await heldRss(system, system.collectGarbage!, LEVELS[LEVELS.length - 1]!))
+      progress(`${phase} ${system.name}: ${TOP} calls × ${TURNS} turns, RSS after a full collection`)
+      held.set(system.name, await heldRss({ ...system, collectGarbage: system.collectGarbage! }, TOP))
     } finally {
       await system.stop()
     }
@@ -318,12 +319,11 @@ const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`
 console.log(`\nturn benchmark, ${backend}, ${TURNS} turns per call, loopback Claude answering after ${ANSWER_AFTER_MS} ms; took ${elapsed()}; load average at the end ${load()}`)
 console.log(`| | server CPU per turn | CPU per call apart from turns | RSS per live call (after its turns / once idle${FULL_GC ? " / after a full collection" : ""}) | ${LEVELS.map((l) => `first-token overhead p50 / p95 / p99 at ${l}`).join(" | ")} |`)
 console.log(`|---|---|---|---|${LEVELS.map(() => "---").join("|")}|`)
-const top = LEVELS[LEVELS.length - 1]!
 /** RSS per live call: what the process grew by with the top level's calls live, over their number. */
-const perCall = (r: Result, reading: "live" | "idle") => kib((r.rss[reading] - r.rss.before) / top)
+const perCall = (r: Result, reading: "live" | "idle") => kib((r.rss[reading] - r.rss.before) / TOP)
 const heldPerCall = (name: string) => {
   const readings = held.get(name)
-  return readings === undefined ? "–" : kib((readings.live - readings.before) / top)
+  return readings === undefined ? "–" : kib((readings.live - readings.before) / TOP)
 }
 for (const [name, r] of results) {
   const cells = LEVELS.map((level) => {
@@ -335,29 +335,29 @@ for (const [name, r] of results) {
 const relayOn = (runtime: Runtime) => results.find(([name]) => name === `bare relay · ${runtime}`)?.[1]
 for (const [name, ours] of results.filter(([name]) => name.startsWith("ours"))) {
   const ratio = (relay: Result, p: number) =>
-    (percentile(ours.overheads.get(top)!, p) / Math.max(0.01, percentile(relay.overheads.get(top)!, p))).toFixed(1)
+    (percentile(ours.overheads.get(TOP)!, p) / Math.max(0.01, percentile(relay.overheads.get(TOP)!, p))).toFixed(1)
   // The targets are set against the relay on the same runtime: Deno's fetch, streams and collector cost more than
   // Bun's even with nothing else to do, which is not our code's overhead. Against Bun's relay too, for reference.
   const runtime: Runtime = name.includes("Deno") ? "Deno" : "Bun"
   const own = relayOn(runtime)!
-  console.log(`${name} at ${top} calls: first-token overhead / the bare relay on ${runtime}'s p50 ×${ratio(own, 50)} (target ≤ 3), p99 ×${ratio(own, 99)} (target ≤ 5)`)
-  if (runtime === "Deno") console.log(`${name} at ${top} calls: against the bare relay on Bun p50 ×${ratio(relayOn("Bun")!, 50)}, p99 ×${ratio(relayOn("Bun")!, 99)}`)
+  console.log(`${name} at ${TOP} calls: first-token overhead / the bare relay on ${runtime}'s p50 ×${ratio(own, 50)} (target ≤ 3), p99 ×${ratio(own, 99)} (target ≤ 5)`)
+  if (runtime === "Deno") console.log(`${name} at ${TOP} calls: against the bare relay on Bun p50 ×${ratio(relayOn("Bun")!, 50)}, p99 ×${ratio(relayOn("Bun")!, 99)}`)
   if (ROUNDS > 1) {
     const each = ours.topRounds.map((values, round) => {
       const relayValues = own.topRounds[round] ?? own.topRounds[0]!
       const roundRatio = (p: number) => (percentile([...values], p) / Math.max(0.01, percentile([...relayValues], p))).toFixed(1)
       return `×${roundRatio(50)} / ×${roundRatio(99)}`
     })
-    console.log(`${name} at ${top} calls: the same, p50 / p99, round by round (the line above pools them): ${each.join(", ")}`)
+    console.log(`${name} at ${TOP} calls: the same, p50 / p99, round by round (the line above pools them): ${each.join(", ")}`)
   }
 }
 // Where the tail comes from: each call's first turn also opens its first connection to Claude, and follows the
 // greeting by a second only; the later turns follow the previous reply at once.
 for (const [name, r] of results) {
   const spread = (part: Array<number>) => `p50 ${ms(percentile(part, 50))}, p99 ${ms(percentile(part, 99))}`
-  const firstTurns = r.topRounds.flatMap((round) => round.slice(0, top))
-  const laterTurns = r.topRounds.flatMap((round) => round.slice(top))
-  console.log(`${name} at ${top} calls: first turns ${spread(firstTurns)}; later turns ${spread(laterTurns)}`)
+  const firstTurns = r.topRounds.flatMap((round) => round.slice(0, TOP))
+  const laterTurns = r.topRounds.flatMap((round) => round.slice(TOP))
+  console.log(`${name} at ${TOP} calls: first turns ${spread(firstTurns)}; later turns ${spread(laterTurns)}`)
 }
 // The CPU above is the whole process's. The thread running JavaScript is what our code costs directly; the others
 // are the runtime's own (its optimising compiler still at work after the warm-up, the collector's helpers, I/O).
@@ -383,14 +383,14 @@ for (const [name, r] of results) {
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`
 for (const [name, r] of results) {
   console.log(
-    `${name}: whole process RSS ${mib(r.rss.before)} before the ${top} calls, ${mib(r.rss.open)} once they are open ` +
-      `(${kib((r.rss.open - r.rss.before) / top)} per call before any turn), ${mib(r.rss.live)} with them live after their turns, ${mib(r.rss.idle)} once idle`
+    `${name}: whole process RSS ${mib(r.rss.before)} before the ${TOP} calls, ${mib(r.rss.open)} once they are open ` +
+      `(${kib((r.rss.open - r.rss.before) / TOP)} per call before any turn), ${mib(r.rss.live)} with them live after their turns, ${mib(r.rss.idle)} once idle`
   )
 }
 for (const [name, readings] of held) {
   console.log(
     `${name}: after a full collection (a server of its own, with its inspector), whole process RSS ${mib(readings.before)} before ` +
-      `${top} calls, ${mib(readings.live)} with them live after their turns: ${heldPerCall(name)} per live call ` +
+      `${TOP} calls, ${mib(readings.live)} with them live after their turns: ${heldPerCall(name)} per live call ` +
       `(what the calls hold; the readings above also count their turns' garbage)`
   )
 }
