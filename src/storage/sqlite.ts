@@ -9,6 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
+import { setImmediate } from "node:timers"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import { runMigrations } from "./Database.ts"
 import { checkpointOffThread } from "./sqliteCheckpoints.ts"
@@ -26,29 +27,123 @@ const STATEMENT_CACHE_SIZE = 256
 const bindable = (value: unknown): SQLInputValue =>
   value === undefined ? null : typeof value === "boolean" ? (value ? 1 : 0) : value as SQLInputValue
 
+/**
+ * How a statement takes part in write groups (below), from its first keyword. Anything not known to only read is
+ * taken for a write: a read taken for a write only waits for a commit it did not need.
+ */
+type StatementKind = "read" | "write" | "control"
+const kindOf = (sql: string): StatementKind => {
+  const keyword = /^\s*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase()
+  switch (keyword) {
+    case "SELECT":
+    case "VALUES":
+    case "EXPLAIN":
+      return "read"
+    case "BEGIN":
+    case "SAVEPOINT":
+    case "RELEASE":
+    case "COMMIT":
+    case "END":
+    case "ROLLBACK":
+    case "PRAGMA":
+    case "VACUUM":
+    case "ATTACH":
+    case "DETACH":
+      return "control"
+    default:
+      return "write"
+  }
+}
+
+interface Prepared {
+  readonly statement: StatementSync
+  readonly kind: StatementKind
+}
+
+/** Told once its write group is committed (nothing) or could not be (why). */
+type GroupWaiter = (failure: SqlError.SqlError | undefined) => void
+
 const makeConnection = (filename: string) =>
   Effect.gen(function*() {
     const db = yield* Effect.acquireRelease(
       Effect.sync(() => new DatabaseSync(filename)),
-      (db) => Effect.sync(() => db.close())
+      // What the last group wrote is committed before the file is closed.
+      (db) => Effect.sync(() => {
+        endGroup()
+        db.close()
+      })
     )
     db.exec("PRAGMA journal_mode = WAL;")
-    const statements = new Map<string, StatementSync>()
-    const prepare = (sql: string): StatementSync => {
+
+    /**
+     * Write groups: a write outside a transaction opens one, the writes of the same turn of the event loop join it,
+     * and one COMMIT at the loop's next turn ends it. Each write's fiber resumes only once its group is committed,
+     * so a write is as durable as before when its caller goes on; a statement that fails fails alone (SQLite undoes
+     * that statement, not its group). A commit costs more than most statements (its pages written to the log again,
+     * its locks): one per statement cost ~0.25 ms of CPU per call with 200 calls at once. Reads run at once, inside
+     * the open group if there is one, as they would on this one connection anyway.
+     */
+    let group: Array<GroupWaiter> | undefined
+    const endGroup = () => {
+      const waiters = group
+      if (waiters === undefined) return
+      group = undefined
+      let failure: SqlError.SqlError | undefined
+      try {
+        db.exec("COMMIT")
+      } catch (cause) {
+        failure = new SqlError.SqlError({ cause, message: "Failed to commit" })
+        // A failed COMMIT (a deferred constraint, a full disk) may leave the transaction open: nothing of it stays.
+        try {
+          if (db.isTransaction) db.exec("ROLLBACK")
+        } catch {
+          // The connection's next statement reports what is wrong with it.
+        }
+      }
+      for (const waiter of waiters) waiter(failure)
+    }
+    /** A failed statement that took the group's transaction with it (a full disk): the group's writes are lost. */
+    const groupLost = (cause: unknown) => {
+      const waiters = group
+      if (waiters === undefined || db.isTransaction) return
+      group = undefined
+      const failure = new SqlError.SqlError({ cause, message: "Failed to commit: the transaction was rolled back" })
+      for (const waiter of waiters) waiter(failure)
+    }
+
+    const statements = new Map<string, Prepared>()
+    const prepare = (sql: string): Prepared => {
       const cached = statements.get(sql)
       if (cached !== undefined) return cached
       if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!)
-      const statement = db.prepare(sql)
-      statements.set(sql, statement)
-      return statement
+      const prepared = { statement: db.prepare(sql), kind: kindOf(sql) }
+      statements.set(sql, prepared)
+      return prepared
     }
     const run = (sql: string, params: ReadonlyArray<unknown>) =>
       Effect.withFiberRuntime<Array<any>, SqlError.SqlError>((fiber) => {
+        let grouped = false
         try {
-          const statement = prepare(sql)
+          const { kind, statement } = prepare(sql)
+          // A transaction of our own (BEGIN), a pragma: the group before it is committed first.
+          if (kind === "control" && group !== undefined) endGroup()
+          else if (kind === "write" && (group !== undefined || !db.isTransaction)) {
+            if (group === undefined) {
+              db.exec("BEGIN")
+              group = []
+              setImmediate(endGroup)
+            }
+            grouped = true
+          }
           statement.setReadBigInts(Context.get(fiber.currentContext, SqlClient.SafeIntegers))
-          return Effect.succeed(statement.all(...params.map(bindable)))
+          const rows = statement.all(...params.map(bindable))
+          const waiters = group
+          if (!grouped || waiters === undefined) return Effect.succeed(rows)
+          return Effect.async<Array<any>, SqlError.SqlError>((resume) => {
+            waiters.push((failure) => resume(failure === undefined ? Effect.succeed(rows) : Effect.fail(failure)))
+          })
         } catch (cause) {
+          if (grouped) groupLost(cause)
           return Effect.fail(new SqlError.SqlError({ cause, message: "Failed to execute statement" }))
         }
       })
