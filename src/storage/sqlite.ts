@@ -102,7 +102,7 @@ const makeConnection = (filename: string) =>
       }
       for (const waiter of waiters) waiter(failure)
     }
-    /** A failed statement that took the group's transaction with it (a full disk): the group's writes are lost. */
+    /** A failed statement that took the open group's transaction with it (a full disk): its writes are lost. */
     const groupLost = (cause: unknown) => {
       const waiters = group
       if (waiters === undefined || db.isTransaction) return
@@ -143,7 +143,7 @@ const makeConnection = (filename: string) =>
             waiters.push((failure) => resume(failure === undefined ? Effect.succeed(rows) : Effect.fail(failure)))
           })
         } catch (cause) {
-          if (grouped) groupLost(cause)
+          groupLost(cause)
           return Effect.fail(new SqlError.SqlError({ cause, message: "Failed to execute statement" }))
         }
       })
