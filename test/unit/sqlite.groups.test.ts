@@ -3,9 +3,9 @@ import { Effect, Either } from "effect"
 import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { DatabaseSync } from "node:sqlite"
 import { sqliteLayer } from "../../src/storage/Database.ts"
 import { runWith } from "../support/effect.ts"
+import { Database } from "../support/sqliteFile.ts"
 import { afterAll, describe, expect, test } from "../support/test.ts"
 
 /**
@@ -19,21 +19,21 @@ afterAll(() => rmSync(folder, { recursive: true, force: true }))
 let files = 0
 
 /** A fresh database file, its `notes` table made; `reader` is another connection to it. */
-const withDatabase = <A>(run: (sql: SqlClient.SqlClient, reader: DatabaseSync, filename: string) => Effect.Effect<A, unknown>) => {
+const withDatabase = <A>(run: (sql: SqlClient.SqlClient, reader: Database, filename: string) => Effect.Effect<A, unknown>) => {
   const filename = join(folder, `groups-${++files}.db`)
   return runWith(
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* sql.unsafe("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL UNIQUE)")
-      const reader = new DatabaseSync(filename)
+      const reader = new Database(filename)
       return yield* Effect.ensuring(run(sql, reader, filename), Effect.sync(() => reader.close()))
     }),
     sqliteLayer(filename)
   )
 }
 
-const storedBodies = (reader: DatabaseSync) =>
-  (reader.prepare("SELECT body FROM notes ORDER BY body").all() as Array<{ body: string }>).map((row) => row.body)
+const storedBodies = (reader: Database) =>
+  (reader.query("SELECT body FROM notes ORDER BY body").all() as Array<{ body: string }>).map((row) => row.body)
 
 const insert = (sql: SqlClient.SqlClient, body: string) => sql`INSERT INTO notes (body) VALUES (${body})`
 
@@ -51,7 +51,7 @@ describe("SQLite write groups", () => {
           (body) =>
             Effect.map(
               insert(sql, body),
-              () => reader.prepare("SELECT count(*) AS n FROM notes WHERE body = ?").get(body) as { n: number }
+              () => reader.query("SELECT count(*) AS n FROM notes WHERE body = ?").get(body) as { n: number }
             ),
           { concurrency: "unbounded" }
         )
