@@ -13,6 +13,7 @@ import { makeAlarms } from "../alarms.ts"
 import { AppConfig } from "../config.ts"
 import { Claude } from "../llm/Claude.ts"
 import { Metrics } from "../observability/Metrics.ts"
+import { annotateThisFiber } from "../observability/Logging.ts"
 import { CallsRepo, type CallRow } from "../storage/CallsRepo.ts"
 import type { Tenant } from "../tenants/Tenant.ts"
 import { Tenants } from "../tenants/Tenants.ts"
@@ -160,9 +161,10 @@ export class CallSessions extends Effect.Service<CallSessions>()("app/CallSessio
         )
         return socket.close(1008, "session refused")
       }
-      yield* conversation(socket, inbound, setup, call, tenant.value, connectionId, firstSession).pipe(
-        Effect.annotateLogs({ callSid: call.twilio_call_sid, tenantId: tenant.value.id })
-      )
+      // The session's fiber is this socket's alone (CallRegistry.open): every later line, and every fiber it forks,
+      // carries the call.
+      yield* annotateThisFiber({ callSid: call.twilio_call_sid, tenantId: tenant.value.id })
+      yield* conversation(socket, inbound, setup, call, tenant.value, connectionId, firstSession)
     })
 
     const conversation = Effect.fnUntraced(function*(

@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
+import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -33,6 +34,17 @@ import * as Tracer from "effect/Tracer"
  */
 
 export const REDACTED = "[redacted]"
+
+/**
+ * Adds annotations to every later log line of the running fiber, for the rest of its life, restoring nothing. Only
+ * for a fiber that is one unit of work from start to end (a webhook's request, a relay socket's session): there it
+ * costs one step, where `Effect.annotateLogs` costs ~20 and a restore.
+ */
+export const annotateThisFiber = (annotations: Readonly<Record<string, unknown>>): Effect.Effect<void> =>
+  FiberRef.update(
+    FiberRef.currentLogAnnotations,
+    (current) => Object.entries(annotations).reduce((all, [key, value]) => HashMap.set(all, key, value), current)
+  )
 
 // ---------------------------------------------------------------------------------------------------------------
 // Redaction
