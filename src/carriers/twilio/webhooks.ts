@@ -1,9 +1,6 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
-import * as FiberRefs from "effect/FiberRefs"
-import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
@@ -99,17 +96,7 @@ export const makeTwilioWebhooks = Effect.gen(function*() {
   const owners = yield* CallOwners
   const registry = yield* CallRegistry
   const callEnd = yield* CallEnd
-  const runtime = yield* Effect.runtime<never>()
-  /**
-   * Runs a webhook with its route already in the log annotations. Annotating each request instead (`annotateLogs`)
-   * cost ~20 run-loop steps and a map per webhook, two webhooks per call.
-   */
-  const runnerFor = (route: string) =>
-    Runtime.runPromise(Runtime.setFiberRef(
-      runtime,
-      FiberRef.currentLogAnnotations,
-      HashMap.set(FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentLogAnnotations), "route", route)
-    ))
+  const runPromise = Runtime.runPromise(yield* Effect.runtime<never>())
 
   /**
    * Why a Twilio form webhook is refused, or undefined: its signature is checked against PUBLIC_URL + the path we
@@ -147,9 +134,9 @@ export const makeTwilioWebhooks = Effect.gen(function*() {
       Effect.as(forbidden)
     )
 
-  /** A webhook: its signed form checked, then handled; run with its route in the log annotations (`runnerFor`). */
+  /** A webhook: its signed form checked, then handled, in a fiber of its own whose log lines carry the route. */
   const withSignedForm = <E>(route: string, handler: (form: Record<string, string>) => Effect.Effect<WebhookReply, E>): Webhook => {
-    const run = runnerFor(route)
+    const annotateRoute = annotateThisFiber({ route })
     const handle = (request: WebhookRequest): Effect.Effect<WebhookReply> =>
       Effect.suspend(() => {
         const why = refusalOf(request)
@@ -162,7 +149,7 @@ export const makeTwilioWebhooks = Effect.gen(function*() {
         // the call SID annotate the log lines instead.
         Effect.catchAllCause((cause) => Effect.as(Effect.logError("webhook failed", cause), internalError))
       )
-    return (request) => run(handle(request))
+    return (request) => runPromise(Effect.zipRight(annotateRoute, handle(request)))
   }
 
   /** Whether a session was already reopened to take a message, from the call's stored transcript. */
