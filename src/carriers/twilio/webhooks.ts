@@ -75,9 +75,6 @@ interface WebhookRequest {
   readonly form: Record<string, string>
 }
 
-/** A webhook, run to its reply (which is never a failure: a failed webhook answers 500). */
-type Webhook = (request: WebhookRequest) => Promise<WebhookReply>
-
 const decodeHandoff = Schema.decodeUnknownOption(Schema.parseJson(Schema.Struct({ reason: Schema.String })))
 const parseHandoff = (raw: string | undefined): { reason: string | null } => ({
   reason: Option.match(decodeHandoff(raw ?? ""), { onNone: () => null, onSome: (handoff) => handoff.reason })
@@ -134,22 +131,24 @@ export const makeTwilioWebhooks = Effect.gen(function*() {
       Effect.as(forbidden)
     )
 
-  /** A webhook: its signed form checked, then handled, in a fiber of its own whose log lines carry the route. */
-  const withSignedForm = <E>(route: string, handler: (form: Record<string, string>) => Effect.Effect<WebhookReply, E>): Webhook => {
+  /** A webhook: its signed form checked, then handled, in a fiber of its own whose lines carry the route. */
+  const withSignedForm = <E>(route: string, handler: (form: Record<string, string>) => Effect.Effect<WebhookReply, E>) => {
     const annotateRoute = annotateThisFiber({ route })
-    const handle = (request: WebhookRequest): Effect.Effect<WebhookReply> =>
-      Effect.suspend(() => {
-        const why = refusalOf(request)
-        if (why !== undefined) return refuse(route, why, request.form)
-        metrics.unsafe.webhook(route, 200)
-        return handler(request.form)
-      }).pipe(
+    return (request: WebhookRequest): Effect.Effect<WebhookReply> =>
+      Effect.zipRight(
+        annotateRoute,
+        Effect.suspend(() => {
+          const why = refusalOf(request)
+          if (why !== undefined) return refuse(route, why, request.form)
+          metrics.unsafe.webhook(route, 200)
+          return handler(request.form)
+        })
+      ).pipe(
         // Twilio reads a 500 as an application error: nothing of the failure goes into the answer, all of it into the log.
         // No span: nothing exports them, and two per call (voice, status) cost ~0.05 ms of CPU each. The route and
         // the call SID annotate the log lines instead.
         Effect.catchAllCause((cause) => Effect.as(Effect.logError("webhook failed", cause), internalError))
       )
-    return (request) => runPromise(Effect.zipRight(annotateRoute, handle(request)))
   }
 
   /** Whether a session was already reopened to take a message, from the call's stored transcript. */
@@ -342,10 +341,10 @@ export const makeTwilioWebhooks = Effect.gen(function*() {
     [STATUS_PATH, status]
   ])
 
-  const answer = async (request: Request, target: string, webhook: Webhook) => {
+  const answer = async (request: Request, target: string, handler: (request: WebhookRequest) => Effect.Effect<WebhookReply>) => {
     const signature = request.headers.get("x-twilio-signature")
     const reply = await request.text().then(
-      (body) => webhook({ target, signature, form: Object.fromEntries(new URLSearchParams(body)) }),
+      (body) => runPromise(handler({ target, signature, form: Object.fromEntries(new URLSearchParams(body)) })),
       // The body could not be read (the client went away): nothing was done.
       () => refusal(400, "bad_request", "unreadable body")
     )
