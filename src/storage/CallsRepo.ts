@@ -11,6 +11,7 @@ import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import { CONNECT_GRACE, isoAfter } from "../cluster/decisions.ts"
 import { deferredTurn } from "../eventLoop.ts"
+import { makePostgresCallWrites } from "./postgresCallWrites.ts"
 
 /** Calls, their messages and events. SQL errors are defects here: no caller can act on them. */
 
@@ -131,6 +132,12 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       execute: () => sql`SELECT * FROM calls WHERE ended_at IS NULL`
     })
 
+    // On Postgres, the three writes every call makes are batched across calls (one round trip for many).
+    const postgresWrites = yield* sql.onDialectOrElse({
+      pg: () => makePostgresCallWrites(sql),
+      orElse: () => Effect.succeed(undefined)
+    })
+
     // The queries every call runs have no span of their own (a span and its stack capture cost more than the
     // query): the webhook's request span, or the session's log annotations, place them.
 
@@ -151,37 +158,33 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     }) {
       const at = yield* Clock.currentTimeMillis
       const now = iso(at)
-      const created = sql`INSERT INTO calls ${
-        sql.insert({
-          id: crypto.randomUUID(),
-          tenant_id: input.tenantId,
-          twilio_call_sid: input.callSid,
-          from_number: input.from,
-          to_number: input.to,
-          forwarded_from: input.forwardedFrom,
-          direction: input.direction,
-          status: input.status,
-          started_at: now,
-          created_at: now
-        })
-      } ON CONFLICT (twilio_call_sid) DO NOTHING RETURNING *`
+      const row = {
+        id: crypto.randomUUID(),
+        tenant_id: input.tenantId,
+        twilio_call_sid: input.callSid,
+        from_number: input.from,
+        to_number: input.to,
+        forwarded_from: input.forwardedFrom,
+        direction: input.direction,
+        status: input.status,
+        started_at: now,
+        created_at: now
+      }
       const ownedUntil = isoAfter(at, CONNECT_GRACE)
-      const owned = (callId: string) =>
-        sql`INSERT INTO call_owners (call_id, instance_id, lease_until, moving)
-          VALUES (${callId}, ${input.answeredBy}, ${ownedUntil}, 1) ON CONFLICT (call_id) DO NOTHING`
       // The row comes back from the insert itself; only a retried webhook (the SID exists) reads it again. On
-      // Postgres the call and its owner are one statement (each costs a round trip). A call left without its owner
-      // row (a crash between SQLite's two writes) is only recovered after CONNECT_GRACE from its creation. A
-      // transaction around the two cost ~100 µs more CPU per call (measured), more than the commit it saved.
-      const inserted = yield* sql.onDialectOrElse({
-        pg: () =>
-          sql`WITH created AS (${created}),
-            owned AS (INSERT INTO call_owners (call_id, instance_id, lease_until, moving)
-              SELECT id, ${input.answeredBy}, ${ownedUntil}::timestamptz, 1 FROM created ON CONFLICT (call_id) DO NOTHING)
-            SELECT * FROM created`,
-        orElse: () => Effect.tap(created, (rows) => rows.length > 0 ? owned(rows[0]!.id as string) : Effect.void)
-      })
-      if (inserted.length > 0) return yield* decodeCallRow(inserted[0])
+      // Postgres the call and its owner are one statement, batched with other calls' (postgresCallWrites.ts). A call
+      // left without its owner row (a crash between SQLite's two writes) is only recovered after CONNECT_GRACE from
+      // its creation. A transaction around the two cost ~100 µs more CPU per call (measured), more than the commit
+      // it saved.
+      const inserted: unknown = postgresWrites
+        ? yield* postgresWrites.create({ ...row, answered_by: input.answeredBy, owned_until: ownedUntil })
+        : yield* Effect.flatMap(sql`INSERT INTO calls ${sql.insert(row)} ON CONFLICT (twilio_call_sid) DO NOTHING RETURNING *`, (rows) =>
+          rows.length === 0 ? Effect.succeed(undefined) : Effect.as(
+            sql`INSERT INTO call_owners (call_id, instance_id, lease_until, moving)
+              VALUES (${row.id}, ${input.answeredBy}, ${ownedUntil}, 1) ON CONFLICT (call_id) DO NOTHING`,
+            rows[0]
+          ))
+      if (inserted !== undefined) return yield* decodeCallRow(inserted)
       return Option.getOrThrow(yield* callBySid(input.callSid))
     }, Effect.orDie)
 
@@ -223,26 +226,17 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
     /**
      * Finalises once: only the first caller (hang-up, transfer, shutdown…) wins; returns whether it did. The end,
      * its `end` event and the end of the call's lease (a finished call has no owner) are one atomic write, one
-     * statement: on Postgres a writable CTE, on SQLite (which has none) the update alone, whose trigger
-     * (sql/sqlite/0007_call_end_trigger.sql) does the rest.
+     * statement: on Postgres a writable CTE (batched across calls, postgresCallWrites.ts), on SQLite (which has
+     * none) the update alone, whose trigger (sql/sqlite/0007_call_end_trigger.sql) does the rest.
      */
     const finalize = Effect.fnUntraced(function*(
       callId: string,
       input: { readonly endReason: string; readonly outcome: string }
     ) {
       const now = yield* nowIso
-      const end = sql`UPDATE calls SET ended_at = ${now}, end_reason = ${input.endReason}, outcome = ${input.outcome}
+      if (postgresWrites) return yield* postgresWrites.finalize({ id: callId, end_reason: input.endReason, outcome: input.outcome, at: now })
+      const ended = yield* sql`UPDATE calls SET ended_at = ${now}, end_reason = ${input.endReason}, outcome = ${input.outcome}
         WHERE id = ${callId} AND ended_at IS NULL RETURNING id`
-      const ended = yield* sql.onDialectOrElse({
-        pg: () =>
-          sql`WITH ended AS (${end}),
-            logged AS (INSERT INTO call_events (call_id, type, data, created_at)
-              SELECT id, 'end', ${JSON.stringify({ reason: input.endReason, outcome: input.outcome })}::jsonb, ${now}::timestamptz
-              FROM ended),
-            released AS (UPDATE call_owners SET instance_id = NULL, lease_until = ${now} WHERE call_id IN (SELECT id FROM ended))
-            SELECT id FROM ended`,
-        orElse: () => end
-      })
       return ended.length > 0
     }, Effect.orDie)
 
@@ -269,6 +263,11 @@ export class CallsRepo extends Effect.Service<CallsRepo>()("app/CallsRepo", {
       readonly duration: number | null
       readonly sequence: number
     }) {
+      if (postgresWrites) {
+        return Option.fromNullable(
+          yield* postgresWrites.applyStatus({ sid: input.callSid, status: input.status, duration: input.duration, seq: input.sequence })
+        )
+      }
       const rows = yield* sql<{ id: string; ended_at: string | null; outcome: string | null }>`UPDATE calls
         SET status = ${input.status},
             duration = COALESCE(${input.duration}, duration),
