@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { CONNECT_GRACE, INSTANCE_GONE_AFTER, isoAfter, LEASE, MOVE_GRACE } from "./decisions.ts"
+import { makeBatchedStatement } from "../storage/batches.ts"
 import { CallRow, CallsRepo } from "../storage/CallsRepo.ts"
 
 /**
@@ -34,7 +35,7 @@ export interface FoundCall {
 const now = Clock.currentTimeMillis
 
 export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const calls = yield* CallsRepo
     const ownerOf = SqlSchema.findOne({
@@ -63,15 +64,37 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
     }, Effect.orDie)
 
     const ClaimedCallRow = Schema.Struct({ ...CallRow.fields, claimed_resumes: Schema.NullOr(Schema.Number) })
-    const claimedCallBySid = SqlSchema.findOne({
-      Request: Schema.Struct({ callSid: Schema.String, callId: Schema.String, instanceId: Schema.String, leaseUntil: Schema.String, now: Schema.String }),
-      Result: ClaimedCallRow,
-      execute: ({ callId, callSid, instanceId, leaseUntil, now }) =>
-        sql`WITH found AS (SELECT * FROM calls WHERE twilio_call_sid = ${callSid}),
-          claimed AS (INSERT INTO call_owners (call_id, instance_id, lease_until)
-            SELECT id, ${instanceId}, ${leaseUntil}::timestamptz FROM found WHERE id = ${callId} AND ended_at IS NULL
-            ${takenUnlessHeld(now)} RETURNING resumes)
-          SELECT found.*, claimed.resumes AS claimed_resumes FROM found LEFT JOIN claimed ON true`
+    const decodeClaimed = Schema.decodeUnknown(ClaimedCallRow)
+    /**
+     * Postgres: the lookup and the claim are one statement, batched across setups (src/storage/batches.ts; 200 calls
+     * connecting together cost a few statements, not 200). A setup claims only the call its SID names, and only when
+     * the call id it carries is that call's; two setups for one SID never share a statement (the second finds the
+     * call held). The lease's check uses the statement's own time.
+     */
+    const claimBySidOnPostgres = yield* sql.onDialectOrElse({
+      pg: () =>
+        Effect.map(
+          makeBatchedStatement({
+            key: (setup: { readonly sid: string; readonly call_id: string; readonly instance_id: string }) => setup.sid,
+            execute: (setups) =>
+              Effect.gen(function*() {
+                const at = yield* now
+                const rows = yield* Effect.orDie(sql<Record<string, unknown>>`WITH v AS (SELECT * FROM jsonb_to_recordset(${
+                  JSON.stringify(setups)
+                }::jsonb) AS v(sid text, call_id text, instance_id text)),
+                  found AS (SELECT calls.* FROM calls JOIN v ON calls.twilio_call_sid = v.sid),
+                  claimed AS (INSERT INTO call_owners (call_id, instance_id, lease_until)
+                    SELECT found.id, v.instance_id, ${isoAfter(at, LEASE)}::timestamptz FROM found JOIN v ON v.sid = found.twilio_call_sid
+                    WHERE found.id = v.call_id AND found.ended_at IS NULL
+                    ${takenUnlessHeld(new Date(at).toISOString())} RETURNING call_id, resumes)
+                  SELECT found.*, claimed.resumes AS claimed_resumes FROM found LEFT JOIN claimed ON claimed.call_id = found.id`)
+                const bySid = new Map(rows.map((row) => [row["twilio_call_sid"] as string, row]))
+                return setups.map((setup) => bySid.get(setup.sid))
+              })
+          }),
+          (statement) => Option.some(statement.run)
+        ),
+      orElse: () => Effect.succeed(Option.none())
     })
 
     /**
@@ -81,25 +104,17 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
     const findAndClaim = Effect.fnUntraced(function*(callSid: string, callId: string | undefined, instanceId: string) {
       const notHeld = { held: false, firstSession: false }
       if (callId === undefined) return Option.map(yield* calls.findBySid(callSid), (call) => ({ call, ...notHeld }))
-      const at = yield* now
-      return yield* sql.onDialectOrElse({
-        pg: () =>
-          Effect.map(
-            claimedCallBySid({ callSid, callId, instanceId, leaseUntil: isoAfter(at, LEASE), now: new Date(at).toISOString() }),
-            Option.map(({ claimed_resumes, ...call }) => ({
-              call,
-              held: claimed_resumes !== null,
-              firstSession: claimed_resumes === 0
-            }))
-          ),
-        orElse: () =>
-          Effect.flatMap(calls.findBySid(callSid), (found) => {
-            if (Option.isNone(found)) return Effect.succeed(Option.none())
-            const call = found.value
-            if (call.id !== callId || call.ended_at !== null) return Effect.succeed(Option.some({ call, ...notHeld }))
-            return Effect.map(claim(call.id, instanceId), (claimed) => Option.some({ call, ...claimed }))
-          })
-      })
+      if (Option.isSome(claimBySidOnPostgres)) {
+        const row = yield* claimBySidOnPostgres.value({ sid: callSid, call_id: callId, instance_id: instanceId })
+        if (row === undefined) return Option.none()
+        const { claimed_resumes, ...call } = yield* decodeClaimed(row)
+        return Option.some({ call, held: claimed_resumes !== null, firstSession: claimed_resumes === 0 })
+      }
+      const found = yield* calls.findBySid(callSid)
+      if (Option.isNone(found)) return Option.none()
+      const call = found.value
+      if (call.id !== callId || call.ended_at !== null) return Option.some({ call, ...notHeld })
+      return Option.some({ call, ...(yield* claim(call.id, instanceId)) })
     }, Effect.orDie)
 
     /** Renews every lease this instance holds (its calls are still live). */

@@ -1,16 +1,18 @@
 import { describe, expect, test } from "../support/test.ts"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Option } from "effect"
+import { CallOwners } from "../../src/cluster/CallOwners.ts"
 import { CallsRepo } from "../../src/storage/CallsRepo.ts"
 import { runWith } from "../support/effect.ts"
 import { backend, testDatabase } from "../support/db.ts"
 
 /**
- * The three writes every call makes — its creation, its end, its final status — made by many calls at the same
- * moment (on Postgres they share statements): each call gets the answer it would get alone.
+ * The writes every call makes — its creation, its claim by the instance its socket lands on, its end, its final
+ * status — made by many calls at the same moment (on Postgres they share statements): each call gets the answer it
+ * would get alone.
  */
 
-const base = CallsRepo.Default.pipe(Layer.provideMerge(testDatabase()))
+const base = CallOwners.Default.pipe(Layer.provideMerge(CallsRepo.Default), Layer.provideMerge(testDatabase()))
 
 const seedTenant = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   sql`INSERT INTO tenants (id, name, config, created_at, updated_at)
@@ -44,6 +46,50 @@ describe(`on ${backend}: many calls writing at once`, () => {
     const idBySid = new Map(result.created.slice(0, CALLS).map((call) => [call.twilio_call_sid, call.id]))
     expect(result.created.slice(CALLS).every((call) => idBySid.get(call.twilio_call_sid) === call.id)).toBe(true)
     expect(new Set(result.created.map((call) => call.id)).size).toBe(CALLS)
+  })
+
+  test("setups for every call at once, each replayed at the same moment, some naming another call's id: each call taken once, never by a wrong id", async () => {
+    const result = await runWith(
+      Effect.gen(function*() {
+        yield* seedTenant
+        const owners = yield* CallOwners
+        const created = yield* Effect.forEach(sids, create, { concurrency: "unbounded" })
+        // Setup i carries its own call's id, except every seventh, which carries the next call's (a forged setup).
+        const setups = created.map((call, i) => ({
+          sid: call.twilio_call_sid,
+          callId: i % 7 === 3 ? created[(i + 1) % CALLS]!.id : call.id,
+          instance: `instance-${i % 2}`
+        }))
+        const replays = setups.map((setup) => ({ ...setup, instance: "instance-replayed" }))
+        const found = yield* Effect.forEach([...setups, ...replays], (setup) =>
+          owners.findAndClaim(setup.sid, setup.callId, setup.instance), { concurrency: "unbounded" })
+        const sql = yield* SqlClient.SqlClient
+        const held = yield* sql<{ sid: string; instance_id: string | null }>`SELECT c.twilio_call_sid AS sid, o.instance_id
+          FROM calls c JOIN call_owners o ON o.call_id = c.id`
+        return { setups: [...setups, ...replays], found, held, idOf: new Map(created.map((call) => [call.twilio_call_sid, call.id])) }
+      }),
+      base
+    )
+    const takenPerSid = new Map<string, number>()
+    result.found.forEach((found, i) => {
+      const setup = result.setups[i]!
+      // Every setup finds the call its SID names (whatever id it carries)...
+      expect(Option.isSome(found) && found.value.call.twilio_call_sid === setup.sid).toBe(true)
+      if (Option.isSome(found) && found.value.held) {
+        // ...and takes it only with that call's own id.
+        expect(setup.callId).toBe(result.idOf.get(setup.sid)!)
+        takenPerSid.set(setup.sid, (takenPerSid.get(setup.sid) ?? 0) + 1)
+      }
+    })
+    const forged = sids.filter((_, i) => i % 7 === 3)
+    expect(forged.every((sid) => !takenPerSid.has(sid))).toBe(true)
+    expect([...takenPerSid.values()].every((n) => n === 1)).toBe(true)
+    expect(takenPerSid.size).toBe(CALLS - forged.length)
+    // The owner row names whoever took the call; a forged setup's call stays with the instance that answered it.
+    for (const row of result.held) {
+      if (forged.includes(row.sid)) expect(row.instance_id).toBe("instance-1")
+      else expect(row.instance_id === "instance-0" || row.instance_id === "instance-1" || row.instance_id === "instance-replayed").toBe(true)
+    }
   })
 
   test("ended together, some by two finalisers at once: each call is finalised exactly once, with one end event, its lease released", async () => {
