@@ -99,7 +99,7 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
 
     /**
      * The call with this SID, taken for `instanceId` when it is `callId` (undefined: only found) and still open:
-     * one statement on Postgres (each costs a round trip), the lookup then the claim on SQLite.
+     * one statement on Postgres, batched with other setups' (above), the lookup then the claim on SQLite.
      */
     const findAndClaim = Effect.fnUntraced(function*(callSid: string, callId: string | undefined, instanceId: string) {
       const notHeld = { held: false, firstSession: false }

@@ -4,8 +4,8 @@ import { makeBatchedStatement } from "../../src/storage/batches.ts"
 import { runScoped } from "../support/effect.ts"
 
 /**
- * Statements batched across calls (what Postgres runs for every call's creation, end and status): a request that
- * finds nothing under way goes out alone at once; what comes while a statement is out goes in the next one; each
+ * Statements batched across calls (what Postgres runs for every call's creation, claim, end and status): a request
+ * that finds nothing under way goes out alone at once; what comes while a statement is out goes in the next one; each
  * caller gets its own answer; a bad input fails only its own caller; nothing queued is lost at shutdown.
  */
 
