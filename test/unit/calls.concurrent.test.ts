@@ -24,6 +24,8 @@ const create = (sid: string) =>
 
 const CALLS = 120
 const sids = Array.from({ length: CALLS }, (_, i) => `CA_TOGETHER_${i}`)
+/** The tenant, then every call created at once. */
+const createdTogether = Effect.zipRight(seedTenant, Effect.forEach(sids, create, { concurrency: "unbounded" }))
 
 describe(`on ${backend}: many calls writing at once`, () => {
   test("created together, with Twilio's retries among them: one row and one owner per call, a retry answered with the same call", async () => {
@@ -51,9 +53,8 @@ describe(`on ${backend}: many calls writing at once`, () => {
   test("setups for every call at once, each replayed at the same moment, some naming another call's id: each call taken once, never by a wrong id", async () => {
     const result = await runWith(
       Effect.gen(function*() {
-        yield* seedTenant
         const owners = yield* CallOwners
-        const created = yield* Effect.forEach(sids, create, { concurrency: "unbounded" })
+        const created = yield* createdTogether
         // Setup i carries its own call's id, except every seventh, which carries the next call's (a forged setup).
         const setups = created.map((call, i) => ({
           sid: call.twilio_call_sid,
@@ -95,9 +96,8 @@ describe(`on ${backend}: many calls writing at once`, () => {
   test("ended together, some by two finalisers at once: each call is finalised exactly once, with one end event, its lease released", async () => {
     const result = await runWith(
       Effect.gen(function*() {
-        yield* seedTenant
         const calls = yield* CallsRepo
-        const created = yield* Effect.forEach(sids, create, { concurrency: "unbounded" })
+        const created = yield* createdTogether
         // Every fifth call is ended by the socket's close and Twilio's connect action at the same moment.
         const endings = [
           ...created.map((call) => ({ id: call.id, endReason: "caller_hangup", outcome: "abandoned" })),
@@ -126,9 +126,8 @@ describe(`on ${backend}: many calls writing at once`, () => {
   test("status callbacks arriving together and out of order: the highest sequence is what is stored, and it always applies", async () => {
     const result = await runWith(
       Effect.gen(function*() {
-        yield* seedTenant
         const calls = yield* CallsRepo
-        yield* Effect.forEach(sids, create, { concurrency: "unbounded" })
+        yield* createdTogether
         const updates = sids.flatMap((sid) => [
           { callSid: sid, status: "completed", duration: 42, sequence: 3 },
           { callSid: sid, status: "ringing", duration: null, sequence: 1 },
