@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { CONNECT_GRACE, INSTANCE_GONE_AFTER, isoAfter, LEASE, MOVE_GRACE } from "./decisions.ts"
-import { makeBatchedStatement } from "../storage/batches.ts"
+import { answersByKey, makeBatchedStatement } from "../storage/batches.ts"
 import { CallRow, CallsRepo } from "../storage/CallsRepo.ts"
 
 /**
@@ -88,8 +88,7 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
                     WHERE found.id = v.call_id AND found.ended_at IS NULL
                     ${takenUnlessHeld(new Date(at).toISOString())} RETURNING call_id, resumes)
                   SELECT found.*, claimed.resumes AS claimed_resumes FROM found LEFT JOIN claimed ON claimed.call_id = found.id`)
-                const bySid = new Map(rows.map((row) => [row["twilio_call_sid"] as string, row]))
-                return setups.map((setup) => bySid.get(setup.sid))
+                return answersByKey(setups, (setup) => setup.sid, rows, (row) => row["twilio_call_sid"] as string)
               })
           }),
           (statement) => Option.some(statement.run)

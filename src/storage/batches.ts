@@ -25,6 +25,17 @@ interface Pending<I, O> {
   readonly done: Deferred.Deferred<O>
 }
 
+/** A batch's answers in input order, looked up by key in the rows the statement returned (RETURNING has no order). */
+export const answersByKey = <I, R>(
+  inputs: ReadonlyArray<I>,
+  keyOf: (input: I) => string,
+  rows: ReadonlyArray<R>,
+  rowKey: (row: R) => string
+): Array<R | undefined> => {
+  const found = new Map(rows.map((row) => [rowKey(row), row]))
+  return inputs.map((input) => found.get(keyOf(input)))
+}
+
 /** The most inputs one statement takes (what piled up while the previous one ran). */
 const MAX_BATCH = 500
 

@@ -1,7 +1,7 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { makeBatchedStatement } from "./batches.ts"
+import { answersByKey, makeBatchedStatement } from "./batches.ts"
 
 /**
  * The three writes every call makes on Postgres — its creation (voice webhook), its end, its final status — each
@@ -49,12 +49,6 @@ export interface StatusApplied {
 /** The rows' JSON, as one parameter (one placeholder whatever the batch's size). */
 const asJson = (rows: ReadonlyArray<object>) => JSON.stringify(rows)
 
-/** Answers in input order, looked up by key in what the statement returned (RETURNING has no order). */
-const byKey = <I, R>(inputs: ReadonlyArray<I>, keyOf: (input: I) => string, rows: ReadonlyArray<R>, rowKey: (row: R) => string) => {
-  const found = new Map(rows.map((row) => [rowKey(row), row]))
-  return inputs.map((input) => found.get(keyOf(input)))
-}
-
 export const makePostgresCallWrites = (sql: SqlClient.SqlClient): Effect.Effect<{
   /** The inserted row (unchecked), or undefined when the SID existed (a retried webhook). */
   readonly create: (call: NewCall) => Effect.Effect<Record<string, unknown> | undefined>
@@ -79,7 +73,7 @@ export const makePostgresCallWrites = (sql: SqlClient.SqlClient): Effect.Effect<
               SELECT created.id, v.answered_by, v.owned_until, 1 FROM created JOIN v ON v.id = created.id
               ON CONFLICT (call_id) DO NOTHING)
             SELECT * FROM created`),
-          (rows) => byKey(calls, (call) => call.id, rows, (row) => row["id"] as string)
+          (rows) => answersByKey(calls, (call) => call.id, rows, (row) => row["id"] as string)
         )
     })
     const finalize = yield* makeBatchedStatement({
@@ -96,7 +90,7 @@ export const makePostgresCallWrites = (sql: SqlClient.SqlClient): Effect.Effect<
             released AS (UPDATE call_owners SET instance_id = NULL, lease_until = v.at
               FROM v JOIN ended ON ended.id = v.id WHERE call_owners.call_id = v.id)
             SELECT id FROM ended`),
-          (ended) => byKey(endings, (ending) => ending.id, ended, (row) => row.id).map((row) => row !== undefined)
+          (ended) => answersByKey(endings, (ending) => ending.id, ended, (row) => row.id).map((row) => row !== undefined)
         )
       }
     })
@@ -110,7 +104,7 @@ export const makePostgresCallWrites = (sql: SqlClient.SqlClient): Effect.Effect<
             FROM v WHERE calls.twilio_call_sid = v.sid AND calls.status_sequence < v.seq
             RETURNING calls.twilio_call_sid AS sid, calls.id, calls.ended_at, calls.outcome`),
           (rows) =>
-            byKey(updates, (update) => update.sid, rows, (row) => row.sid).map((row) =>
+            answersByKey(updates, (update) => update.sid, rows, (row) => row.sid).map((row) =>
               row === undefined ? undefined : { id: row.id, ended_at: row.ended_at, outcome: row.outcome }
             )
         )
