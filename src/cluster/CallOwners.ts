@@ -91,9 +91,9 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
                 return answersByKey(setups, (setup) => setup.sid, rows, (row) => row["twilio_call_sid"] as string)
               })
           }),
-          (statement) => Option.some(statement.run)
+          (statement) => statement.run
         ),
-      orElse: () => Effect.succeed(Option.none())
+      orElse: () => Effect.succeed(undefined)
     })
 
     /**
@@ -103,8 +103,8 @@ export class CallOwners extends Effect.Service<CallOwners>()("app/CallOwners", {
     const findAndClaim = Effect.fnUntraced(function*(callSid: string, callId: string | undefined, instanceId: string) {
       const notHeld = { held: false, firstSession: false }
       if (callId === undefined) return Option.map(yield* calls.findBySid(callSid), (call) => ({ call, ...notHeld }))
-      if (Option.isSome(claimBySidOnPostgres)) {
-        const row = yield* claimBySidOnPostgres.value({ sid: callSid, call_id: callId, instance_id: instanceId })
+      if (claimBySidOnPostgres) {
+        const row = yield* claimBySidOnPostgres({ sid: callSid, call_id: callId, instance_id: instanceId })
         if (row === undefined) return Option.none()
         const { claimed_resumes, ...call } = yield* decodeClaimed(row)
         return Option.some({ call, held: claimed_resumes !== null, firstSession: claimed_resumes === 0 })
