@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { type Alarms, withAlarm } from "../alarms.ts"
 import type { AppConfig } from "../config.ts"
+import { awaitFirstWords } from "../eventLoop.ts"
 import type { Claude, ClaudeEvent } from "../llm/Claude.ts"
 import { systemPrompt } from "../llm/prompt.ts"
 import type { Metrics } from "../observability/Metrics.ts"
@@ -145,9 +146,12 @@ const runRounds = Effect.fnUntraced(function*(context: TurnContext, reply: Reply
     Effect.suspend(() => {
       const toolUses: Array<Extract<ClaudeEvent, { _tag: "ToolUse" }>> = []
       let noEventYet = true
+      // Until the model's first event, other calls' work that can wait holds back (eventLoop.ts).
+      const firstWordsOut = awaitFirstWords()
       const onEvent = (item: ClaudeEvent) => {
         if (noEventYet) {
           noEventYet = false
+          firstWordsOut()
           metrics.unsafe.claudeFirstToken((clock.unsafeCurrentTimeMillis() - startedAt) / 1000)
         }
         if (item._tag === "TextDelta") speakToken(item.text)
@@ -171,6 +175,7 @@ const runRounds = Effect.fnUntraced(function*(context: TurnContext, reply: Reply
         withFiller,
         // Past the deadline, whatever the request ended with, the turn ends on the timeout.
         Effect.mapError((error) => deadline.signal.aborted ? new FirstTokenTimeout() : error),
+        Effect.ensuring(Effect.sync(firstWordsOut)),
         Effect.as(toolUses)
       )
     })

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "../support/test.ts"
 import { Deferred, Effect, Stream, TestClock } from "effect"
+import { callersAwaitingFirstWords } from "../../src/eventLoop.ts"
 import { ClaudeError } from "../../src/llm/Claude.ts"
 import { eventually, failWith, pause, runCall, say, silence, toolResult, useTool } from "../support/callHarness.ts"
 
@@ -99,6 +100,8 @@ describe("time budget (TestClock)", () => {
         expect(events.find((e) => e.type === "error")!.data.kind).toBe("turn")
         const stored = yield* eventually(call.messages, (rows) => rows.length === 2, "the apology stored")
         expect(stored[1]!.content).toBe(TECHNICAL_ISSUE)
+        // The abandoned request no longer holds back other calls' work.
+        expect(callersAwaitingFirstWords()).toBe(0)
       }))
   })
 
@@ -234,6 +237,31 @@ describe("failures", () => {
         expect(yield* call.textUntilLast).toBe(TECHNICAL_ISSUE)
         yield* call.prompt("Allô ?")
         expect(yield* call.textUntilLast).toBe("Je vous écoute.")
+      }))
+  })
+})
+
+describe("callers waiting for their first words (src/eventLoop.ts)", () => {
+  test("a turn waits only until its first words; a barge-in, a failure or a hang-up ends its wait too", async () => {
+    const bad = new ClaudeError({ status: 400, transient: false, message: "bad" })
+    await runCall({ claude: (_, index) => (index === 0 || index === 3 ? silence : index === 1 ? Stream.fail(bad) : say("Bonjour.")) }, (call) =>
+      Effect.gen(function*() {
+        yield* call.prompt("Allô ?")
+        yield* call.claudeCall(0)
+        expect(callersAwaitingFirstWords()).toBe(1)
+        yield* call.interrupt("")
+        yield* eventually(Effect.sync(callersAwaitingFirstWords), (count) => count === 0, "the cut turn no longer waiting")
+        yield* call.prompt("Vous m'entendez ?")
+        expect(yield* call.textUntilLast).toBe(TECHNICAL_ISSUE)
+        expect(callersAwaitingFirstWords()).toBe(0)
+        yield* call.prompt("Bonjour")
+        expect(yield* call.textUntilLast).toBe("Bonjour.")
+        expect(callersAwaitingFirstWords()).toBe(0)
+        yield* call.prompt("Vous êtes là ?")
+        yield* call.claudeCall(3)
+        expect(callersAwaitingFirstWords()).toBe(1)
+        yield* call.hangUp
+        yield* eventually(Effect.sync(callersAwaitingFirstWords), (count) => count === 0, "the hung-up turn no longer waiting")
       }))
   })
 })

@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { afterAll, beforeAll, describe, expect, test } from "../support/test.ts"
-import { deferredTurn } from "../../src/eventLoop.ts"
+import { awaitFirstWords, callersAwaitingFirstWords, deferredTurn, FIRST_WORDS_HOLD_MS } from "../../src/eventLoop.ts"
 import { runScoped } from "../support/effect.ts"
 import { serve, type TestServer } from "../support/runtime.ts"
 
@@ -97,6 +97,59 @@ describe("a deferred turn of the event loop", () => {
       }))
       // Left in the queue, the cut waiter would have taken the first turn, and "kept" the one after the immediate.
       expect(order).toEqual(["kept", "immediate"])
+    })
+  })
+
+  describe.skipIf(!onDeno)("on Deno, while callers wait for their first words", () => {
+    test("work that can wait is held until the last of them has its words (or the hold ends), then resumes", async () => {
+      const order: Array<string> = []
+      const first = awaitFirstWords()
+      const second = awaitFirstWords()
+      const started = performance.now()
+      let resumedAfterMs = 0
+      await runScoped(Effect.gen(function*() {
+        const waiter = yield* Effect.fork(Effect.zipRight(deferredTurn, Effect.sync(() => {
+          resumedAfterMs = performance.now() - started
+          order.push("deferred work")
+        })))
+        // Turns of the loop and timers go by, shorter than the hold: the work stays held.
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+        first()
+        first() // a turn says it twice (its first words, then its end): counted once
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+        order.push("second caller's words")
+        second()
+        yield* Fiber.join(waiter)
+      }))
+      // On a machine so busy that the two short timers took longer than the hold, the hold's own timer let it go.
+      if (resumedAfterMs < FIRST_WORDS_HOLD_MS - 1) expect(order).toEqual(["second caller's words", "deferred work"])
+      else expect(order).toHaveLength(2)
+      expect(callersAwaitingFirstWords()).toBe(0)
+    })
+
+    test("held at most FIRST_WORDS_HOLD_MS when the words do not come", async () => {
+      const silentModel = awaitFirstWords()
+      try {
+        const started = performance.now()
+        await runScoped(deferredTurn)
+        // A timer never rings early by more than a millisecond's rounding.
+        expect(performance.now() - started).toBeGreaterThanOrEqual(FIRST_WORDS_HOLD_MS - 1)
+      } finally {
+        silentModel()
+      }
+    })
+
+    test("an interrupted waiter leaves the held ones: the others still resume", async () => {
+      const order: Array<string> = []
+      const words = awaitFirstWords()
+      await runScoped(Effect.gen(function*() {
+        const [cut, kept] = yield* Effect.all([waiterNoting(order, "cut"), waiterNoting(order, "kept")])
+        yield* Effect.yieldNow()
+        yield* Fiber.interrupt(cut)
+        words()
+        yield* Fiber.join(kept)
+      }))
+      expect(order).toEqual(["kept"])
     })
   })
 })
