@@ -141,13 +141,14 @@ const runRounds = Effect.fnUntraced(function*(context: TurnContext, reply: Reply
   }
   const withFiller = withAlarm(alarms, config.fillerAfterMs, fillIn)
 
-  /** One request to Claude; its events are handled synchronously as they arrive. */
+  /**
+   * One request to Claude; its events are handled synchronously as they arrive. Until the model's first event, other
+   * calls' work that can wait holds back (eventLoop.ts); the round stops counting itself however it ends.
+   */
   const streamRound = (startedAt: number) =>
-    Effect.suspend(() => {
+    Effect.acquireUseRelease(Effect.sync(awaitFirstWords), (firstWordsOut) => {
       const toolUses: Array<Extract<ClaudeEvent, { _tag: "ToolUse" }>> = []
       let noEventYet = true
-      // Until the model's first event, other calls' work that can wait holds back (eventLoop.ts).
-      const firstWordsOut = awaitFirstWords()
       const onEvent = (item: ClaudeEvent) => {
         if (noEventYet) {
           noEventYet = false
@@ -175,10 +176,9 @@ const runRounds = Effect.fnUntraced(function*(context: TurnContext, reply: Reply
         withFiller,
         // Past the deadline, whatever the request ended with, the turn ends on the timeout.
         Effect.mapError((error) => deadline.signal.aborted ? new FirstTokenTimeout() : error),
-        Effect.ensuring(Effect.sync(firstWordsOut)),
         Effect.as(toolUses)
       )
-    })
+    }, (firstWordsOut) => Effect.sync(firstWordsOut))
 
   for (let round = 0; round <= config.maxToolRounds; round++) {
     const startedAt = yield* Clock.currentTimeMillis
