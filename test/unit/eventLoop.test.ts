@@ -2,7 +2,8 @@
  * The turn that work which can wait takes (src/eventLoop.ts): the rest of a reply once its first words are sent, the
  * journal's writes. When it resumes, the frames sent before are on the wire (on Deno a frame is written by a task of
  * its own, which an immediate used to run ahead of). On Bun one waiter resumes per turn of the event loop, so what the
- * network brings in the meantime (Claude's answer to another call) is read between two of them.
+ * network brings in the meantime (Claude's answer to another call) is read between two of them. On Deno the work is
+ * held while a caller waits for its first words, for at most FIRST_WORDS_HOLD_MS.
  */
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
