@@ -30,14 +30,18 @@ const scheduleTurn = () => {
   setImmediate(resumeNext)
 }
 
-const oneWaiterPerTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
-  const waiter = () => resume(Effect.void)
-  waiting.add(waiter)
-  scheduleTurn()
-  return Effect.sync(() => {
-    waiting.delete(waiter)
+/** Waits in `waiters` until called from there; an interrupted waiter leaves the set. */
+const waitIn = (waiters: Set<Waiter>, afterJoining: () => void): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const waiter = () => resume(Effect.void)
+    waiters.add(waiter)
+    afterJoining()
+    return Effect.sync(() => {
+      waiters.delete(waiter)
+    })
   })
-})
+
+const oneWaiterPerTurn = waitIn(waiting, scheduleTurn)
 
 /**
  * Deno writes a WebSocket frame in a task of its own, which runs only once the event loop has nothing else ready: an
@@ -97,14 +101,7 @@ const armHoldTimer = () => {
   holdTimer ??= setTimeout(releaseHeld, FIRST_WORDS_HOLD_MS)
 }
 
-const untilFirstWords: Effect.Effect<void> = Effect.async<void>((resume) => {
-  const waiter = () => resume(Effect.void)
-  held.add(waiter)
-  armHoldTimer()
-  return Effect.sync(() => {
-    held.delete(waiter)
-  })
-})
+const untilFirstWords = waitIn(held, armHoldTimer)
 
 const zeroSleep = Effect.sleep(Duration.zero)
 
