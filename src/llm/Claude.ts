@@ -1,4 +1,5 @@
 import Anthropic from "@anthropic-ai/sdk"
+import type { Stream as SdkStream } from "@anthropic-ai/sdk/core/streaming"
 import type { MessageParam, RawMessageStreamEvent, TextBlockParam, Tool, ToolChoice } from "@anthropic-ai/sdk/resources/messages"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -11,6 +12,7 @@ import { makeAlarms, withAlarm } from "../alarms.ts"
 import { AppConfig } from "../config.ts"
 import { deferredTurn } from "../eventLoop.ts"
 import { Metrics, type TokenKind } from "../observability/Metrics.ts"
+import { requestBody } from "./requestBody.ts"
 
 /** A tool call's input, as the model streamed it. */
 const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
@@ -48,6 +50,9 @@ export class ClaudeError extends Data.TaggedError("ClaudeError")<{
 export class ClaudeNotConfigured extends Data.TaggedError("ClaudeNotConfigured")<{}> {
   override readonly message = "ANTHROPIC_API_KEY is not set"
 }
+
+/** A body the SDK is given already serialised: it passes it on as it is, with this type. */
+const JSON_BODY = { "content-type": "application/json" } as const
 
 const TRANSIENT_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504, 529])
 
@@ -218,18 +223,16 @@ export class Claude extends Effect.Service<Claude>()("app/Claude", {
         })
         const firstEvents = Effect.tryPromise({
           try: async () => {
-            const sdkStream = await anthropic.messages.create(
-              {
-                model,
-                max_tokens: request.maxTokens ?? 400,
-                system: typeof request.system === "string" ? request.system : [...request.system],
-                messages: withHistoryCacheBreakpoint(request.messages),
-                ...(request.tools && request.tools.length > 0 ? { tools: [...request.tools] } : {}),
-                ...(request.toolChoice ? { tool_choice: request.toolChoice } : {}),
-                stream: true
-              },
-              { signal: controller.signal }
-            )
+            // The SDK's generic `post` of `messages.create`'s request: the body comes serialised, its fixed part kept.
+            const sdkStream = await anthropic.post<SdkStream<RawMessageStreamEvent>>("/v1/messages", {
+              body: requestBody(
+                { model, maxTokens: request.maxTokens ?? 400, system: request.system, tools: request.tools, toolChoice: request.toolChoice },
+                withHistoryCacheBreakpoint(request.messages)
+              ),
+              headers: JSON_BODY,
+              stream: true,
+              signal: controller.signal
+            })
             // Not `for await`: leaving that loop awaits iterator.return(), which an async generator only
             // settles after the pending next() — i.e. after Claude's next event. Aborting the request makes
             // the pending read reject at once instead.

@@ -209,6 +209,41 @@ describe("retries and fallback", () => {
   })
 })
 
+describe("the request's body", () => {
+  test("each request sends its own conversation after the fixed part: a new prompt or model is sent as it is, never an earlier one", async () => {
+    const fake = await withFake(() => sayText("Oui."))
+    const tools = [{ name: "search_knowledge", description: "Cherche.", input_schema: { type: "object" as const, properties: {} } }]
+    // turn.ts gives the same blocks for a minute, then new ones (the time they state has changed).
+    const thisMinute = [{ type: "text" as const, text: "Il est 10 h 41." }]
+    const nextMinute = [{ type: "text" as const, text: "Il est 10 h 42." }]
+    const turn = (system: ClaudeRequest["system"], content: string, model?: string): ClaudeRequest => ({
+      system,
+      messages: [{ role: "user", content }],
+      tools,
+      maxTokens: 300,
+      ...(model ? { model } : {})
+    })
+    valueOf(await run(fake, Effect.forEach([
+      turn(thisMinute, "Bonjour"),
+      turn(thisMinute, "Êtes-vous ouverts « samedi » ?"),
+      turn(thisMinute, "Et dimanche ?", FALLBACK),
+      turn(nextMinute, "Merci"),
+      turn("Résumez l'appel.", "Fin")
+    ], collect)))
+    expect(fake.requests.map(({ body }) => [body.model, body.system, body.messages[0].content])).toEqual([
+      [PRIMARY, thisMinute, "Bonjour"],
+      [PRIMARY, thisMinute, "Êtes-vous ouverts « samedi » ?"],
+      [FALLBACK, thisMinute, "Et dimanche ?"],
+      [PRIMARY, nextMinute, "Merci"],
+      [PRIMARY, "Résumez l'appel.", "Fin"]
+    ])
+    for (const { body, headers } of fake.requests) {
+      expect(body).toMatchObject({ max_tokens: 300, tools, stream: true })
+      expect(headers["content-type"]).toBe("application/json")
+    }
+  })
+})
+
 describe("the fetch the SDK is given", () => {
   test("passes every header on as pairs (repeated ones joined), and the rest of the request untouched", async () => {
     const seen: Array<RequestInit | undefined> = []
